@@ -1,0 +1,7 @@
+//! Chat: reading commands out of messages, checking the sender's role, running the command
+//! through the services, and the reply texts (Chinese by default, English on request).
+
+pub mod command;
+pub mod dispatch;
+pub mod reply;
+pub mod time;

@@ -1,0 +1,791 @@
+//! The settings tree and how it is loaded: embedded defaults, an optional TOML file, `MB_`
+//! environment overrides and `*_file` secrets, validated so that every bad key is named at once.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+    value::{Dict, Value},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer, de::DeserializeOwned};
+
+use crate::platform::PlatformKind;
+
+/// The embedded defaults: the single list of every key, documented in place.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Keys whose values are secrets: masked when printed, and each accepts a `<key>_file` form.
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "secret",
+    "access_token",
+    "secret_token",
+    "app_secret",
+    "verification_token",
+    "encrypt_key",
+    "encoding_aes_key",
+    "corp_secret",
+    "push_webhook_key",
+    "url",
+];
+
+/// The sections the top level may hold.
+const SECTIONS: &[&str] = &["server", "redis", "admin", "log", "timing", "demo", "bots"];
+
+/// A secret string: redacted in `Debug`, masked when serialized, compared by its owner only.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps a value that must never be printed.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The raw value, for the one place that needs it (a comparison or an outbound request).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+    {
+        serializer.serialize_str("***")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// HTTP listener and limits.
+    pub server: ServerSettings,
+    /// Where state lives.
+    pub redis: RedisSettings,
+    /// The bootstrap admin token.
+    pub admin: AdminSettings,
+    /// Log output.
+    pub log: LogSettings,
+    /// Default timings that a branch may override.
+    pub timing: TimingSettings,
+    /// The demo branch seeded for newcomers.
+    pub demo: DemoSettings,
+    /// Chat bots by name; the name is the `{bot}` path segment of the webhook.
+    pub bots: BTreeMap<String, BotSettings>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Base URL for links the server hands out.
+    pub public_url: String,
+    /// Deadline for a whole request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest webhook body accepted, in bytes.
+    pub webhook_body_limit: usize,
+    /// Largest admin API body accepted, in bytes.
+    pub api_body_limit: usize,
+    /// How long in-flight requests may take after a shutdown signal.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// How the Redis deployment is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server (or a proxy in front of many).
+    Single,
+    /// Redis Cluster: `url` lists seed nodes.
+    Cluster,
+}
+
+/// One or several Redis URLs (cluster seeds), each a secret since it may carry a password.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisUrls(pub Vec<Secret>);
+
+impl<'de> Deserialize<'de> for RedisUrls {
+    fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let urls = match OneOrMany::deserialize(deserializer)? {
+            // A comma-separated string is the env-friendly form of a list.
+            OneOrMany::One(s) => s.split(',').map(|u| u.trim().to_owned()).collect(),
+            OneOrMany::Many(v) => v,
+        };
+        Ok(Self(
+            urls.into_iter()
+                .filter(|u| !u.is_empty())
+                .map(Secret::new)
+                .collect(),
+        ))
+    }
+}
+
+/// `[redis]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Server URL, or cluster seed URLs.
+    pub url: RedisUrls,
+    /// single | cluster.
+    pub mode: RedisMode,
+    /// Prefix of every key.
+    pub prefix: String,
+    /// How long to wait for a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long to wait for an answer.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bootstrap region-admin token.
+    pub token: Option<Secret>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// text | json.
+    pub format: LogFormat,
+    /// `tracing` filter directives.
+    pub filter: String,
+}
+
+/// `[timing]`: defaults for every branch (SPEC section 12).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSettings {
+    /// Reminders before a meeting starts.
+    #[serde(with = "humantime_list")]
+    pub meeting_reminders: Vec<Duration>,
+    /// Check-in opens this long before a meeting.
+    #[serde(with = "humantime_serde")]
+    pub checkin_opens_before: Duration,
+    /// Check-in closes this long after a meeting starts.
+    #[serde(with = "humantime_serde")]
+    pub checkin_closes_after: Duration,
+    /// Reminders before a volunteer activity.
+    #[serde(with = "humantime_list")]
+    pub volunteer_reminders: Vec<Duration>,
+    /// Default study deadline of a lesson.
+    #[serde(with = "humantime_serde")]
+    pub lesson_deadline: Duration,
+    /// How long before an occasion care reminders go out.
+    #[serde(with = "humantime_serde")]
+    pub care_lead: Duration,
+    /// How often an overdue care visit is repeated.
+    #[serde(with = "humantime_serde")]
+    pub care_overdue_repeat: Duration,
+    /// How long a bind code stays valid.
+    #[serde(with = "humantime_serde")]
+    pub bind_code_ttl: Duration,
+    /// How long a processed message id is remembered.
+    #[serde(with = "humantime_serde")]
+    pub dedup_ttl: Duration,
+}
+
+/// `[demo]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Seed the demo branch at startup.
+    pub seed: bool,
+    /// The sim bot whose chat gets bound.
+    pub bot: String,
+    /// The sim chat bound to the demo branch.
+    pub chat_id: String,
+    /// The demo branch's name.
+    pub branch_name: String,
+}
+
+/// One `[bots.<name>]` table, tagged by `platform`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "platform", rename_all = "lowercase")]
+pub enum BotSettings {
+    /// The built-in simulator.
+    Sim(SimBot),
+    /// QQ through OneBot v11.
+    Onebot(OnebotBot),
+    /// Telegram Bot API.
+    Telegram(TelegramBot),
+    /// Feishu / Lark.
+    Feishu(FeishuBot),
+    /// DingTalk.
+    Dingtalk(DingtalkBot),
+    /// WeCom.
+    Wecom(WecomBot),
+}
+
+impl BotSettings {
+    /// Which platform the bot speaks.
+    pub fn kind(&self) -> PlatformKind {
+        match self {
+            Self::Sim(_) => PlatformKind::Sim,
+            Self::Onebot(_) => PlatformKind::Onebot,
+            Self::Telegram(_) => PlatformKind::Telegram,
+            Self::Feishu(_) => PlatformKind::Feishu,
+            Self::Dingtalk(_) => PlatformKind::Dingtalk,
+            Self::Wecom(_) => PlatformKind::Wecom,
+        }
+    }
+
+    /// The required secrets, by key, for the missing-secret check.
+    fn required_secrets(&self) -> Vec<(&'static str, bool)> {
+        match self {
+            Self::Sim(b) => vec![("secret", b.insecure || b.secret.is_some())],
+            Self::Onebot(b) => vec![("secret", b.secret.is_some())],
+            Self::Telegram(b) => vec![
+                ("token", b.token.is_some()),
+                ("secret_token", b.secret_token.is_some()),
+            ],
+            Self::Feishu(b) => vec![
+                ("app_id", b.app_id.is_some()),
+                ("app_secret", b.app_secret.is_some()),
+                ("verification_token", b.verification_token.is_some()),
+            ],
+            Self::Dingtalk(b) => vec![
+                ("app_key", b.app_key.is_some()),
+                ("app_secret", b.app_secret.is_some()),
+            ],
+            Self::Wecom(b) => {
+                let mut v = vec![
+                    ("token", b.token.is_some()),
+                    ("encoding_aes_key", b.encoding_aes_key.is_some()),
+                ];
+                if b.mode == WecomMode::App {
+                    v.push(("corp_id", b.corp_id.is_some()));
+                    v.push(("corp_secret", b.corp_secret.is_some()));
+                    v.push(("agent_id", b.agent_id.is_some()));
+                }
+                v
+            }
+        }
+    }
+}
+
+/// `platform = "sim"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimBot {
+    /// Accept requests without a secret (sim only).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Expected `X-Sim-Secret` header.
+    pub secret: Option<Secret>,
+}
+
+/// How a OneBot bot replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnebotReply {
+    /// Quick operation in the webhook response.
+    #[default]
+    Quick,
+    /// `send_group_msg` through the HTTP API.
+    Api,
+}
+
+/// `platform = "onebot"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnebotBot {
+    /// X-Signature HMAC key.
+    pub secret: Option<Secret>,
+    /// Bearer token for the OneBot HTTP API.
+    pub access_token: Option<Secret>,
+    /// OneBot HTTP API base.
+    #[serde(default = "default_onebot_api")]
+    pub api_base: String,
+    /// quick | api.
+    #[serde(default)]
+    pub reply: OnebotReply,
+}
+
+/// `platform = "telegram"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramBot {
+    /// Bot token.
+    pub token: Option<Secret>,
+    /// Expected `X-Telegram-Bot-Api-Secret-Token`.
+    pub secret_token: Option<Secret>,
+    /// Bot API base.
+    #[serde(default = "default_telegram_api")]
+    pub api_base: String,
+}
+
+/// `platform = "feishu"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeishuBot {
+    /// App id.
+    pub app_id: Option<String>,
+    /// App secret.
+    pub app_secret: Option<Secret>,
+    /// Verification token.
+    pub verification_token: Option<Secret>,
+    /// Encrypt key (optional).
+    pub encrypt_key: Option<Secret>,
+    /// Open API base.
+    #[serde(default = "default_feishu_api")]
+    pub api_base: String,
+}
+
+/// `platform = "dingtalk"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingtalkBot {
+    /// App key.
+    pub app_key: Option<String>,
+    /// App secret (also the callback HMAC key).
+    pub app_secret: Option<Secret>,
+    /// Robot code for group sends.
+    pub robot_code: Option<String>,
+    /// API base.
+    #[serde(default = "default_dingtalk_api")]
+    pub api_base: String,
+}
+
+/// WeCom bot kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WecomMode {
+    /// 智能机器人 (AI bot).
+    #[default]
+    Aibot,
+    /// Self-built app.
+    App,
+}
+
+/// `platform = "wecom"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WecomBot {
+    /// aibot | app.
+    #[serde(default)]
+    pub mode: WecomMode,
+    /// Callback token.
+    pub token: Option<Secret>,
+    /// Callback EncodingAESKey.
+    pub encoding_aes_key: Option<Secret>,
+    /// Corp id (app mode).
+    pub corp_id: Option<String>,
+    /// Corp secret (app mode).
+    pub corp_secret: Option<Secret>,
+    /// Agent id (app mode).
+    pub agent_id: Option<i64>,
+    /// Group robot webhook key for pushes.
+    pub push_webhook_key: Option<Secret>,
+    /// API base.
+    #[serde(default = "default_wecom_api")]
+    pub api_base: String,
+}
+
+fn default_onebot_api() -> String {
+    "http://127.0.0.1:3000".to_owned()
+}
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".to_owned()
+}
+fn default_feishu_api() -> String {
+    "https://open.feishu.cn".to_owned()
+}
+fn default_dingtalk_api() -> String {
+    "https://api.dingtalk.com".to_owned()
+}
+fn default_wecom_api() -> String {
+    "https://qyapi.weixin.qq.com".to_owned()
+}
+
+/// Every problem found while loading, each naming its key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Where the configuration comes from, besides the embedded defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources<'a> {
+    /// A TOML file layered over the defaults.
+    pub file: Option<&'a Path>,
+    /// Extra TOML layered after the file (tests, admin helpers).
+    pub overlay: Option<&'a str>,
+    /// Whether `MB_*` environment variables apply.
+    pub env: bool,
+}
+
+impl Settings {
+    /// Loads defaults, then the file, then the overlay, then the environment; resolves `*_file`
+    /// secrets; validates; and returns every problem at once.
+    pub fn load(sources: &Sources<'_>) -> Result<Self, ConfigError> {
+        let mut user = Figment::new();
+        if let Some(path) = sources.file {
+            if !path.exists() {
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist",
+                    path.display()
+                )]));
+            }
+            user = user.merge(Toml::file_exact(path));
+        }
+        if let Some(overlay) = sources.overlay {
+            user = user.merge(Toml::string(overlay));
+        }
+        if sources.env {
+            user = user.merge(Env::prefixed("MB_").split("__"));
+        }
+        let user_dict = user
+            .extract::<Dict>()
+            .map_err(|e| ConfigError(figment_errors(e)))?;
+
+        let mut defaults = Figment::from(Toml::string(DEFAULT_TOML))
+            .extract::<Dict>()
+            .map_err(|e| ConfigError(figment_errors(e)))?;
+        // Bots defined by the operator replace the demo bot rather than join it.
+        if user_dict.contains_key("bots") {
+            defaults.remove("bots");
+        }
+        let merged = Figment::from(figment::providers::Serialized::defaults(defaults))
+            .merge(figment::providers::Serialized::defaults(user_dict))
+            .extract::<Dict>()
+            .map_err(|e| ConfigError(figment_errors(e)))?;
+
+        let mut errors = Vec::new();
+        let mut root = merged;
+        resolve_secret_files(&mut root, "", &mut errors);
+        let settings = from_dict(&root, &mut errors);
+        match settings {
+            Some(s) if errors.is_empty() => {
+                s.validate(&mut errors);
+                if errors.is_empty() {
+                    Ok(s)
+                } else {
+                    Err(ConfigError(errors))
+                }
+            }
+            _ => Err(ConfigError(errors)),
+        }
+    }
+
+    /// Semantic checks that types alone cannot express.
+    fn validate(&self, errors: &mut Vec<String>) {
+        if self.server.webhook_body_limit == 0 {
+            errors.push("server.webhook_body_limit: must be greater than 0".to_owned());
+        }
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            errors.push("server.public_url: must start with http:// or https://".to_owned());
+        }
+        if self.redis.url.0.is_empty() {
+            errors.push("redis.url: at least one URL is required".to_owned());
+        }
+        for url in &self.redis.url.0 {
+            let u = url.expose();
+            if !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| u.starts_with(s))
+            {
+                // The value may hold a password, so the message never repeats it.
+                errors.push(
+                    "redis.url: must start with redis://, rediss:// or redis+unix://".to_owned(),
+                );
+            }
+        }
+        if self.redis.mode == RedisMode::Single && self.redis.url.0.len() > 1 {
+            errors.push("redis.url: several URLs need mode = \"cluster\"".to_owned());
+        }
+        if self.redis.prefix.is_empty()
+            || !self
+                .redis
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            errors.push("redis.prefix: use 1+ characters from a-z A-Z 0-9 _ - .".to_owned());
+        }
+        if let Some(token) = &self.admin.token
+            && token.expose().len() < 16
+        {
+            errors.push("admin.token: must be at least 16 characters".to_owned());
+        }
+        if self.timing.dedup_ttl < Duration::from_secs(3600) {
+            errors.push("timing.dedup_ttl: must be at least 1h (platforms retry for hours)".into());
+        }
+        if self.timing.bind_code_ttl.is_zero() {
+            errors.push("timing.bind_code_ttl: must be greater than 0".to_owned());
+        }
+        for (name, bot) in &self.bots {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            {
+                errors.push(format!(
+                    "bots.{name}: bot names use a-z 0-9 _ - (they are URL path segments)"
+                ));
+            }
+            for (key, present) in bot.required_secrets() {
+                if !present {
+                    let hint = if bot.kind() == PlatformKind::Sim {
+                        " (or set insecure = true for a local sim bot)"
+                    } else {
+                        ""
+                    };
+                    errors.push(format!("bots.{name}.{key}: required{hint}"));
+                }
+            }
+        }
+    }
+}
+
+/// Deserializes every section on its own so that one bad section does not hide another.
+fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            errors.push(format!("{key}: unknown section"));
+        }
+    }
+    let server = section::<ServerSettings>(root, "server", errors);
+    let redis = section::<RedisSettings>(root, "redis", errors);
+    let admin = match root.get("admin") {
+        Some(_) => section::<AdminSettings>(root, "admin", errors),
+        None => Some(AdminSettings::default()),
+    };
+    let log = section::<LogSettings>(root, "log", errors);
+    let timing = section::<TimingSettings>(root, "timing", errors);
+    let demo = section::<DemoSettings>(root, "demo", errors);
+    let mut bots = BTreeMap::new();
+    match root.get("bots") {
+        None => {}
+        Some(Value::Dict(_, dict)) => {
+            for (name, value) in dict {
+                if let Some(bot) =
+                    deserialize_at::<BotSettings>(value, &format!("bots.{name}"), errors)
+                {
+                    bots.insert(name.clone(), bot);
+                }
+            }
+        }
+        Some(_) => errors.push("bots: must be a table of [bots.<name>] tables".to_owned()),
+    }
+    Some(Settings {
+        server: server?,
+        redis: redis?,
+        admin: admin?,
+        log: log?,
+        timing: timing?,
+        demo: demo?,
+        bots,
+    })
+}
+
+fn section<T: DeserializeOwned>(root: &Dict, name: &str, errors: &mut Vec<String>) -> Option<T> {
+    match root.get(name) {
+        Some(value) => deserialize_at(value, name, errors),
+        None => {
+            errors.push(format!("{name}: missing section"));
+            None
+        }
+    }
+}
+
+fn deserialize_at<T: DeserializeOwned>(
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    // Round-trip through JSON so that serde_path_to_error can name the exact key at fault.
+    let json = match serde_json::to_value(value) {
+        Ok(j) => j,
+        Err(e) => {
+            errors.push(format!("{path}: {e}"));
+            return None;
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(json) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let key = if inner == "." || inner.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}.{inner}")
+            };
+            errors.push(format!("{key}: {}", e.inner()));
+            None
+        }
+    }
+}
+
+/// Replaces `<secret>_file` keys by the named file's contents under `<secret>`.
+fn resolve_secret_files(dict: &mut Dict, path: &str, errors: &mut Vec<String>) {
+    let file_keys: Vec<String> = dict
+        .keys()
+        .filter(|k| {
+            k.strip_suffix("_file")
+                .is_some_and(|stem| SECRET_KEYS.contains(&stem))
+        })
+        .cloned()
+        .collect();
+    for key in file_keys {
+        let Some(value) = dict.remove(&key) else {
+            continue;
+        };
+        let stem = key.trim_end_matches("_file").to_owned();
+        let full = join_path(path, &key);
+        let Some(file) = value.as_str().map(str::to_owned) else {
+            errors.push(format!("{full}: must be a file path"));
+            continue;
+        };
+        match std::fs::read_to_string(&file) {
+            // A trailing newline is an editor's, never part of a secret.
+            Ok(contents) => {
+                dict.insert(
+                    stem,
+                    Value::from(contents.trim_end_matches(['\n', '\r']).to_owned()),
+                );
+            }
+            Err(e) => errors.push(format!("{full}: cannot read {file}: {e}")),
+        }
+    }
+    for (key, value) in dict.iter_mut() {
+        if let Value::Dict(_, inner) = value {
+            resolve_secret_files(inner, &join_path(path, key), errors);
+        }
+    }
+}
+
+fn join_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn figment_errors(e: figment::Error) -> Vec<String> {
+    e.into_iter().map(|e| e.to_string()).collect()
+}
+
+/// `Vec<Duration>` in humantime form.
+mod humantime_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    pub(super) fn serialize<S>(value: &[Duration], serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+    {
+        let mut seq = serializer.serialize_seq(Some(value.len()))?;
+        for d in value {
+            seq.serialize_element(&humantime::format_duration(*d).to_string())?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D>(deserializer: D) -> Result<Vec<Duration>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        let raw = Vec::<String>::deserialize(deserializer)?;
+        raw.iter()
+            .map(|s| {
+                humantime::parse_duration(s)
+                    .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load_and_hold_the_demo_bot() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.redis.prefix, "mb");
+        assert_eq!(s.timing.meeting_reminders.len(), 3);
+        assert!(matches!(s.bots.get("demo"), Some(BotSettings::Sim(b)) if b.insecure));
+    }
+
+    #[test]
+    fn operator_bots_replace_the_demo_bot() {
+        let overlay = "[bots.qq]\nplatform = \"onebot\"\nsecret = \"s3cret\"\n";
+        let s = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.bots.keys().collect::<Vec<_>>(), vec!["qq"]);
+    }
+
+    #[test]
+    fn every_bad_key_is_named_at_once() {
+        let overlay = "[server]\nlisten = \"nope\"\n[timing]\ndedup_ttl = \"soon\"\n[redis]\nbogus = 1\n[bots.tg]\nplatform = \"telegram\"\n";
+        let err = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0
+        .join("\n");
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("timing.dedup_ttl"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked_when_serialized() {
+        let overlay = "[admin]\ntoken = \"super-secret-admin-token\"\n";
+        let s = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap();
+        let printed = toml::to_string(&s).unwrap();
+        assert!(!printed.contains("super-secret-admin-token"));
+        assert!(format!("{s:?}").contains("Secret(***)"));
+    }
+}

@@ -1,0 +1,67 @@
+//! The admin API's error: every failure becomes a problem document; internals are logged,
+//! never returned.
+
+use axum::response::{IntoResponse, Response};
+
+use crate::{http::problem::Problem, service::ServiceError, store::StoreError};
+
+/// An admin API failure.
+#[derive(Debug)]
+pub struct ApiError(pub Problem);
+
+impl ApiError {
+    /// 422 naming the field.
+    pub fn invalid(field: &str, message: &str) -> Self {
+        Self(Problem::invalid(field, message))
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self(match e {
+            ServiceError::Invalid(i) => Problem::invalid(i.field, i.message),
+            ServiceError::BranchNotFound => Problem::not_found("no such branch"),
+            ServiceError::MemberNotFound(name) => {
+                Problem::not_found(format!("no member named {name}"))
+            }
+            ServiceError::NotPending(name) => Problem::conflict(format!("{name} is not pending")),
+            ServiceError::AlreadyMember(_)
+            | ServiceError::NameTaken(_)
+            | ServiceError::ChatBoundElsewhere
+            | ServiceError::ChatAlreadyBound => Problem::conflict(e.to_string()),
+            ServiceError::BindCodeUnknown
+            | ServiceError::BindCodeUsed
+            | ServiceError::BindCodeExpired => Problem::conflict(e.to_string()),
+            ServiceError::Store(StoreError::Unavailable(inner)) => {
+                tracing::warn!(error.message = %inner, "admin API: store unavailable");
+                metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
+                Problem::unavailable()
+            }
+            ServiceError::Store(StoreError::Contention(what)) => {
+                Problem::conflict(format!("too many concurrent changes to the {what}; retry"))
+            }
+            ServiceError::Store(other) => {
+                tracing::error!(error.message = %other, error.cause_chain = ?other, "admin API failed");
+                Problem::internal()
+            }
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Store(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}

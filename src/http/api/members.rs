@@ -1,0 +1,52 @@
+//! `/api/v1/branches/{id}/members`: the roster.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::{
+    Page, PageQuery,
+    auth::Admin,
+    branches::{audit, branch_id},
+    error::ApiError,
+    json::ApiJson,
+};
+use crate::{domain::Member, service::members::NewMember, state::AppState};
+
+/// `GET /branches/{id}/members`: the full records (personal data: admins only).
+pub async fn list_members(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Member>>, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let (offset, limit) = page.bounds()?;
+    let all = state.services.list_members(&id).await?;
+    let total = all.len();
+    let items = all.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(Page {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    }))
+}
+
+/// `POST /branches/{id}/members`: adds a roster entry that its person links to with `加入`.
+pub async fn create_member(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<NewMember>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let member = state.services.add_member(&id, input).await?;
+    audit(&state, Some(&id), &admin, "member.create", &member.id).await;
+    Ok((StatusCode::CREATED, Json(member)).into_response())
+}

@@ -1,0 +1,81 @@
+//! The admin API under `/api/v1`: bearer tokens with a scope, JSON in and out,
+//! `application/problem+json` errors, paginated lists, and an audit entry per change.
+
+pub mod auth;
+pub mod branches;
+pub mod error;
+pub mod json;
+pub mod members;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::state::AppState;
+
+/// Every admin route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/branches",
+            post(branches::create_branch).get(branches::list_branches),
+        )
+        .route(
+            "/branches/{id}",
+            get(branches::get_branch).patch(branches::update_branch),
+        )
+        .route(
+            "/branches/{id}/bind-codes",
+            post(branches::create_bind_code),
+        )
+        .route(
+            "/branches/{id}/members",
+            get(members::list_members).post(members::create_member),
+        )
+}
+
+/// `?page=&per_page=` of a list.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct PageQuery {
+    /// 1-based page.
+    #[serde(default = "first_page")]
+    pub page: usize,
+    /// Items per page, 1..=200.
+    #[serde(default = "default_per_page")]
+    pub per_page: usize,
+}
+
+fn first_page() -> usize {
+    1
+}
+fn default_per_page() -> usize {
+    50
+}
+
+impl PageQuery {
+    /// Offset and limit, or the field at fault.
+    pub fn bounds(self) -> Result<(usize, usize), error::ApiError> {
+        if self.page == 0 {
+            return Err(error::ApiError::invalid("page", "pages start at 1"));
+        }
+        if !(1..=200).contains(&self.per_page) {
+            return Err(error::ApiError::invalid("per_page", "must be 1 to 200"));
+        }
+        Ok(((self.page - 1).saturating_mul(self.per_page), self.per_page))
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// This page.
+    pub page: usize,
+    /// Page size.
+    pub per_page: usize,
+    /// Items in all pages.
+    pub total: usize,
+}

@@ -1,0 +1,256 @@
+//! `POST /webhook/{platform}/{bot}`: verify, parse, claim the message id, apply the command,
+//! store the reply with the claim, answer. Bounded work only: nothing here calls a platform.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::problem::Problem;
+use crate::{
+    chat::{command, dispatch::dispatch},
+    metrics::{COMMAND_SECONDS, WEBHOOKS},
+    platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim},
+    service::ServiceError,
+    state::AppState,
+    store::{StoreError, dedup::Claim},
+};
+
+/// How long a duplicate waits for the first delivery's reply before asking for a retry.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
+/// How often it looks.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(25);
+
+fn count(platform: &str, outcome: &'static str) {
+    metrics::counter!(WEBHOOKS, "platform" => platform.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+fn unavailable(platform: &str, error: &StoreError) -> Problem {
+    tracing::warn!(error.message = %error, error.cause_chain = ?error, "webhook refused: store unavailable");
+    metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
+    count(platform, "unavailable");
+    Problem::unavailable()
+}
+
+fn store_failure(platform: &str, error: &StoreError) -> Problem {
+    match error {
+        StoreError::Unavailable(_) => unavailable(platform, error),
+        other => {
+            tracing::error!(error.message = %other, error.cause_chain = ?other, "webhook failed");
+            count(platform, "error");
+            Problem::internal()
+        }
+    }
+}
+
+/// Resolves the adapter for a path, or the 404 that says which part is unknown.
+fn adapter(
+    state: &AppState,
+    platform: &str,
+    bot: &str,
+) -> Result<(PlatformKind, std::sync::Arc<dyn Platform>), Problem> {
+    let Ok(kind) = platform.parse::<PlatformKind>() else {
+        count("unknown", "unknown_platform");
+        return Err(Problem::not_found(
+            "unknown platform; use one of telegram, feishu, dingtalk, wecom, onebot, sim",
+        ));
+    };
+    match state.platforms.get(bot) {
+        Some(a) if a.kind() == kind => Ok((kind, a.clone())),
+        _ => {
+            count(kind.as_str(), "unknown_bot");
+            Err(Problem::not_found(format!(
+                "no {kind} bot with that name is configured"
+            )))
+        }
+    }
+}
+
+/// The webhook handler.
+pub async fn receive_webhook(
+    State(state): State<AppState>,
+    Path((platform, bot)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (kind, adapter) = match adapter(&state, &platform, &bot) {
+        Ok(found) => found,
+        Err(problem) => return problem.into_response(),
+    };
+    let span = tracing::Span::current();
+    span.record("platform", kind.as_str());
+    span.record("bot", bot.as_str());
+    let platform = kind.as_str();
+    let request = InboundRequest {
+        headers: &headers,
+        body: &body,
+    };
+
+    if let Err(e) = adapter.verify(request) {
+        tracing::info!(
+            reason = e.reason(),
+            "webhook refused: proof of origin failed"
+        );
+        count(platform, "unauthenticated");
+        return Problem::unauthorized("the request's proof of origin did not verify")
+            .into_response();
+    }
+    let event = match adapter.parse(request) {
+        Ok(Inbound::Event(event)) => event,
+        Ok(Inbound::Immediate(response)) => {
+            count(platform, "immediate");
+            return response;
+        }
+        Err(PlatformError::Malformed(detail)) => {
+            count(platform, "malformed");
+            return Problem::bad_request(detail).into_response();
+        }
+        Err(e @ PlatformError::Unauthenticated(_)) => {
+            count(platform, "unauthenticated");
+            return Problem::unauthorized(e.to_string()).into_response();
+        }
+    };
+    span.record("chat_id", event.chat.chat_id.as_str());
+    span.record("message_id", event.message_id.as_str());
+
+    let parsed = command::parse(&event.text, event.mentioned);
+    let started = std::time::Instant::now();
+    let replies = match &parsed {
+        command::Parsed::NotCommand => {
+            count(platform, "ignored");
+            return adapter.render_replies(&event, &[]);
+        }
+        // Hints and refusals change nothing, so they need no claim.
+        command::Parsed::Unknown(_) | command::Parsed::TooLong => {
+            match dispatch(&state.services, &event, &parsed).await {
+                Ok(r) => r,
+                Err(ServiceError::Store(e)) => return store_failure(platform, &e).into_response(),
+                Err(e) => {
+                    tracing::error!(error.message = %e, "unexpected service error");
+                    return Problem::internal().into_response();
+                }
+            }
+        }
+        command::Parsed::Command { .. } => {
+            match run_once(&state, adapter.as_ref(), &event, &parsed).await {
+                Ok(r) => r,
+                Err(problem) => return problem.into_response(),
+            }
+        }
+    };
+    if let command::Parsed::Command { spec, .. } = &parsed {
+        metrics::histogram!(COMMAND_SECONDS, "command" => spec.en[0])
+            .record(started.elapsed().as_secs_f64());
+    }
+    count(platform, "ok");
+    adapter.render_replies(&event, &replies)
+}
+
+/// Runs a command at most once per message id across every replica, answering duplicates with
+/// the reply stored by the first delivery.
+async fn run_once(
+    state: &AppState,
+    adapter: &dyn Platform,
+    event: &crate::platform::InboundEvent,
+    parsed: &command::Parsed,
+) -> Result<Vec<Reply>, Problem> {
+    let store = &state.services.store;
+    let platform = adapter.kind().as_str();
+    let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+    loop {
+        let claim = store
+            .claim_message(platform, adapter.bot(), &event.message_id)
+            .await
+            .map_err(|e| store_failure(platform, &e))?;
+        match claim {
+            Claim::Done(stored) => {
+                count(platform, "duplicate");
+                return serde_json::from_str(&stored).map_err(|e| {
+                    tracing::error!(error.message = %e, "stored reply does not decode");
+                    Problem::internal()
+                });
+            }
+            Claim::InFlight => {
+                if tokio::time::Instant::now() >= deadline {
+                    count(platform, "in_flight");
+                    return Err(Problem::unavailable());
+                }
+                tokio::time::sleep(IN_FLIGHT_POLL).await;
+            }
+            Claim::Owned(token) => {
+                let replies = match dispatch(&state.services, event, parsed).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Give the claim back so the platform's retry runs the command afresh.
+                        if let Err(release) = store.release_message(&token).await {
+                            tracing::warn!(error.message = %release, "could not release claim; it expires by itself");
+                        }
+                        return Err(match e {
+                            ServiceError::Store(e) => store_failure(platform, &e),
+                            other => {
+                                tracing::error!(error.message = %other, "unexpected service error");
+                                Problem::internal()
+                            }
+                        });
+                    }
+                };
+                let json = serde_json::to_string(&replies).map_err(|_| Problem::internal())?;
+                let ttl = state.services.settings.timing.dedup_ttl;
+                // The effect is stored; failing to store the reply only weakens dedup of a
+                // later retry (the claim expires and the command, idempotent, runs again).
+                match store.finish_message(&token, &json, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("claim expired before the reply was stored"),
+                    Err(e) => tracing::warn!(error.message = %e, "could not store reply for dedup"),
+                }
+                return Ok(replies);
+            }
+        }
+    }
+}
+
+/// Query of the sim mailbox.
+#[derive(Debug, Deserialize)]
+pub struct MailboxQuery {
+    chat_id: Option<String>,
+}
+
+/// `GET /webhook/sim/{bot}/messages?chat_id=…`: what was sent proactively to a sim chat.
+pub async fn read_sim_mailbox(
+    State(state): State<AppState>,
+    Path(bot): Path<String>,
+    Query(query): Query<MailboxQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let adapter = match adapter(&state, "sim", &bot) {
+        Ok((_, a)) => a,
+        Err(problem) => return problem.into_response(),
+    };
+    let body = Bytes::new();
+    if adapter
+        .verify(InboundRequest {
+            headers: &headers,
+            body: &body,
+        })
+        .is_err()
+    {
+        return Problem::unauthorized(format!("send the bot's secret in {}", sim::SECRET_HEADER))
+            .into_response();
+    }
+    let Some(chat_id) = query.chat_id.filter(|c| !c.is_empty() && c.len() <= 128) else {
+        return Problem::invalid("chat_id", "the chat_id query parameter is required")
+            .into_response();
+    };
+    match state.services.store.read_mailbox(&bot, &chat_id).await {
+        Ok(messages) => (StatusCode::OK, Json(json!({ "messages": messages }))).into_response(),
+        Err(e) => store_failure("sim", &e).into_response(),
+    }
+}

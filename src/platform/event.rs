@@ -1,0 +1,77 @@
+//! The common inbound event and outbound reply that every adapter speaks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::PlatformKind;
+
+/// Group or one-to-one chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    /// A group chat.
+    Group,
+    /// A private chat with one person.
+    Private,
+}
+
+/// A chat on a bot: the address of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatRef {
+    /// Platform.
+    pub platform: PlatformKind,
+    /// Bot name.
+    pub bot: String,
+    /// The platform's chat id.
+    pub chat_id: String,
+}
+
+impl ChatRef {
+    /// `platform:bot:chat_id`, the form used in keys and stored sets.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.platform, self.bot, self.chat_id)
+    }
+
+    /// Parses [`ChatRef::key`] output.
+    pub fn parse_key(key: &str) -> Option<Self> {
+        let mut parts = key.splitn(3, ':');
+        let platform = parts.next()?.parse().ok()?;
+        let bot = parts.next()?.to_owned();
+        let chat_id = parts.next()?.to_owned();
+        Some(Self {
+            platform,
+            bot,
+            chat_id,
+        })
+    }
+}
+
+/// A message as every platform delivers it, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    /// Where it was said.
+    pub chat: ChatRef,
+    /// Group or private.
+    pub chat_kind: ChatKind,
+    /// The sender's platform id.
+    pub sender_id: String,
+    /// The sender's display name, when the platform gives one.
+    pub sender_name: Option<String>,
+    /// The platform's stable message id (the dedup key).
+    pub message_id: String,
+    /// The text with the bot mention removed.
+    pub text: String,
+    /// Whether the bot was mentioned.
+    pub mentioned: bool,
+    /// When the platform says it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One message the bot answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The chat to answer in: usually the event's chat, or a private chat for sensitive text.
+    pub chat_id: String,
+    /// The text.
+    pub text: String,
+}

@@ -1,0 +1,276 @@
+//! The `sim` platform: plain JSON in, replies inline, proactive messages in a Redis mailbox.
+//! It is the embedded default a newcomer talks to before any real chat account exists.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::{
+    ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, Platform, PlatformError,
+    PlatformKind, Reply,
+};
+use crate::config::{Secret, SimBot};
+
+/// Header carrying the shared secret of a secured sim bot.
+pub const SECRET_HEADER: &str = "x-sim-secret";
+
+/// Longest id accepted for chats, users and messages.
+const MAX_ID_LEN: usize = 128;
+/// Longest display name accepted.
+const MAX_NAME_LEN: usize = 64;
+
+/// The body of `POST /webhook/sim/{bot}`.
+#[derive(Debug, Deserialize)]
+struct SimMessage {
+    chat_id: Option<String>,
+    #[serde(default)]
+    chat_type: Option<ChatKind>,
+    user_id: String,
+    user_name: Option<String>,
+    message_id: String,
+    text: String,
+}
+
+/// The body of the answer.
+#[derive(Debug, Serialize)]
+struct SimReplies<'a> {
+    replies: &'a [Reply],
+}
+
+/// A configured sim bot.
+#[derive(Debug)]
+pub struct SimAdapter {
+    bot: String,
+    secret: Option<Secret>,
+}
+
+impl SimAdapter {
+    /// Builds the adapter from its `[bots.<name>]` table.
+    pub fn new(bot: &str, settings: &SimBot) -> Self {
+        Self {
+            bot: bot.to_owned(),
+            secret: settings.secret.clone(),
+        }
+    }
+}
+
+/// The private chat id of user `user_id` on sim.
+pub fn private_chat_id(user_id: &str) -> String {
+    format!("dm:{user_id}")
+}
+
+fn check_id(field: &str, value: &str, max: usize) -> Result<(), PlatformError> {
+    if value.trim().is_empty() {
+        return Err(PlatformError::Malformed(format!(
+            "{field} must not be empty"
+        )));
+    }
+    if value.chars().count() > max {
+        return Err(PlatformError::Malformed(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(PlatformError::Malformed(format!(
+            "{field} holds control characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Platform for SimAdapter {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Sim
+    }
+
+    fn bot(&self) -> &str {
+        &self.bot
+    }
+
+    fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError> {
+        let Some(secret) = &self.secret else {
+            // Startup refuses a sim bot with neither a secret nor `insecure = true`.
+            return Ok(());
+        };
+        let given = request
+            .headers
+            .get(SECRET_HEADER)
+            .ok_or(PlatformError::Unauthenticated("missing_secret"))?;
+        if bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())) {
+            Ok(())
+        } else {
+            Err(PlatformError::Unauthenticated("bad_secret"))
+        }
+    }
+
+    fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
+        let mut de = serde_json::Deserializer::from_slice(request.body);
+        let msg: SimMessage = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                PlatformError::Malformed(inner.to_string())
+            } else {
+                PlatformError::Malformed(format!("{path}: {inner}"))
+            }
+        })?;
+        de.end()
+            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+
+        let chat_kind = msg.chat_type.unwrap_or(ChatKind::Group);
+        check_id("user_id", &msg.user_id, MAX_ID_LEN)?;
+        check_id("message_id", &msg.message_id, MAX_ID_LEN)?;
+        let chat_id = match (chat_kind, msg.chat_id) {
+            (_, Some(id)) => id,
+            (ChatKind::Private, None) => private_chat_id(&msg.user_id),
+            (ChatKind::Group, None) => {
+                return Err(PlatformError::Malformed("chat_id is required".to_owned()));
+            }
+        };
+        check_id("chat_id", &chat_id, MAX_ID_LEN)?;
+        if chat_kind == ChatKind::Private && chat_id != private_chat_id(&msg.user_id) {
+            return Err(PlatformError::Malformed(
+                "a private chat_id must be \"dm:<user_id>\"".to_owned(),
+            ));
+        }
+        let sender_name = match msg.user_name {
+            Some(name) if !name.trim().is_empty() => {
+                check_id("user_name", &name, MAX_NAME_LEN)?;
+                Some(name.trim().to_owned())
+            }
+            _ => None,
+        };
+        Ok(Inbound::Event(InboundEvent {
+            chat: ChatRef {
+                platform: PlatformKind::Sim,
+                bot: self.bot.clone(),
+                chat_id,
+            },
+            chat_kind,
+            sender_id: msg.user_id,
+            sender_name,
+            message_id: msg.message_id,
+            text: msg.text,
+            mentioned: false,
+            sent_at: None,
+        }))
+    }
+
+    fn render_replies(&self, _event: &InboundEvent, replies: &[Reply]) -> Response {
+        (StatusCode::OK, Json(SimReplies { replies })).into_response()
+    }
+
+    fn mention(&self, name: &str, _user_id: &str) -> String {
+        format!("@{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Bytes, http::HeaderMap};
+
+    use super::*;
+
+    fn adapter(secret: Option<&str>) -> SimAdapter {
+        SimAdapter {
+            bot: "demo".to_owned(),
+            secret: secret.map(Secret::new),
+        }
+    }
+
+    fn parse(body: &str) -> Result<Inbound, PlatformError> {
+        let headers = HeaderMap::new();
+        let body = Bytes::from(body.to_owned());
+        adapter(None).parse(InboundRequest {
+            headers: &headers,
+            body: &body,
+        })
+    }
+
+    #[test]
+    fn a_group_message_becomes_an_event_with_defaults() {
+        let Inbound::Event(e) = parse(
+            r#"{"chat_id":"g1","user_id":"u1","user_name":"张三","message_id":"m1","text":"签到"}"#,
+        )
+        .unwrap() else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.chat.chat_id, "g1");
+        assert_eq!(e.chat_kind, ChatKind::Group);
+        assert_eq!(e.sender_name.as_deref(), Some("张三"));
+    }
+
+    #[test]
+    fn a_private_message_defaults_to_the_dm_chat() {
+        let Inbound::Event(e) =
+            parse(r#"{"chat_type":"private","user_id":"u1","message_id":"m1","text":"我的"}"#)
+                .unwrap()
+        else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.chat.chat_id, "dm:u1");
+    }
+
+    #[test]
+    fn bad_bodies_are_malformed_and_name_the_field() {
+        for (body, needle) in [
+            (
+                r#"{"chat_id":"g1","user_id":"u1","text":"x"}"#,
+                "message_id",
+            ),
+            (
+                r#"{"chat_id":"g1","user_id":"","message_id":"m","text":"x"}"#,
+                "user_id",
+            ),
+            (r#"{"user_id":"u1","message_id":"m","text":"x"}"#, "chat_id"),
+            (
+                r#"{"chat_id":"g1","chat_type":"private","user_id":"u1","message_id":"m","text":"x"}"#,
+                "dm:",
+            ),
+            (
+                r#"{"chat_id":"g1","user_id":"u1","message_id":"m","text":5}"#,
+                "text",
+            ),
+            ("not json", "expected"),
+        ] {
+            match parse(body) {
+                Err(PlatformError::Malformed(m)) => assert!(m.contains(needle), "{m} / {needle}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_secured_bot_checks_the_header() {
+        let a = adapter(Some("s3cret"));
+        let body = Bytes::new();
+        let mut headers = HeaderMap::new();
+        assert!(
+            a.verify(InboundRequest {
+                headers: &headers,
+                body: &body
+            })
+            .is_err()
+        );
+        headers.insert(SECRET_HEADER, "wrong".parse().unwrap());
+        assert!(
+            a.verify(InboundRequest {
+                headers: &headers,
+                body: &body
+            })
+            .is_err()
+        );
+        headers.insert(SECRET_HEADER, "s3cret".parse().unwrap());
+        assert!(
+            a.verify(InboundRequest {
+                headers: &headers,
+                body: &body
+            })
+            .is_ok()
+        );
+    }
+}

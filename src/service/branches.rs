@@ -1,0 +1,548 @@
+//! Branches: creation, settings, bind codes, and binding chats to a branch.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rand::Rng;
+use serde::Deserialize;
+
+use super::{Result, ServiceError, Services, retry_on_conflict};
+use crate::{
+    domain::{
+        Branch, BranchId, Invalid, Language, Member, MemberStatus, Role, TimingOverrides,
+        member::{Identity, identity_key},
+        validate_name,
+    },
+    platform::{ChatKind, InboundEvent},
+    store::{
+        roster::{BIND_CODE_RETENTION, BindCodeRecord},
+        txn::Txn,
+    },
+};
+
+/// Letters a person can read aloud and type without confusing 0/O or 1/I/L.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// Length of a bind code.
+const CODE_LEN: usize = 8;
+/// Longest branch name.
+pub const MAX_BRANCH_NAME: usize = 60;
+
+/// What creating a branch needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBranch {
+    /// Name.
+    pub name: String,
+    /// IANA time zone; default Asia/Shanghai.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// zh | en; default zh.
+    #[serde(default)]
+    pub language: Option<Language>,
+}
+
+/// A partial update of a branch.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchPatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New time zone.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// New language.
+    #[serde(default)]
+    pub language: Option<Language>,
+    /// Timing overrides to merge in.
+    #[serde(default)]
+    pub timing: Option<TimingOverrides>,
+}
+
+/// A freshly issued bind code.
+#[derive(Debug, Clone)]
+pub struct IssuedCode {
+    /// The code to type.
+    pub code: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What `绑定` achieved.
+#[derive(Debug, Clone)]
+pub struct BindOutcome {
+    /// The branch the chat now belongs to.
+    pub branch: Branch,
+    /// Whether the sender became the branch's secretary.
+    pub became_secretary: bool,
+    /// The sender's roster name, if they are on the roster.
+    pub member_name: Option<String>,
+    /// Whether this bound the committee chat.
+    pub committee: bool,
+}
+
+/// Who is speaking, and in which branch.
+#[derive(Debug, Clone)]
+pub struct ChatContext {
+    /// The branch of the chat (or, in a private chat, of the sender).
+    pub branch: Option<Branch>,
+    /// The sender's roster entry.
+    pub member: Option<Member>,
+}
+
+impl ChatContext {
+    /// The sender's role for permission checks.
+    pub fn role(&self) -> Role {
+        self.member
+            .as_ref()
+            .map_or(Role::Guest, Member::effective_role)
+    }
+}
+
+/// Reads a time zone name.
+pub fn parse_timezone(raw: &str) -> Result<Tz, Invalid> {
+    raw.trim().parse::<Tz>().map_err(|_| {
+        Invalid::new(
+            "timezone",
+            "must be an IANA time zone such as Asia/Shanghai",
+        )
+    })
+}
+
+/// Normalises a typed bind code: case and separators do not matter.
+pub fn normalize_code(raw: &str) -> Result<String, Invalid> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if code.len() != CODE_LEN || !code.bytes().all(|b| CODE_ALPHABET.contains(&b)) {
+        return Err(Invalid::new(
+            "code",
+            format!("a bind code is {CODE_LEN} letters and digits"),
+        ));
+    }
+    Ok(code)
+}
+
+fn generate_code() -> String {
+    let mut rng = rand::rng();
+    (0..CODE_LEN)
+        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+impl Services {
+    /// Creates a branch and its first bind code.
+    pub async fn create_branch(&self, input: NewBranch) -> Result<(Branch, IssuedCode)> {
+        let name = validate_name("name", &input.name, MAX_BRANCH_NAME)?;
+        let timezone = match input.timezone.as_deref() {
+            Some(tz) => parse_timezone(tz)?,
+            None => chrono_tz::Asia::Shanghai,
+        };
+        let now = self.clock.now();
+        let expires_at = now
+            + chrono::Duration::from_std(self.settings.timing.bind_code_ttl)
+                .unwrap_or(chrono::Duration::days(7));
+        // Random ids and codes collide rarely; a few attempts make it certain.
+        for _ in 0..5 {
+            let branch = Branch {
+                id: BranchId::generate(),
+                name: name.clone(),
+                timezone,
+                language: input.language.unwrap_or_default(),
+                created_at: now,
+                timing: TimingOverrides::default(),
+                committee_chat: None,
+            };
+            let code = generate_code();
+            if self.store.bind_code_branch(&code).await?.is_some() {
+                continue;
+            }
+            let record = BindCodeRecord {
+                expires_at,
+                used_by: None,
+                committee: false,
+            };
+            if self
+                .store
+                .insert_branch(&branch, Some((&code, &record)))
+                .await?
+            {
+                return Ok((branch, IssuedCode { code, expires_at }));
+            }
+        }
+        Err(ServiceError::Store(crate::store::StoreError::Contention(
+            "branch id".to_owned(),
+        )))
+    }
+
+    /// Creates a branch with a fixed id (the demo) if it does not exist; returns it either way.
+    pub async fn ensure_branch(&self, id: &BranchId, name: &str) -> Result<Branch> {
+        if let Some(b) = self.store.branch(id).await? {
+            return Ok(b);
+        }
+        let branch = Branch {
+            id: id.clone(),
+            name: validate_name("name", name, MAX_BRANCH_NAME)?,
+            timezone: chrono_tz::Asia::Shanghai,
+            language: Language::Zh,
+            created_at: self.clock.now(),
+            timing: TimingOverrides::default(),
+            committee_chat: None,
+        };
+        self.store.insert_branch(&branch, None).await?;
+        Ok(self.store.branch(id).await?.unwrap_or(branch))
+    }
+
+    /// A branch by id.
+    pub async fn branch(&self, id: &BranchId) -> Result<Branch> {
+        self.store
+            .branch(id)
+            .await?
+            .ok_or(ServiceError::BranchNotFound)
+    }
+
+    /// Branches, sorted by id, one page at a time; also the total count.
+    pub async fn list_branches(&self, offset: usize, limit: usize) -> Result<(Vec<Branch>, usize)> {
+        let ids = self.store.branch_ids().await?;
+        let total = ids.len();
+        let mut page = Vec::new();
+        for id in ids.iter().skip(offset).take(limit) {
+            if let Some(b) = self.store.branch(id).await? {
+                page.push(b);
+            }
+        }
+        Ok((page, total))
+    }
+
+    /// Applies a partial update.
+    pub async fn update_branch(&self, id: &BranchId, patch: BranchPatch) -> Result<Branch> {
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate_name("name", n, MAX_BRANCH_NAME))
+            .transpose()?;
+        let timezone = patch.timezone.as_deref().map(parse_timezone).transpose()?;
+        if let Some(t) = &patch.timing {
+            for (field, list) in [
+                ("timing.meeting_reminders", &t.meeting_reminders),
+                ("timing.volunteer_reminders", &t.volunteer_reminders),
+            ] {
+                if list
+                    .as_ref()
+                    .is_some_and(|l| l.len() > 10 || l.iter().any(|d| d.is_zero()))
+                {
+                    return Err(
+                        Invalid::new(field, "at most 10 reminders, each longer than 0s").into(),
+                    );
+                }
+            }
+            if t.dedup_ttl.is_some() {
+                return Err(Invalid::new(
+                    "timing.dedup_ttl",
+                    "is set per deployment, not per branch",
+                )
+                .into());
+            }
+        }
+        let updated = retry_on_conflict!("branch", {
+            let (mut branch, raw) = self
+                .store
+                .branch_raw(id)
+                .await?
+                .ok_or(ServiceError::BranchNotFound)?;
+            if let Some(n) = &name {
+                branch.name.clone_from(n);
+            }
+            if let Some(tz) = timezone {
+                branch.timezone = tz;
+            }
+            if let Some(lang) = patch.language {
+                branch.language = lang;
+            }
+            if let Some(t) = patch.timing.clone() {
+                branch.timing.merge(t);
+            }
+            self.store
+                .update_branch(&branch, &raw)
+                .await?
+                .then_some(branch)
+        });
+        Ok(updated)
+    }
+
+    /// Issues a new single-use bind code for another chat (or the committee chat).
+    pub async fn issue_bind_code(&self, id: &BranchId, committee: bool) -> Result<IssuedCode> {
+        let branch = self.branch(id).await?;
+        let ttl = branch.timing.apply(&self.settings.timing).bind_code_ttl;
+        let expires_at =
+            self.clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
+        for _ in 0..5 {
+            let code = generate_code();
+            if self.store.bind_code_branch(&code).await?.is_some() {
+                continue;
+            }
+            let record = BindCodeRecord {
+                expires_at,
+                used_by: None,
+                committee,
+            };
+            if self.store.insert_bind_code(id, &code, &record).await? {
+                return Ok(IssuedCode { code, expires_at });
+            }
+        }
+        Err(ServiceError::Store(crate::store::StoreError::Contention(
+            "bind code".to_owned(),
+        )))
+    }
+
+    /// Who is speaking in this chat, and in which branch.
+    pub async fn chat_context(&self, event: &InboundEvent) -> Result<ChatContext> {
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let branch_id = match event.chat_kind {
+            ChatKind::Group => self.store.chat_branch(&event.chat).await?,
+            ChatKind::Private => self.store.identity_branch(&ident).await?,
+        };
+        let Some(branch_id) = branch_id else {
+            return Ok(ChatContext {
+                branch: None,
+                member: None,
+            });
+        };
+        let branch = self.store.branch(&branch_id).await?;
+        let member = match &branch {
+            Some(_) => self.store.member_by_identity(&branch_id, &ident).await?,
+            None => None,
+        };
+        Ok(ChatContext { branch, member })
+    }
+
+    /// `绑定 <code>` (or `绑定支委群 <code>`): binds the chat to the code's branch. The first
+    /// binder of a branch becomes its secretary. Safe to repeat: a retried bind of the same
+    /// chat with the same code succeeds again with no second effect.
+    pub async fn bind_chat(
+        &self,
+        raw_code: &str,
+        event: &InboundEvent,
+        committee: bool,
+    ) -> Result<BindOutcome> {
+        if event.chat_kind == ChatKind::Private {
+            return Err(Invalid::new("chat", "bind a group chat, not a private one").into());
+        }
+        let code = normalize_code(raw_code)?;
+        let branch_id = self
+            .store
+            .bind_code_branch(&code)
+            .await?
+            .ok_or(ServiceError::BindCodeUnknown)?;
+        let branch = self.branch(&branch_id).await?;
+        let chat_key = event.chat.key();
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let now = self.clock.now();
+        let keys = self.store.keys().clone();
+
+        let outcome =
+            retry_on_conflict!("roster", {
+                let (record, raw) = self
+                    .store
+                    .bind_code(&branch_id, &code)
+                    .await?
+                    .ok_or(ServiceError::BindCodeUnknown)?;
+                let replay = match &record.used_by {
+                    Some(chat) if *chat == chat_key => true,
+                    Some(_) => return Err(ServiceError::BindCodeUsed),
+                    None if record.expires_at <= now => return Err(ServiceError::BindCodeExpired),
+                    None => false,
+                };
+                let roster = self.store.roster(&branch_id).await?;
+                let sender = roster.by_identity(&ident).cloned();
+                let mut txn = roster.txn(&self.store);
+                let code_key = keys.bind_code(&branch_id, &code);
+                txn.expect_value(&code_key, Some(&raw));
+                if !replay {
+                    let used = BindCodeRecord {
+                        used_by: Some(chat_key.clone()),
+                        ..record.clone()
+                    };
+                    let ttl = (record.expires_at - now).to_std().unwrap_or_default()
+                        + BIND_CODE_RETENTION;
+                    txn.set(
+                        &code_key,
+                        &crate::store::encode(&code_key, &used)?,
+                        Some(ttl),
+                    );
+                }
+                if committee {
+                    match &sender {
+                        Some(m) if m.effective_role() >= Role::Committee => {}
+                        _ => return Err(Invalid::new(
+                            "sender",
+                            "only the secretary or a committee member can bind the committee chat",
+                        )
+                        .into()),
+                    }
+                    let (mut b, branch_raw) = self
+                        .store
+                        .branch_raw(&branch_id)
+                        .await?
+                        .ok_or(ServiceError::BranchNotFound)?;
+                    let branch_key = keys.branch(&branch_id);
+                    b.committee_chat = Some(event.chat.clone());
+                    txn.expect_value(&branch_key, Some(&branch_raw));
+                    txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
+                    self.commit_bind(&mut txn, &branch_id, b, false, sender.map(|m| m.name), true)
+                        .await?
+                } else {
+                    let existing = self.store.chat_branch(&event.chat).await?;
+                    match existing {
+                        Some(other) if other != branch_id => {
+                            return Err(ServiceError::ChatBoundElsewhere);
+                        }
+                        Some(_) if !replay => return Err(ServiceError::ChatAlreadyBound),
+                        _ => {}
+                    }
+                    txn.sadd(&keys.chats(&branch_id), &chat_key);
+                    let has_secretary = roster
+                        .members
+                        .values()
+                        .any(|m| m.role == Role::Secretary && m.status == MemberStatus::Active);
+                    let mut became_secretary = false;
+                    let mut member_name = sender.as_ref().map(|m| m.name.clone());
+                    if !has_secretary {
+                        let secretary = match sender {
+                            Some(mut m) => {
+                                m.role = Role::Secretary;
+                                m.status = MemberStatus::Active;
+                                m
+                            }
+                            None => new_linked_member(
+                                &roster,
+                                event,
+                                now,
+                                Role::Secretary,
+                                MemberStatus::Active,
+                            ),
+                        };
+                        roster.put_member(&self.store, &mut txn, &secretary)?;
+                        became_secretary = true;
+                        member_name = Some(secretary.name.clone());
+                    }
+                    self.commit_bind(
+                        &mut txn,
+                        &branch_id,
+                        branch.clone(),
+                        became_secretary,
+                        member_name,
+                        false,
+                    )
+                    .await?
+                }
+            });
+        let linked = outcome.member_name.is_some().then_some(ident.as_str());
+        let chat = (!committee).then_some(&event.chat);
+        self.store
+            .index_chat_and_identity(&branch_id, chat, linked)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn commit_bind(
+        &self,
+        txn: &mut Txn,
+        branch_id: &BranchId,
+        branch: Branch,
+        became_secretary: bool,
+        member_name: Option<String>,
+        committee: bool,
+    ) -> Result<Option<BindOutcome>> {
+        let mut conn = self.store.conn().await?;
+        if !txn.commit(&mut conn).await? {
+            return Ok(None);
+        }
+        tracing::info!(branch = %branch_id, committee, became_secretary, "chat bound");
+        Ok(Some(BindOutcome {
+            branch,
+            became_secretary,
+            member_name,
+            committee,
+        }))
+    }
+}
+
+/// A new roster entry for the sender, named after their display name; a name already taken
+/// gets a short suffix from the account id so that names stay unique.
+pub(crate) fn new_linked_member(
+    roster: &crate::store::roster::RosterSnapshot,
+    event: &InboundEvent,
+    now: DateTime<Utc>,
+    role: Role,
+    status: MemberStatus,
+) -> Member {
+    let base = event
+        .sender_name
+        .as_deref()
+        .and_then(|n| validate_name("name", n, 20).ok())
+        .unwrap_or_else(|| "书记".to_owned());
+    let name = if roster.by_name(&base).is_some() {
+        let tail: String = event
+            .sender_id
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("{base}-{tail}")
+    } else {
+        base
+    };
+    Member {
+        id: Member::generate_id(),
+        name,
+        role,
+        status,
+        identities: vec![identity_of(event, now)],
+        joined_party_on: None,
+        birthday: None,
+        phone: None,
+        employer: None,
+        care_flags: Vec::new(),
+        notes: None,
+        created_at: now,
+    }
+}
+
+/// The sender's chat account as an identity.
+pub(crate) fn identity_of(event: &InboundEvent, now: DateTime<Utc>) -> Identity {
+    Identity {
+        platform: event.chat.platform,
+        bot: event.chat.bot.clone(),
+        user_id: event.sender_id.clone(),
+        display_name: event.sender_name.clone(),
+        linked_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_normalise_case_and_separators() {
+        assert_eq!(normalize_code("abcd-efgh").unwrap(), "ABCDEFGH");
+        assert!(normalize_code("ABCD").is_err());
+        assert!(
+            normalize_code("ABCDEFG0").is_err(),
+            "0 is not in the alphabet"
+        );
+    }
+
+    #[test]
+    fn generated_codes_normalise_to_themselves() {
+        for _ in 0..100 {
+            let c = generate_code();
+            assert_eq!(normalize_code(&c).unwrap(), c);
+        }
+    }
+}

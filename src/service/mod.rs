@@ -1,0 +1,99 @@
+//! Every operation written once, called by both chat commands and the admin API.
+
+pub mod branches;
+pub mod demo;
+pub mod members;
+
+use std::sync::Arc;
+
+use crate::{
+    clock::Clock,
+    config::Settings,
+    domain::Invalid,
+    store::{Store, StoreError},
+};
+
+/// The services' shared handles: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Redis.
+    pub store: Store,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Configuration.
+    pub settings: Arc<Settings>,
+}
+
+/// Why an operation did not happen. Each variant maps to a chat reply and an API problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// An argument or field is not acceptable.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// No such branch.
+    #[error("branch not found")]
+    BranchNotFound,
+    /// The bind code was never issued (or is long gone).
+    #[error("bind code unknown")]
+    BindCodeUnknown,
+    /// The bind code was used by another chat.
+    #[error("bind code already used")]
+    BindCodeUsed,
+    /// The bind code's time ran out.
+    #[error("bind code expired")]
+    BindCodeExpired,
+    /// The chat is bound to another branch already.
+    #[error("chat is bound to another branch")]
+    ChatBoundElsewhere,
+    /// The chat is bound to this branch already.
+    #[error("chat is bound to this branch already")]
+    ChatAlreadyBound,
+    /// No member of that name.
+    #[error("member {0:?} not found")]
+    MemberNotFound(String),
+    /// The name is taken by a member linked to someone else.
+    #[error("name {0:?} is linked to another account")]
+    NameTaken(String),
+    /// The sender is on the roster already.
+    #[error("already a member as {0:?}")]
+    AlreadyMember(String),
+    /// The member is not waiting for approval.
+    #[error("member {0:?} is not pending")]
+    NotPending(String),
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// Whether the store was unreachable (so the caller answers 503 and the sender retries).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Unavailable(_)))
+    }
+}
+
+/// `Result` of service operations.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Runs an optimistic read-decide-commit step until it commits, or gives up after
+/// [`crate::store::txn::MAX_ATTEMPTS`] conflicts.
+macro_rules! retry_on_conflict {
+    ($what:expr, $body:expr) => {{
+        let mut outcome = None;
+        for _ in 0..$crate::store::txn::MAX_ATTEMPTS {
+            if let Some(done) = $body {
+                outcome = Some(done);
+                break;
+            }
+        }
+        match outcome {
+            Some(done) => done,
+            None => {
+                return Err($crate::service::ServiceError::Store(
+                    $crate::store::StoreError::Contention($what.to_owned()),
+                ));
+            }
+        }
+    }};
+}
+pub(crate) use retry_on_conflict;

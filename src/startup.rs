@@ -1,0 +1,197 @@
+//! Building and running the application: store, adapters, state, router, listener, and
+//! graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::{BotSettings, Settings},
+    http,
+    metrics::Metrics,
+    platform::{Platforms, UnsupportedPlatform},
+    service::Services,
+    state::AppState,
+    store::{Store, StoreError},
+};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bot's platform has no adapter in this build.
+    #[error(transparent)]
+    Platform(#[from] UnsupportedPlatform),
+    /// The Redis configuration is unusable.
+    #[error("redis configuration")]
+    Store(#[from] StoreError),
+}
+
+/// A built application, listening but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds with the system clock.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with a given clock (tests move time by hand).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let platforms = Platforms::from_settings(&settings)?;
+        let insecure: Vec<&str> = settings
+            .bots
+            .iter()
+            .filter(|(_, b)| matches!(b, BotSettings::Sim(s) if s.insecure && s.secret.is_none()))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !insecure.is_empty() {
+            tracing::warn!(bots = ?insecure, "insecure sim bots accept unauthenticated requests; define your own [bots.*] for production");
+        }
+        let store = Store::new(&settings.redis)?;
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let services = Services {
+            store,
+            clock,
+            settings: Arc::new(settings),
+        };
+        let state = AppState {
+            services,
+            platforms: Arc::new(platforms),
+            metrics: Metrics::install(),
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    /// The bound address (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for tests and admin helpers.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for up to
+    /// `server.shutdown_grace`.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let grace = self.state.services.settings.server.shutdown_grace;
+        let token = CancellationToken::new();
+        spawn_demo_seed(&self.state, token.clone());
+        let stop = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; finishing in-flight requests");
+            stop.cancel();
+        });
+        let router = http::router(self.state.clone());
+        let graceful = token.clone();
+        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            graceful.cancelled().await;
+        });
+        tokio::select! {
+            result = server => result,
+            () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "shutdown grace elapsed; dropping remaining requests");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Seeds the demo branch in the background, retrying while Redis is not there yet, so that
+/// the server starts (and reports not ready) without Redis.
+fn spawn_demo_seed(state: &AppState, stop: CancellationToken) {
+    let settings = &state.services.settings;
+    let demo = &settings.demo;
+    if !demo.seed || !matches!(settings.bots.get(&demo.bot), Some(BotSettings::Sim(_))) {
+        return;
+    }
+    let services = state.services.clone();
+    let (bot, chat, name) = (
+        demo.bot.clone(),
+        demo.chat_id.clone(),
+        demo.branch_name.clone(),
+    );
+    tokio::spawn(async move {
+        loop {
+            match services.seed_demo(&bot, &chat, &name).await {
+                Ok(id) => {
+                    tracing::info!(branch = %id, bot, chat, "demo branch ready");
+                    return;
+                }
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!("demo seed waits for redis");
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, "demo seed failed");
+                    return;
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    });
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error.message = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error.message = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

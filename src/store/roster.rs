@@ -1,0 +1,387 @@
+//! Branches, bind codes, chats and rosters in Redis.
+//!
+//! Roster changes are optimistic: a snapshot carries the roster revision it was read at, and
+//! [`RosterSnapshot::txn`] starts a transaction that applies only if nobody changed the roster
+//! since. Rosters are small (a branch has at most a few dozen members), so reading all of it
+//! is cheap and keeps every rule in Rust.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, decode, encode, txn::Txn};
+use crate::{
+    domain::{Branch, BranchId, Member},
+    platform::ChatRef,
+};
+
+/// Bind codes outlive their expiry by this much, so that "expired" can be told from "unknown"
+/// and a retried bind of the same chat stays idempotent.
+pub const BIND_CODE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A bind code's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindCodeRecord {
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// The chat (`platform:bot:chat_id`) that used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
+    /// Bind the committee chat rather than a member chat.
+    #[serde(default)]
+    pub committee: bool,
+}
+
+/// The roster of one branch as read at one revision.
+#[derive(Debug, Clone)]
+pub struct RosterSnapshot {
+    /// The branch.
+    pub branch: BranchId,
+    rev: Option<String>,
+    /// Members by id.
+    pub members: HashMap<String, Member>,
+    raw: HashMap<String, String>,
+}
+
+impl RosterSnapshot {
+    /// The member with that name.
+    pub fn by_name(&self, name: &str) -> Option<&Member> {
+        self.members.values().find(|m| m.name == name)
+    }
+
+    /// The member linked to that chat account.
+    pub fn by_identity(&self, identity_key: &str) -> Option<&Member> {
+        self.members
+            .values()
+            .find(|m| m.identities.iter().any(|i| i.key() == identity_key))
+    }
+
+    /// Members sorted by role (most powerful first), then name.
+    pub fn sorted(&self) -> Vec<&Member> {
+        let mut all: Vec<&Member> = self.members.values().collect();
+        all.sort_by(|a, b| b.role.cmp(&a.role).then_with(|| a.name.cmp(&b.name)));
+        all
+    }
+
+    /// A transaction that applies only if the roster is still at this revision, and bumps it.
+    pub fn txn(&self, store: &Store) -> Txn {
+        let keys = store.keys();
+        let rev_key = keys.roster_rev(&self.branch);
+        let next = self
+            .rev
+            .as_deref()
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        let mut txn = Txn::new();
+        txn.expect_value(&rev_key, self.rev.as_deref());
+        txn.set(&rev_key, &next.to_string(), None);
+        txn
+    }
+
+    /// Adds the writes that store `member` (new or changed) and keep the name and identity
+    /// indexes in step, checking that the member was not changed since the snapshot.
+    pub fn put_member(&self, store: &Store, txn: &mut Txn, member: &Member) -> Result<()> {
+        let keys = store.keys();
+        let members_key = keys.members(&self.branch);
+        let names_key = keys.member_names(&self.branch);
+        let idents_key = keys.identities(&self.branch);
+        let old = self.members.get(&member.id);
+        txn.expect_field(
+            &members_key,
+            &member.id,
+            self.raw.get(&member.id).map(String::as_str),
+        );
+        txn.hset(&members_key, &member.id, &encode(&members_key, member)?);
+        if old.map(|o| o.name.as_str()) != Some(member.name.as_str()) {
+            if let Some(o) = old {
+                txn.hdel(&names_key, &o.name);
+            }
+            txn.expect_field(&names_key, &member.name, None);
+            txn.hset(&names_key, &member.name, &member.id);
+        }
+        let old_idents: Vec<String> = old
+            .map(|o| o.identities.iter().map(|i| i.key()).collect())
+            .unwrap_or_default();
+        for ident in &member.identities {
+            let k = ident.key();
+            if !old_idents.contains(&k) {
+                txn.expect_field(&idents_key, &k, None);
+                txn.hset(&idents_key, &k, &member.id);
+            }
+        }
+        for k in old_idents {
+            if !member.identities.iter().any(|i| i.key() == k) {
+                txn.hdel(&idents_key, &k);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Stores a new branch, with its first bind code if given. `Ok(false)` if the id is taken.
+    pub async fn insert_branch(
+        &self,
+        branch: &Branch,
+        code: Option<(&str, &BindCodeRecord)>,
+    ) -> Result<bool> {
+        let keys = self.keys();
+        let branch_key = keys.branch(&branch.id);
+        let mut txn = Txn::new();
+        txn.expect_value(&branch_key, None);
+        txn.set(&branch_key, &encode(&branch_key, branch)?, None);
+        if let Some((code, record)) = code {
+            let code_key = keys.bind_code(&branch.id, code);
+            txn.expect_value(&code_key, None);
+            txn.set(
+                &code_key,
+                &encode(&code_key, record)?,
+                Some(code_ttl(record)),
+            );
+        }
+        let mut conn = self.conn().await?;
+        if !txn.commit(&mut conn).await? {
+            return Ok(false);
+        }
+        // The index entries come last: a branch is listed only once it is whole.
+        let mut pipe = redis::pipe();
+        if let Some((code, record)) = code {
+            pipe.set_ex(
+                keys.bind_code_index(code),
+                branch.id.as_str(),
+                code_ttl(record).as_secs(),
+            )
+            .ignore();
+        }
+        pipe.sadd(keys.branch_index(), branch.id.as_str()).ignore();
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(true)
+    }
+
+    /// Adds a bind code to an existing branch. `Ok(false)` if that code exists already.
+    pub async fn insert_bind_code(
+        &self,
+        branch: &BranchId,
+        code: &str,
+        record: &BindCodeRecord,
+    ) -> Result<bool> {
+        let keys = self.keys();
+        let code_key = keys.bind_code(branch, code);
+        let mut txn = Txn::new();
+        txn.expect_value(&code_key, None);
+        txn.set(
+            &code_key,
+            &encode(&code_key, record)?,
+            Some(code_ttl(record)),
+        );
+        let mut conn = self.conn().await?;
+        if !txn.commit(&mut conn).await? {
+            return Ok(false);
+        }
+        let _: () = redis::cmd("SET")
+            .arg(keys.bind_code_index(code))
+            .arg(branch.as_str())
+            .arg("EX")
+            .arg(code_ttl(record).as_secs())
+            .query_async(&mut conn)
+            .await?;
+        Ok(true)
+    }
+
+    /// The branch a bind code belongs to.
+    pub async fn bind_code_branch(&self, code: &str) -> Result<Option<BranchId>> {
+        let mut conn = self.conn().await?;
+        let id: Option<String> = redis::cmd("GET")
+            .arg(self.keys().bind_code_index(code))
+            .query_async(&mut conn)
+            .await?;
+        Ok(id.and_then(|i| BranchId::parse(&i)))
+    }
+
+    /// A bind code's record and its raw stored form (for an optimistic commit).
+    pub async fn bind_code(
+        &self,
+        branch: &BranchId,
+        code: &str,
+    ) -> Result<Option<(BindCodeRecord, String)>> {
+        let key = self.keys().bind_code(branch, code);
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+        raw.map(|r| Ok((decode(&key, &r)?, r))).transpose()
+    }
+
+    /// A branch record.
+    pub async fn branch(&self, id: &BranchId) -> Result<Option<Branch>> {
+        Ok(self.branch_raw(id).await?.map(|(b, _)| b))
+    }
+
+    /// A branch record with its raw stored form (for an optimistic update).
+    pub async fn branch_raw(&self, id: &BranchId) -> Result<Option<(Branch, String)>> {
+        let key = self.keys().branch(id);
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+        raw.map(|r| Ok((decode(&key, &r)?, r))).transpose()
+    }
+
+    /// Replaces a branch record if it still reads `expected_raw`. `Ok(false)` on a conflict.
+    pub async fn update_branch(&self, branch: &Branch, expected_raw: &str) -> Result<bool> {
+        let key = self.keys().branch(&branch.id);
+        let mut txn = Txn::new();
+        txn.expect_value(&key, Some(expected_raw));
+        txn.set(&key, &encode(&key, branch)?, None);
+        let mut conn = self.conn().await?;
+        txn.commit(&mut conn).await
+    }
+
+    /// Every branch id, sorted.
+    pub async fn branch_ids(&self) -> Result<Vec<BranchId>> {
+        let mut conn = self.conn().await?;
+        let raw: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys().branch_index())
+            .query_async(&mut conn)
+            .await?;
+        let mut ids: Vec<BranchId> = raw.iter().filter_map(|r| BranchId::parse(r)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The branch a chat is bound to.
+    pub async fn chat_branch(&self, chat: &ChatRef) -> Result<Option<BranchId>> {
+        let mut conn = self.conn().await?;
+        let id: Option<String> = redis::cmd("GET")
+            .arg(self.keys().chat_branch(chat))
+            .query_async(&mut conn)
+            .await?;
+        Ok(id.and_then(|i| BranchId::parse(&i)))
+    }
+
+    /// The branch a chat account belongs to (for private chats).
+    pub async fn identity_branch(&self, identity_key: &str) -> Result<Option<BranchId>> {
+        let mut conn = self.conn().await?;
+        let id: Option<String> = redis::cmd("GET")
+            .arg(self.keys().identity_branch(identity_key))
+            .query_async(&mut conn)
+            .await?;
+        Ok(id.and_then(|i| BranchId::parse(&i)))
+    }
+
+    /// Records the global lookups chat → branch and account → branch. These are derived from
+    /// the branch's own keys and written after them; rewriting them is harmless.
+    pub async fn index_chat_and_identity(
+        &self,
+        branch: &BranchId,
+        chat: Option<&ChatRef>,
+        identity_key: Option<&str>,
+    ) -> Result<()> {
+        let keys = self.keys();
+        let mut pipe = redis::pipe();
+        if let Some(chat) = chat {
+            pipe.set(keys.chat_branch(chat), branch.as_str()).ignore();
+        }
+        if let Some(ident) = identity_key {
+            pipe.set(keys.identity_branch(ident), branch.as_str())
+                .ignore();
+        }
+        let mut conn = self.conn().await?;
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The chats bound to a branch.
+    pub async fn branch_chats(&self, branch: &BranchId) -> Result<Vec<ChatRef>> {
+        let mut conn = self.conn().await?;
+        let raw: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys().chats(branch))
+            .query_async(&mut conn)
+            .await?;
+        let mut chats: Vec<ChatRef> = raw.iter().filter_map(|r| ChatRef::parse_key(r)).collect();
+        chats.sort_by_key(ChatRef::key);
+        Ok(chats)
+    }
+
+    /// Reads a branch's roster at one revision.
+    pub async fn roster(&self, branch: &BranchId) -> Result<RosterSnapshot> {
+        let keys = self.keys();
+        let members_key = keys.members(branch);
+        let mut conn = self.conn().await?;
+        // MULTI/EXEC so that the revision and the members are read at the same instant.
+        let (rev, raw): (Option<String>, HashMap<String, String>) = redis::pipe()
+            .atomic()
+            .get(keys.roster_rev(branch))
+            .hgetall(&members_key)
+            .query_async(&mut conn)
+            .await?;
+        let mut members = HashMap::with_capacity(raw.len());
+        for (id, json) in &raw {
+            members.insert(id.clone(), decode::<Member>(&members_key, json)?);
+        }
+        Ok(RosterSnapshot {
+            branch: branch.clone(),
+            rev,
+            members,
+            raw,
+        })
+    }
+
+    /// The member linked to a chat account, without reading the whole roster.
+    pub async fn member_by_identity(
+        &self,
+        branch: &BranchId,
+        identity_key: &str,
+    ) -> Result<Option<Member>> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        let id: Option<String> = redis::cmd("HGET")
+            .arg(keys.identities(branch))
+            .arg(identity_key)
+            .query_async(&mut conn)
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let members_key = keys.members(branch);
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&members_key)
+            .arg(&id)
+            .query_async(&mut conn)
+            .await?;
+        raw.map(|r| decode(&members_key, &r)).transpose()
+    }
+
+    /// Appends an entry to a branch's audit log (or the region's, for `None`).
+    pub async fn audit(
+        &self,
+        branch: Option<&BranchId>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let key = match branch {
+            Some(b) => self.keys().audit(b),
+            None => self.keys().region_audit(),
+        };
+        let mut conn = self.conn().await?;
+        let _: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(100_000)
+            .arg("*")
+            .arg("actor")
+            .arg(actor)
+            .arg("action")
+            .arg(action)
+            .arg("detail")
+            .arg(detail)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn code_ttl(record: &BindCodeRecord) -> Duration {
+    let until_expiry = (record.expires_at - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    until_expiry + BIND_CODE_RETENTION
+}

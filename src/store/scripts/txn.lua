@@ -1,0 +1,48 @@
+-- txn.lua: an optimistic transaction within one hash slot.
+-- Checks run first; if any fails, nothing is written. Rust code reads, decides, then commits
+-- here with the values it read as expectations, and retries on a conflict.
+--
+-- KEYS: every key the transaction touches (one hash slot).
+-- ARGV: groups of four: op, key index (1-based), a, b.
+--   checks: 'eqh' key field expected | 'nxh' key field - | 'eqk' key - expected | 'nxk' key - -
+--   writes: 'hset' key field value | 'hdel' key field - | 'set' key value ttl_ms ('0' keeps none)
+--           'del' key - - | 'sadd' key member - | 'srem' key member -
+-- Returns 0 when applied, else the 1-based number of the first failed check.
+local n = #ARGV
+for i = 1, n, 4 do
+  local op, k, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  local failed = false
+  if op == 'eqh' then
+    failed = redis.call('HGET', k, a) ~= b
+  elseif op == 'nxh' then
+    failed = redis.call('HEXISTS', k, a) == 1
+  elseif op == 'eqk' then
+    failed = redis.call('GET', k) ~= b
+  elseif op == 'nxk' then
+    failed = redis.call('EXISTS', k) == 1
+  end
+  if failed then
+    return (i + 3) / 4
+  end
+end
+for i = 1, n, 4 do
+  local op, k, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  if op == 'hset' then
+    redis.call('HSET', k, a, b)
+  elseif op == 'hdel' then
+    redis.call('HDEL', k, a)
+  elseif op == 'set' then
+    if b ~= '0' then
+      redis.call('SET', k, a, 'PX', b)
+    else
+      redis.call('SET', k, a)
+    end
+  elseif op == 'del' then
+    redis.call('DEL', k)
+  elseif op == 'sadd' then
+    redis.call('SADD', k, a)
+  elseif op == 'srem' then
+    redis.call('SREM', k, a)
+  end
+end
+return 0
