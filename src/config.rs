@@ -35,9 +35,33 @@ const SECRET_KEYS: &[&str] = &[
 const SECTIONS: &[&str] = &["server", "redis", "admin", "log", "timing", "demo", "bots"];
 
 /// A secret string: redacted in `Debug`, masked when serialized, compared by its owner only.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone)]
 pub struct Secret(SecretString);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        // Environment values that look like numbers or booleans arrive typed; a secret of
+        // digits is still a secret, and an error here must not echo the value.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Text(String),
+            Int(i128),
+            Float(f64),
+            Bool(bool),
+        }
+        match Scalar::deserialize(deserializer) {
+            Ok(Scalar::Text(s)) => Ok(Self::new(s)),
+            Ok(Scalar::Int(i)) => Ok(Self::new(i.to_string())),
+            Ok(Scalar::Float(f)) => Ok(Self::new(f.to_string())),
+            Ok(Scalar::Bool(b)) => Ok(Self::new(b.to_string())),
+            Err(_) => Err(serde::de::Error::custom("must be a string")),
+        }
+    }
+}
 
 impl Secret {
     /// Wraps a value that must never be printed.
@@ -491,88 +515,87 @@ impl Settings {
         let mut errors = Vec::new();
         let mut root = merged;
         resolve_secret_files(&mut root, "", &mut errors);
-        let settings = from_dict(&root, &mut errors);
-        match settings {
-            Some(s) if errors.is_empty() => {
-                s.validate(&mut errors);
-                if errors.is_empty() {
-                    Ok(s)
-                } else {
-                    Err(ConfigError(errors))
-                }
-            }
+        match from_dict(&root, &mut errors) {
+            Some(s) if errors.is_empty() => Ok(s),
             _ => Err(ConfigError(errors)),
         }
     }
+}
 
-    /// Semantic checks that types alone cannot express.
-    fn validate(&self, errors: &mut Vec<String>) {
-        if self.server.webhook_body_limit == 0 {
-            errors.push("server.webhook_body_limit: must be greater than 0".to_owned());
-        }
-        if !(self.server.public_url.starts_with("http://")
-            || self.server.public_url.starts_with("https://"))
+/// Semantic checks that types alone cannot express, one function per section so that each
+/// runs on whatever parsed, even when another section did not.
+fn check_server(server: &ServerSettings, errors: &mut Vec<String>) {
+    if server.webhook_body_limit == 0 {
+        errors.push("server.webhook_body_limit: must be greater than 0".to_owned());
+    }
+    if !(server.public_url.starts_with("http://") || server.public_url.starts_with("https://")) {
+        errors.push("server.public_url: must start with http:// or https://".to_owned());
+    }
+}
+
+fn check_redis(redis: &RedisSettings, errors: &mut Vec<String>) {
+    if redis.url.0.is_empty() {
+        errors.push("redis.url: at least one URL is required".to_owned());
+    }
+    for url in &redis.url.0 {
+        let u = url.expose();
+        if !["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|s| u.starts_with(s))
         {
-            errors.push("server.public_url: must start with http:// or https://".to_owned());
+            // The value may hold a password, so the message never repeats it.
+            errors
+                .push("redis.url: must start with redis://, rediss:// or redis+unix://".to_owned());
         }
-        if self.redis.url.0.is_empty() {
-            errors.push("redis.url: at least one URL is required".to_owned());
-        }
-        for url in &self.redis.url.0 {
-            let u = url.expose();
-            if !["redis://", "rediss://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|s| u.starts_with(s))
-            {
-                // The value may hold a password, so the message never repeats it.
-                errors.push(
-                    "redis.url: must start with redis://, rediss:// or redis+unix://".to_owned(),
-                );
-            }
-        }
-        if self.redis.mode == RedisMode::Single && self.redis.url.0.len() > 1 {
-            errors.push("redis.url: several URLs need mode = \"cluster\"".to_owned());
-        }
-        if self.redis.prefix.is_empty()
-            || !self
-                .redis
-                .prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-        {
-            errors.push("redis.prefix: use 1+ characters from a-z A-Z 0-9 _ - .".to_owned());
-        }
-        if let Some(token) = &self.admin.token
-            && token.expose().len() < 16
-        {
-            errors.push("admin.token: must be at least 16 characters".to_owned());
-        }
-        if self.timing.dedup_ttl < Duration::from_secs(3600) {
-            errors.push("timing.dedup_ttl: must be at least 1h (platforms retry for hours)".into());
-        }
-        if self.timing.bind_code_ttl.is_zero() {
-            errors.push("timing.bind_code_ttl: must be greater than 0".to_owned());
-        }
-        for (name, bot) in &self.bots {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-            {
-                errors.push(format!(
-                    "bots.{name}: bot names use a-z 0-9 _ - (they are URL path segments)"
-                ));
-            }
-            for (key, present) in bot.required_secrets() {
-                if !present {
-                    let hint = if bot.kind() == PlatformKind::Sim {
-                        " (or set insecure = true for a local sim bot)"
-                    } else {
-                        ""
-                    };
-                    errors.push(format!("bots.{name}.{key}: required{hint}"));
-                }
-            }
+    }
+    if redis.mode == RedisMode::Single && redis.url.0.len() > 1 {
+        errors.push("redis.url: several URLs need mode = \"cluster\"".to_owned());
+    }
+    let prefix_ok = !redis.prefix.is_empty()
+        && redis
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !prefix_ok {
+        errors.push("redis.prefix: use 1+ characters from a-z A-Z 0-9 _ - .".to_owned());
+    }
+}
+
+fn check_admin(admin: &AdminSettings, errors: &mut Vec<String>) {
+    if let Some(token) = &admin.token
+        && token.expose().len() < 16
+    {
+        errors.push("admin.token: must be at least 16 characters".to_owned());
+    }
+}
+
+fn check_timing(timing: &TimingSettings, errors: &mut Vec<String>) {
+    if timing.dedup_ttl < Duration::from_secs(3600) {
+        errors.push("timing.dedup_ttl: must be at least 1h (platforms retry for hours)".to_owned());
+    }
+    if timing.bind_code_ttl.is_zero() {
+        errors.push("timing.bind_code_ttl: must be greater than 0".to_owned());
+    }
+}
+
+fn check_bot(name: &str, bot: &BotSettings, errors: &mut Vec<String>) {
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !name_ok {
+        errors.push(format!(
+            "bots.{name}: bot names use a-z 0-9 _ - (they are URL path segments)"
+        ));
+    }
+    for (key, present) in bot.required_secrets() {
+        if !present {
+            let hint = if bot.kind() == PlatformKind::Sim {
+                " (or set insecure = true for a local sim bot)"
+            } else {
+                ""
+            };
+            errors.push(format!("bots.{name}.{key}: required{hint}"));
         }
     }
 }
@@ -592,6 +615,18 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     };
     let log = section::<LogSettings>(root, "log", errors);
     let timing = section::<TimingSettings>(root, "timing", errors);
+    if let Some(s) = &server {
+        check_server(s, errors);
+    }
+    if let Some(r) = &redis {
+        check_redis(r, errors);
+    }
+    if let Some(a) = &admin {
+        check_admin(a, errors);
+    }
+    if let Some(t) = &timing {
+        check_timing(t, errors);
+    }
     let demo = section::<DemoSettings>(root, "demo", errors);
     let mut bots = BTreeMap::new();
     match root.get("bots") {
@@ -601,6 +636,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
                 if let Some(bot) =
                     deserialize_at::<BotSettings>(value, &format!("bots.{name}"), errors)
                 {
+                    check_bot(name, &bot, errors);
                     bots.insert(name.clone(), bot);
                 }
             }
@@ -650,7 +686,13 @@ fn deserialize_at<T: DeserializeOwned>(
             } else {
                 format!("{path}.{inner}")
             };
-            errors.push(format!("{key}: {}", e.inner()));
+            // serde quotes the offending value; for a secret key that value is the secret.
+            let last = key.rsplit('.').next().unwrap_or_default();
+            if SECRET_KEYS.contains(&last) {
+                errors.push(format!("{key}: invalid value (not shown: it is a secret)"));
+            } else {
+                errors.push(format!("{key}: {}", e.inner()));
+            }
             None
         }
     }
@@ -702,8 +744,20 @@ fn join_path(path: &str, key: &str) -> String {
     }
 }
 
+/// Figment's errors, without the source excerpt a TOML syntax error carries: that excerpt
+/// is a line of the file, and the line may hold a secret.
 fn figment_errors(e: figment::Error) -> Vec<String> {
-    e.into_iter().map(|e| e.to_string()).collect()
+    e.into_iter()
+        .map(|e| {
+            e.to_string()
+                .lines()
+                .filter(|line| !line.contains('|'))
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 /// `Vec<Duration>` in humantime form.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs mobile-branch on its embedded default configuration: the `sim` platform and a seeded
+# demo branch, against a local Redis that this script starts if none answers (installing
+# redis-server through apt-get when it is missing). Stop with Ctrl-C.
+#
+# Environment: MB_* overrides apply as in production (e.g. MB_SERVER__LISTEN=127.0.0.1:9090).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+url="${MB_REDIS__URL:-redis://127.0.0.1:6379}"
+listen="${MB_SERVER__LISTEN:-127.0.0.1:8080}"
+hostport="${url#redis://}"; hostport="${hostport##*@}"; hostport="${hostport%%/*}"
+host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$hostport" ] && port=6379
+
+if ! redis_ping "$host" "$port"; then
+  case "$host" in
+    127.0.0.1|localhost) ;;
+    *) echo "error: no Redis answers at $host:$port; start it or set MB_REDIS__URL" >&2; exit 1 ;;
+  esac
+  ensure_redis_installed
+  mkdir -p .data
+  echo "starting a local redis-server on port $port (data in .data/)" >&2
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$PWD/.data" \
+    --appendonly yes --save "" --logfile "$PWD/.data/redis.log"
+  for _ in $(seq 50); do redis_ping "$host" "$port" && break; sleep 0.1; done
+  redis_ping "$host" "$port" || { echo "error: redis-server did not start; see .data/redis.log" >&2; exit 1; }
+fi
+
+echo "building mobile-branch (the first build takes a few minutes)..." >&2
+cargo build --locked --quiet
+./target/debug/mobile-branch serve &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
+
+for _ in $(seq 100); do
+  curl -fsS "http://$listen/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { wait "$server"; exit 1; }
+  sleep 0.1
+done
+
+cat <<MSG
+
+mobile-branch is running at http://$listen with the sim bot "demo".
+The demo branch 演示支部 is bound to sim chat g1; 张三 and 李四 are on its roster.
+Talk to the bot (paste this):
+
+  curl -s http://$listen/webhook/sim/demo -H 'content-type: application/json' -d '{"chat_id":"g1","user_id":"u1","user_name":"张三","message_id":"'\$(date +%s%N)'","text":"帮助"}'
+
+Then try "text":"加入 张三" and "text":"我的"; the secretary is user_id "secretary" (try "成员").
+Press Ctrl-C to stop.
+MSG
+wait "$server"

@@ -1,0 +1,115 @@
+//! The same message delivered many times, also concurrently, has one effect and one reply.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Who, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_webhook_five_times_has_one_effect_and_five_identical_replies() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("去重支部").await;
+    app.say1(
+        Who {
+            chat: "g1",
+            user: "u-sec",
+            name: "王书记",
+        },
+        &format!("绑定 {code}"),
+    )
+    .await;
+
+    let body = json!({
+        "chat_id": "g1", "user_id": "u-li", "user_name": "李四",
+        "message_id": "retried-1", "text": "加入 李四",
+    })
+    .to_string();
+
+    // Two in sequence, then three at once.
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let resp = app.post_raw("/webhook/sim/demo", body.clone()).await;
+        assert_eq!(resp.status(), 200);
+        replies.push(resp.json::<Value>().await.unwrap());
+    }
+    let concurrent = futures_join3(
+        app.post_raw("/webhook/sim/demo", body.clone()),
+        app.post_raw("/webhook/sim/demo", body.clone()),
+        app.post_raw("/webhook/sim/demo", body.clone()),
+    )
+    .await;
+    for resp in concurrent {
+        assert_eq!(resp.status(), 200);
+        replies.push(resp.json::<Value>().await.unwrap());
+    }
+    assert_eq!(replies.len(), 5);
+    assert!(replies.iter().all(|r| *r == replies[0]), "{replies:#?}");
+    assert!(
+        replies[0]["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("等待书记批准")
+    );
+
+    // One effect: one pending member.
+    let (_, members) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    let pending = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "pending")
+        .count();
+    assert_eq!(pending, 1, "{members}");
+
+    // The same message id with other content is still the first message (platform ids are
+    // stable), and another message id is a new message.
+    let resp = app
+        .post_raw(
+            "/webhook/sim/demo",
+            json!({"chat_id": "g1", "user_id": "u-li", "message_id": "retried-1", "text": "我的"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(resp.json::<Value>().await.unwrap(), replies[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_binds_of_one_code_have_one_winner() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("并发支部").await;
+    let send = |chat: &'static str| {
+        let body = json!({"chat_id": chat, "user_id": format!("u-{chat}"), "user_name": chat,
+                          "message_id": format!("bind-{chat}"), "text": format!("绑定 {code}")});
+        app.post_raw("/webhook/sim/demo", body.to_string())
+    };
+    let results = futures_join3(send("ga"), send("gb"), send("gc")).await;
+    let mut texts = Vec::new();
+    for r in results {
+        let v: Value = r.json().await.unwrap();
+        texts.push(v["replies"][0]["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("成为书记")).count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("已被使用")).count(),
+        2,
+        "{texts:?}"
+    );
+    let (_, branch) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(branch["chats"].as_array().unwrap().len(), 1, "{branch}");
+}
+
+async fn futures_join3<A, B, C>(a: A, b: B, c: C) -> [A::Output; 3]
+where
+    A: std::future::Future,
+    B: std::future::Future<Output = A::Output>,
+    C: std::future::Future<Output = A::Output>,
+{
+    let (a, b, c) = tokio::join!(a, b, c);
+    [a, b, c]
+}

@@ -1,0 +1,305 @@
+//! The first user flow end to end: create branch → bind → join → approve → roster → help by
+//! role → 我的, with the refusals a real chat produces.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{REDIS, Who, spawn_app};
+
+const SEC: Who<'static> = Who {
+    chat: "g1",
+    user: "u-sec",
+    name: "王书记",
+};
+const ZHANG: Who<'static> = Who {
+    chat: "g1",
+    user: "u-zhang",
+    name: "张三",
+};
+const LI: Who<'static> = Who {
+    chat: "g1",
+    user: "u-li",
+    name: "李四",
+};
+
+#[tokio::test]
+async fn a_branch_is_created_bound_joined_and_run_from_chat() {
+    let app = spawn_app().await;
+
+    // Arrange: an operator creates the branch and puts 张三 on the roster.
+    let (id, code) = app.create_branch("星光商务楼联合党支部").await;
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/members"),
+            Some(json!({"name": "张三", "phone": "13800000000"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // Before binding, the chat only knows bind and help.
+    let reply = app.say1(ZHANG, "我的").await;
+    assert!(reply.contains("尚未绑定"), "{reply}");
+    let help = app.say1(ZHANG, "帮助").await;
+    assert!(
+        help.contains("绑定 <绑定码>") && !help.contains("批准"),
+        "{help}"
+    );
+
+    // Bind: the sender becomes secretary.
+    let reply = app
+        .say1(SEC, &format!("绑定 {}", code.to_lowercase()))
+        .await;
+    assert!(
+        reply.contains("星光商务楼联合党支部") && reply.contains("书记"),
+        "{reply}"
+    );
+
+    // Join: 张三 links to the roster entry; 李四 is unknown, so pending.
+    let reply = app.say1(ZHANG, "加入 张三").await;
+    assert!(
+        reply.contains("已与名册关联") && reply.contains("党员"),
+        "{reply}"
+    );
+    let reply = app.say1(LI, "/加入李四").await;
+    assert!(reply.contains("等待书记批准"), "{reply}");
+    let reply = app.say1(LI, "我的").await;
+    assert!(reply.contains("待书记批准"), "{reply}");
+
+    // A pending member is still a guest: the roster is refused.
+    let reply = app.say1(LI, "成员").await;
+    assert!(reply.contains("仅限支委"), "{reply}");
+
+    // Approve, as secretary, with a role.
+    let reply = app.say1(SEC, "批准 李四 预备党员").await;
+    assert!(
+        reply.contains("已批准 李四") && reply.contains("预备党员"),
+        "{reply}"
+    );
+
+    // Roster: names and roles, never the phone number.
+    let roster = app.say1(SEC, "成员").await;
+    assert!(roster.contains("书记：王书记"), "{roster}");
+    assert!(roster.contains("党员：张三"), "{roster}");
+    assert!(roster.contains("预备党员：李四"), "{roster}");
+    assert!(!roster.contains("13800000000"), "{roster}");
+
+    // Help by role: the secretary sees 批准 and 成员, a member sees neither.
+    let sec_help = app.say1(SEC, "帮助").await;
+    assert!(
+        sec_help.contains("批准") && sec_help.contains("成员") && sec_help.contains("书记"),
+        "{sec_help}"
+    );
+    let member_help = app.say1(ZHANG, "help").await;
+    assert!(
+        !member_help.contains("批准") && !member_help.contains("· 成员"),
+        "{member_help}"
+    );
+    assert!(member_help.contains("我的"), "{member_help}");
+    let one = app.say1(ZHANG, "帮助 批准").await;
+    assert!(one.contains("批准 <姓名>") && one.contains("书记"), "{one}");
+
+    // 我的 shows the sender's own record, without the phone number.
+    let me = app.say1(ZHANG, "我的").await;
+    assert!(
+        me.contains("张三") && me.contains("党员") && !me.contains("13800000000"),
+        "{me}"
+    );
+
+    // The API sees the same roster, with personal data for the admin.
+    let (status, body) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 3, "{body}");
+    let (_, branch) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(branch["chats"][0]["chat_id"], "g1", "{branch}");
+}
+
+#[tokio::test]
+async fn refusals_name_the_problem_and_change_nothing() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("甲支部").await;
+    app.say1(SEC, &format!("绑定 {code}")).await;
+    app.say1(ZHANG, "加入 张三").await;
+    app.say1(SEC, "批准 张三").await;
+
+    // A reused bind code, in another chat.
+    let other = Who { chat: "g2", ..SEC };
+    let reply = app.say1(other, &format!("绑定 {code}")).await;
+    assert!(reply.contains("已被使用"), "{reply}");
+    let reply = app.say1(other, "绑定 ZZZZZZZZ").await;
+    assert!(reply.contains("无效"), "{reply}");
+    let reply = app.say1(other, "绑定 123").await;
+    assert!(reply.contains("8"), "{reply}");
+
+    // A member calling 成员 and 批准.
+    let reply = app.say1(ZHANG, "成员").await;
+    assert!(reply.contains("仅限支委"), "{reply}");
+    let reply = app.say1(ZHANG, "批准 张三").await;
+    assert!(reply.contains("仅限书记"), "{reply}");
+
+    // 批准 of an unknown name, and of someone not pending.
+    let reply = app.say1(SEC, "批准 王五").await;
+    assert!(reply.contains("名册上没有「王五」"), "{reply}");
+    let reply = app.say1(SEC, "批准 张三").await;
+    assert!(reply.contains("不是待批准"), "{reply}");
+    let reply = app.say1(SEC, "批准").await;
+    assert!(reply.contains("批准 <姓名>"), "{reply}");
+
+    // Joining twice, and claiming a name linked to someone else.
+    let reply = app.say1(ZHANG, "加入 张三").await;
+    assert!(reply.contains("已在名册上"), "{reply}");
+    let impostor = Who {
+        chat: "g1",
+        user: "u-fake",
+        name: "假张三",
+    };
+    let reply = app.say1(impostor, "加入 张三").await;
+    assert!(reply.contains("已关联其他账号"), "{reply}");
+
+    // An expired code: issue one, let 8 days pass.
+    let (status, body) = app
+        .api(Method::POST, &format!("/branches/{id}/bind-codes"), None)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let fresh = body["bind_code"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::Duration::days(8));
+    let reply = app
+        .say1(Who { chat: "g3", ..SEC }, &format!("绑定 {fresh}"))
+        .await;
+    assert!(reply.contains("已过期"), "{reply}");
+
+    // Nothing above bound a chat or added a member.
+    let (_, branch) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(branch["chats"].as_array().unwrap().len(), 1, "{branch}");
+    let (_, members) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    assert_eq!(members["total"], 2, "{members}");
+    let keys = app.keys(&REDIS.url()).await;
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains(":chat:sim:demo:g2") || k.contains(":chat:sim:demo:g3")),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_chat_binds_with_a_new_code_and_keeps_one_secretary() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("乙支部").await;
+    app.say1(SEC, &format!("绑定 {code}")).await;
+    let (_, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/bind-codes"),
+            Some(json!({})),
+        )
+        .await;
+    let second = body["bind_code"].as_str().unwrap().to_owned();
+    let reply = app
+        .say1(
+            Who {
+                chat: "g2",
+                user: "u-other",
+                name: "赵六",
+            },
+            &format!("绑定 {second}"),
+        )
+        .await;
+    assert!(
+        reply.contains("已绑定") && !reply.contains("成为书记"),
+        "{reply}"
+    );
+    let (_, branch) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(branch["chats"].as_array().unwrap().len(), 2, "{branch}");
+    // The same chat cannot join another branch.
+    let (_, other) = app.create_branch("丙支部").await;
+    let reply = app.say1(SEC, &format!("绑定 {other}")).await;
+    assert!(reply.contains("已绑定其他支部"), "{reply}");
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_problems_and_respects_the_token() {
+    let app = spawn_app().await;
+    let url = format!("{}/api/v1/branches", app.base);
+    let resp = app.client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth("wrong-token-wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let (status, body) = app
+        .api(Method::POST, "/branches", Some(json!({"name": ""})))
+        .await;
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (422, Some("/problems/validation")),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["field"], "name", "{body}");
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/branches",
+            Some(json!({"name": "x", "timezone": "Mars/Base"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("timezone")),
+        "{body}"
+    );
+    let (status, body) = app
+        .api(Method::POST, "/branches", Some(json!({"nam": "x"})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app.api(Method::GET, "/branches/nosuchbranch", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.api(Method::GET, "/branches/BAD%20ID", None).await;
+    assert_eq!(status, 404);
+
+    let (id, _) = app.create_branch("丁支部").await;
+    let (status, body) = app
+        .api(Method::PATCH, &format!("/branches/{id}"), Some(json!({"language": "en", "timing": {"meeting_reminders": ["2h", "5m"], "bind_code_ttl": "1d"}})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["timing"]["meeting_reminders"],
+        json!(["2h", "5m"]),
+        "{body}"
+    );
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/branches/{id}"),
+            Some(json!({"timing": {"care_lead": "soon"}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .contains("care_lead"),
+        "{body}"
+    );
+
+    let (status, body) = app.api(Method::GET, "/branches?per_page=500", None).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.api(Method::GET, "/branches?per_page=1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+
+    // An English branch answers in English.
+    let (_, b) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(b["language"], "en");
+}

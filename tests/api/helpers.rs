@@ -1,0 +1,324 @@
+//! The test harness: a throw-away redis-server per test binary (on a free port), a random key
+//! prefix per test so tests run in parallel, and the whole app on 127.0.0.1:0.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, LazyLock},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use mobile_branch::{
+    clock::ManualClock,
+    config::{Settings, Sources},
+    startup::Application,
+};
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A redis-server this process started.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+fn spawn_redis(port: u16, aof_dir: Option<&Path>) -> Child {
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+    ]);
+    match aof_dir {
+        Some(dir) => {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir);
+        }
+        None => {
+            cmd.args(["--appendonly", "no"]);
+        }
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test.sh installs it)");
+    // If the test process dies without cleaning up, a watchdog stops the server.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; kill {} 2>/dev/null",
+            std::process::id(),
+            child.id()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ping(port) {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl RedisServer {
+    /// Starts a server on a free port; with `aof_dir`, persisting with AOF there.
+    pub fn start(port: Option<u16>, aof_dir: Option<&Path>) -> Self {
+        let port = port.unwrap_or_else(free_port);
+        Self {
+            port,
+            child: spawn_redis(port, aof_dir),
+            dir: None,
+        }
+    }
+
+    /// A persistent server in its own temp dir, for tests that restart it.
+    pub fn start_persistent() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start(None, Some(dir.path()));
+        server.dir = Some(dir);
+        server
+    }
+
+    /// Stops the server (SIGTERM: AOF is flushed) and waits for it to go.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ping(self.port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again on the same port and data dir.
+    pub fn restart(&mut self) {
+        let path: Option<PathBuf> = self.dir.as_ref().map(|d| d.path().to_owned());
+        self.child = spawn_redis(self.port, path.as_deref());
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The redis-server shared by every test of this binary.
+pub static REDIS: LazyLock<RedisServer> = LazyLock::new(|| RedisServer::start(None, None));
+
+/// A running app.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub prefix: String,
+    pub store: mobile_branch::store::Store,
+    next_message: std::sync::atomic::AtomicU64,
+}
+
+/// Settings for a test: a random prefix, port 0, no demo seed, an insecure and a secured sim bot.
+pub fn test_settings(redis_url: &str, extra: &str) -> Settings {
+    let prefix = format!("t{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let overlay = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[redis]
+url = "{redis_url}"
+prefix = "{prefix}"
+connect_timeout = "300ms"
+response_timeout = "500ms"
+[admin]
+token = "{ADMIN_TOKEN}"
+[demo]
+seed = false
+[bots.demo]
+platform = "sim"
+insecure = true
+[bots.locked]
+platform = "sim"
+secret = "sim-secret"
+{extra}
+"#
+    );
+    Settings::load(&Sources {
+        overlay: Some(&overlay),
+        ..Default::default()
+    })
+    .expect("test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings(&REDIS.url(), "")).await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        mobile_branch::telemetry::init(&settings.log);
+    }
+    let prefix = settings.redis.prefix.clone();
+    let clock = ManualClock::new(Utc::now());
+    let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let store = app.state().services.store.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client"),
+        clock,
+        prefix,
+        store,
+        next_message: std::sync::atomic::AtomicU64::new(1),
+    }
+}
+
+/// One chat message's sender.
+#[derive(Clone, Copy)]
+pub struct Who<'a> {
+    pub chat: &'a str,
+    pub user: &'a str,
+    pub name: &'a str,
+}
+
+impl TestApp {
+    pub fn message_id(&self) -> String {
+        let n = self
+            .next_message
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-m{n}", self.prefix)
+    }
+
+    /// Posts a raw body to a webhook path.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends a sim message with a fresh id and returns the reply texts.
+    pub async fn say(&self, who: Who<'_>, text: &str) -> Vec<String> {
+        let body = json!({
+            "chat_id": who.chat, "user_id": who.user, "user_name": who.name,
+            "message_id": self.message_id(), "text": text,
+        });
+        let resp = self.post_raw("/webhook/sim/demo", body.to_string()).await;
+        assert_eq!(resp.status(), 200, "{text}");
+        let v: Value = resp.json().await.expect("json");
+        v["replies"]
+            .as_array()
+            .expect("replies")
+            .iter()
+            .map(|r| r["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Like [`say`], expecting exactly one reply.
+    pub async fn say1(&self, who: Who<'_>, text: &str) -> String {
+        let replies = self.say(who, text).await;
+        assert_eq!(replies.len(), 1, "{text}: {replies:?}");
+        replies.into_iter().next().unwrap_or_default()
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates a branch through the API; returns (id, bind code).
+    pub async fn create_branch(&self, name: &str) -> (String, String) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/branches",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["bind_code"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Every key under this test's prefix.
+    pub async fn keys(&self, redis_url: &str) -> Vec<String> {
+        let client = redis::Client::open(redis_url).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("conn");
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        keys.sort();
+        keys
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests over real HTTP against a real redis-server; one binary for all of them.
+
+// Test helpers are not #[test] functions, so the lint config for tests does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test helpers are `pub` for the sibling modules of this one test crate.
+#![allow(unreachable_pub)]
+
+mod bad_input;
+mod dedup;
+mod first_flow;
+mod helpers;
+mod redis_down;
