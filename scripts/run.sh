@@ -29,7 +29,7 @@ fi
 
 echo "building mobile-branch (the first build takes a few minutes)..." >&2
 cargo build --locked --quiet
-./target/debug/mobile-branch serve &
+"${CARGO_TARGET_DIR:-target}/debug/mobile-branch" serve &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
 

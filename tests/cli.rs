@@ -404,7 +404,10 @@ fn serve_with_an_invalid_file_exits_promptly_naming_the_key() {
 
 #[test]
 fn a_secret_of_digits_from_the_environment_is_accepted_and_never_printed() {
-    let out = run(&["check-config"], &[("MB_ADMIN__TOKEN", "12345678901234567890")]);
+    let out = run(
+        &["check-config"],
+        &[("MB_ADMIN__TOKEN", "12345678901234567890")],
+    );
     assert_success(&out);
     assert_no_secret_in(&out, &["12345678901234567890"]);
 }
@@ -414,7 +417,12 @@ fn a_type_error_in_one_section_does_not_hide_checks_of_the_others() {
     let err = check_config_fails(
         "[server]\nlisten = \"nope\"\n[admin]\ntoken = \"short\"\n[bots.tg]\nplatform = \"telegram\"\n",
     );
-    for key in ["server.listen", "admin.token", "bots.tg.token", "bots.tg.secret_token"] {
+    for key in [
+        "server.listen",
+        "admin.token",
+        "bots.tg.token",
+        "bots.tg.secret_token",
+    ] {
         assert!(err.contains(key), "{key} missing from: {err}");
     }
 }
@@ -435,4 +443,54 @@ fn a_secret_of_the_wrong_type_is_refused_without_echoing_it() {
     assert_failure(&out);
     assert!(stderr(&out).contains("admin.token"), "{}", stderr(&out));
     assert_no_secret_in(&out, &["leaky-secret-in-a-list"]);
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm_even_without_redis() {
+    // A port nothing listens on: the server must start anyway (not ready) and stop on SIGTERM.
+    let dead_redis = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let redis_url = format!("redis://{}", dead_redis.local_addr().expect("addr"));
+    drop(dead_redis);
+    let mut child = command(
+        &["serve"],
+        &[
+            ("MB_SERVER__LISTEN", "127.0.0.1:0"),
+            ("MB_REDIS__URL", &redis_url),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("the binary starts");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "serve exited without Redis"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            let out = child.wait_with_output().expect("output");
+            assert!(
+                status.success(),
+                "exit {status:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("stopped"),
+                "graceful exit is logged"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
