@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt, net::SocketAddr, path::Path, time::Duratio
 
 use figment::{
     Figment,
-    providers::{Env, Format, Toml},
+    providers::{Format, Toml},
     value::{Dict, Value},
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -29,6 +29,19 @@ const SECRET_KEYS: &[&str] = &[
     "corp_secret",
     "push_webhook_key",
     "url",
+];
+
+/// Keys whose environment values are typed (numbers, booleans, lists). Every other value is
+/// taken as the exact string, so that a secret `0012` stays `0012` and a chat id `123` stays
+/// text.
+const TYPED_ENV_KEYS: &[&str] = &[
+    "webhook_body_limit",
+    "api_body_limit",
+    "seed",
+    "insecure",
+    "agent_id",
+    "meeting_reminders",
+    "volunteer_reminders",
 ];
 
 /// The sections the top level may hold.
@@ -494,7 +507,9 @@ impl Settings {
             user = user.merge(Toml::string(overlay));
         }
         if sources.env {
-            user = user.merge(Env::prefixed("MB_").split("__"));
+            user = user.merge(figment::providers::Serialized::defaults(env_layer(
+                std::env::vars_os(),
+            )));
         }
         let user_dict = user
             .extract::<Dict>()
@@ -544,8 +559,10 @@ fn check_redis(redis: &RedisSettings, errors: &mut Vec<String>) {
             .any(|s| u.starts_with(s))
         {
             // The value may hold a password, so the message never repeats it.
-            errors
-                .push("redis.url: must start with redis://, rediss:// or redis+unix://".to_owned());
+            errors.push(
+                "redis.url: must start with redis://, rediss://, redis+unix:// or unix://"
+                    .to_owned(),
+            );
         }
     }
     if redis.mode == RedisMode::Single && redis.url.0.len() > 1 {
@@ -570,8 +587,9 @@ fn check_admin(admin: &AdminSettings, errors: &mut Vec<String>) {
 }
 
 fn check_timing(timing: &TimingSettings, errors: &mut Vec<String>) {
-    if timing.dedup_ttl < Duration::from_secs(3600) {
-        errors.push("timing.dedup_ttl: must be at least 1h (platforms retry for hours)".to_owned());
+    if timing.dedup_ttl < Duration::from_secs(24 * 3600) {
+        errors
+            .push("timing.dedup_ttl: must be at least 24h (platforms retry for hours)".to_owned());
     }
     if timing.bind_code_ttl.is_zero() {
         errors.push("timing.bind_code_ttl: must be greater than 0".to_owned());
@@ -694,6 +712,74 @@ fn deserialize_at<T: DeserializeOwned>(
                 errors.push(format!("{key}: {}", e.inner()));
             }
             None
+        }
+    }
+}
+
+/// `MB_SECTION__KEY=value` variables as a nested table (keys lowercased, `__` nesting).
+fn env_layer(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>) -> Dict {
+    let mut root = Dict::new();
+    for (key, value) in vars {
+        // A variable that is not valid Unicode cannot be ours; skip it rather than panic.
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+            continue;
+        };
+        let Some(rest) = key.strip_prefix("MB_") else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        if path.iter().any(String::is_empty) {
+            continue;
+        }
+        let last = path.last().map(String::as_str).unwrap_or_default();
+        let value = if TYPED_ENV_KEYS.contains(&last) {
+            typed_env_value(value)
+        } else {
+            Value::from(value.to_owned())
+        };
+        insert_path(&mut root, &path, value);
+    }
+    root
+}
+
+/// Reads `[a, b]` as a list of strings, integers and booleans as such, anything else as text.
+fn typed_env_value(raw: &str) -> Value {
+    let t = raw.trim();
+    if let Some(inner) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let items = inner
+            .split(',')
+            .map(|i| i.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+            .filter(|i| !i.is_empty())
+            .map(Value::from)
+            .collect();
+        return Value::Array(figment::value::Tag::Default, items);
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        return Value::from(n);
+    }
+    match t {
+        "true" => Value::from(true),
+        "false" => Value::from(false),
+        _ => Value::from(raw.to_owned()),
+    }
+}
+
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::Dict(figment::value::Tag::Default, Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::Dict(figment::value::Tag::Default, Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
         }
     }
 }
@@ -841,5 +927,69 @@ mod tests {
         let printed = toml::to_string(&s).unwrap();
         assert!(!printed.contains("super-secret-admin-token"));
         assert!(format!("{s:?}").contains("Secret(***)"));
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn env_values_stay_exact_text_unless_the_key_is_typed() {
+        let dict = env_layer(vars(&[
+            ("MB_ADMIN__TOKEN", "0012345678901234567"),
+            ("MB_DEMO__CHAT_ID", "123"),
+            ("MB_SERVER__WEBHOOK_BODY_LIMIT", "2048"),
+            ("MB_TIMING__MEETING_REMINDERS", "[2h, \"10m\"]"),
+            ("MB_BOTS__QQ__INSECURE", "true"),
+            ("OTHER", "x"),
+            ("MB___BROKEN", "x"),
+        ]));
+        let get = |path: &[&str]| {
+            let mut v = dict.get(path[0]).cloned();
+            for p in &path[1..] {
+                v = v
+                    .and_then(|v| v.into_dict())
+                    .and_then(|d| d.get(*p).cloned());
+            }
+            v
+        };
+        assert_eq!(
+            get(&["admin", "token"])
+                .and_then(|v| v.into_string())
+                .as_deref(),
+            Some("0012345678901234567")
+        );
+        assert_eq!(
+            get(&["demo", "chat_id"])
+                .and_then(|v| v.into_string())
+                .as_deref(),
+            Some("123")
+        );
+        assert_eq!(
+            get(&["server", "webhook_body_limit"]).and_then(|v| v.to_i128()),
+            Some(2048)
+        );
+        assert_eq!(
+            get(&["timing", "meeting_reminders"])
+                .and_then(|v| v.into_array())
+                .map(|a| a.len()),
+            Some(2)
+        );
+        assert_eq!(
+            get(&["bots", "qq", "insecure"]).and_then(|v| v.to_bool()),
+            Some(true)
+        );
+        assert_eq!(dict.len(), 5, "{dict:?}");
     }
 }

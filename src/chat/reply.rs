@@ -284,8 +284,16 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ServiceError::Invalid(invalid) => {
             let msg = &invalid.message;
             let field = invalid.field;
-            t!(lang, "输入有误（{field}）：{msg}", "Invalid {field}: {msg}")
+            match (lang, &invalid.message_zh) {
+                (Language::Zh, Some(zh)) => zh.clone(),
+                _ => t!(lang, "输入有误（{field}）：{msg}", "Invalid {field}: {msg}"),
+            }
         }
+        ServiceError::NotCommittee => t!(
+            lang,
+            "仅限书记、支委操作。请让书记或支委发送。",
+            "Only the secretary or a committee member may do this."
+        ),
         ServiceError::BranchNotFound => t!(lang, "找不到该支部。", "No such branch."),
         ServiceError::BindCodeUnknown => t!(
             lang,

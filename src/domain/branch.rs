@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
 use crate::{config::TimingSettings, platform::ChatRef};
 
 /// A branch's id: short, lowercase, safe inside a Redis hash tag and a URL.
@@ -128,7 +129,46 @@ pub struct TimingOverrides {
     pub dedup_ttl: Option<Duration>,
 }
 
+/// The longest timing a branch may set: a year covers every cadence the product has.
+const MAX_TIMING: Duration = Duration::from_secs(366 * 24 * 3600);
+
 impl TimingOverrides {
+    /// Refuses zero and absurd durations, naming the field.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for (field, list) in [
+            ("timing.meeting_reminders", &self.meeting_reminders),
+            ("timing.volunteer_reminders", &self.volunteer_reminders),
+        ] {
+            if let Some(list) = list
+                && (list.len() > 10 || list.iter().any(|d| d.is_zero() || *d > MAX_TIMING))
+            {
+                return Err(Invalid::new(
+                    field,
+                    "1 to 10 reminders, each between 1s and 366d",
+                ));
+            }
+        }
+        if self.dedup_ttl.is_some() {
+            return Err(Invalid::new(
+                "timing.dedup_ttl",
+                "is set per deployment, not per branch",
+            ));
+        }
+        for (field, value) in [
+            ("timing.checkin_opens_before", self.checkin_opens_before),
+            ("timing.checkin_closes_after", self.checkin_closes_after),
+            ("timing.lesson_deadline", self.lesson_deadline),
+            ("timing.care_lead", self.care_lead),
+            ("timing.care_overdue_repeat", self.care_overdue_repeat),
+            ("timing.bind_code_ttl", self.bind_code_ttl),
+        ] {
+            if value.is_some_and(|d| d.is_zero() || d > MAX_TIMING) {
+                return Err(Invalid::new(field, "must be between 1s and 366d"));
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration's timing with this branch's overrides applied.
     pub fn apply(&self, defaults: &TimingSettings) -> TimingSettings {
         TimingSettings {

@@ -12,8 +12,10 @@ pub use member::{Identity, Member, MemberStatus, Role};
 pub struct Invalid {
     /// The field (API) or argument (chat) at fault.
     pub field: &'static str,
-    /// What is wrong and what is expected.
+    /// What is wrong and what is expected (English: API and logs).
     pub message: String,
+    /// The same for a Chinese chat reply, where the failure can reach a chat.
+    pub message_zh: Option<String>,
 }
 
 impl Invalid {
@@ -22,7 +24,15 @@ impl Invalid {
         Self {
             field,
             message: message.into(),
+            message_zh: None,
         }
+    }
+
+    /// Adds the Chinese text for chat replies.
+    #[must_use]
+    pub fn zh(mut self, message: impl Into<String>) -> Self {
+        self.message_zh = Some(message.into());
+        self
     }
 }
 
@@ -31,22 +41,22 @@ impl Invalid {
 pub fn validate_name(field: &'static str, raw: &str, max: usize) -> Result<String, Invalid> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(Invalid::new(field, "must not be empty"));
+        return Err(Invalid::new(field, "must not be empty").zh("姓名不能为空"));
     }
     if name.chars().count() > max {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(
+            Invalid::new(field, format!("must be at most {max} characters"))
+                .zh(format!("姓名最多 {max} 个字")),
+        );
     }
     if name
         .chars()
         .any(|c| c.is_control() || matches!(c, '#' | '@' | '<' | '>' | '\u{3000}'))
     {
-        return Err(Invalid::new(
-            field,
-            "must not contain control characters, #, @, < or >",
-        ));
+        return Err(
+            Invalid::new(field, "must not contain control characters, #, @, < or >")
+                .zh("姓名不能包含 # @ < > 等符号"),
+        );
     }
     Ok(name.to_owned())
 }

@@ -123,7 +123,7 @@ pub async fn receive_webhook(
 
     let parsed = command::parse(&event.text, event.mentioned);
     let started = std::time::Instant::now();
-    let replies = match &parsed {
+    let (replies, outcome) = match &parsed {
         command::Parsed::NotCommand => {
             count(platform, "ignored");
             return adapter.render_replies(&event, &[]);
@@ -131,7 +131,7 @@ pub async fn receive_webhook(
         // Hints and refusals change nothing, so they need no claim.
         command::Parsed::Unknown(_) | command::Parsed::TooLong => {
             match dispatch(&state.services, &event, &parsed).await {
-                Ok(r) => r,
+                Ok(r) => (r, "ok"),
                 Err(ServiceError::Store(e)) => return store_failure(platform, &e).into_response(),
                 Err(e) => {
                     tracing::error!(error.message = %e, "unexpected service error");
@@ -146,11 +146,11 @@ pub async fn receive_webhook(
             }
         }
     };
-    if let command::Parsed::Command { spec, .. } = &parsed {
+    if let (command::Parsed::Command { spec, .. }, "ok") = (&parsed, outcome) {
         metrics::histogram!(COMMAND_SECONDS, "command" => spec.en[0])
             .record(started.elapsed().as_secs_f64());
     }
-    count(platform, "ok");
+    count(platform, outcome);
     adapter.render_replies(&event, &replies)
 }
 
@@ -161,22 +161,22 @@ async fn run_once(
     adapter: &dyn Platform,
     event: &crate::platform::InboundEvent,
     parsed: &command::Parsed,
-) -> Result<Vec<Reply>, Problem> {
+) -> Result<(Vec<Reply>, &'static str), Problem> {
     let store = &state.services.store;
     let platform = adapter.kind().as_str();
     let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
     loop {
         let claim = store
-            .claim_message(platform, adapter.bot(), &event.message_id)
+            .claim_message(&event.chat, &event.message_id)
             .await
             .map_err(|e| store_failure(platform, &e))?;
         match claim {
             Claim::Done(stored) => {
-                count(platform, "duplicate");
-                return serde_json::from_str(&stored).map_err(|e| {
+                let replies = serde_json::from_str(&stored).map_err(|e| {
                     tracing::error!(error.message = %e, "stored reply does not decode");
                     Problem::internal()
-                });
+                })?;
+                return Ok((replies, "duplicate"));
             }
             Claim::InFlight => {
                 if tokio::time::Instant::now() >= deadline {
@@ -211,7 +211,7 @@ async fn run_once(
                     Ok(false) => tracing::warn!("claim expired before the reply was stored"),
                     Err(e) => tracing::warn!(error.message = %e, "could not store reply for dedup"),
                 }
-                return Ok(replies);
+                return Ok((replies, "ok"));
             }
         }
     }

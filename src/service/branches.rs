@@ -13,10 +13,7 @@ use crate::{
         validate_name,
     },
     platform::{ChatKind, InboundEvent},
-    store::{
-        roster::{BIND_CODE_RETENTION, BindCodeRecord},
-        txn::Txn,
-    },
+    store::{roster::BindCodeRecord, txn::Txn},
 };
 
 /// Letters a person can read aloud and type without confusing 0/O or 1/I/L.
@@ -119,7 +116,10 @@ pub fn normalize_code(raw: &str) -> Result<String, Invalid> {
         return Err(Invalid::new(
             "code",
             format!("a bind code is {CODE_LEN} letters and digits"),
-        ));
+        )
+        .zh(format!(
+            "绑定码是 {CODE_LEN} 位字母和数字，请核对后重发「绑定 <绑定码>」"
+        )));
     }
     Ok(code)
 }
@@ -165,7 +165,7 @@ impl Services {
             };
             if self
                 .store
-                .insert_branch(&branch, Some((&code, &record)))
+                .insert_branch(&branch, Some((&code, &record)), now)
                 .await?
             {
                 return Ok((branch, IssuedCode { code, expires_at }));
@@ -190,7 +190,9 @@ impl Services {
             timing: TimingOverrides::default(),
             committee_chat: None,
         };
-        self.store.insert_branch(&branch, None).await?;
+        self.store
+            .insert_branch(&branch, None, self.clock.now())
+            .await?;
         Ok(self.store.branch(id).await?.unwrap_or(branch))
     }
 
@@ -224,26 +226,7 @@ impl Services {
             .transpose()?;
         let timezone = patch.timezone.as_deref().map(parse_timezone).transpose()?;
         if let Some(t) = &patch.timing {
-            for (field, list) in [
-                ("timing.meeting_reminders", &t.meeting_reminders),
-                ("timing.volunteer_reminders", &t.volunteer_reminders),
-            ] {
-                if list
-                    .as_ref()
-                    .is_some_and(|l| l.len() > 10 || l.iter().any(|d| d.is_zero()))
-                {
-                    return Err(
-                        Invalid::new(field, "at most 10 reminders, each longer than 0s").into(),
-                    );
-                }
-            }
-            if t.dedup_ttl.is_some() {
-                return Err(Invalid::new(
-                    "timing.dedup_ttl",
-                    "is set per deployment, not per branch",
-                )
-                .into());
-            }
+            t.validate()?;
         }
         let updated = retry_on_conflict!("branch", {
             let (mut branch, raw) = self
@@ -287,7 +270,11 @@ impl Services {
                 used_by: None,
                 committee,
             };
-            if self.store.insert_bind_code(id, &code, &record).await? {
+            if self
+                .store
+                .insert_bind_code(id, &code, &record, self.clock.now())
+                .await?
+            {
                 return Ok(IssuedCode { code, expires_at });
             }
         }
@@ -327,7 +314,9 @@ impl Services {
         committee: bool,
     ) -> Result<BindOutcome> {
         if event.chat_kind == ChatKind::Private {
-            return Err(Invalid::new("chat", "bind a group chat, not a private one").into());
+            return Err(Invalid::new("chat", "bind a group chat, not a private one")
+                .zh("请在要绑定的群里发送，而不是私聊")
+                .into());
         }
         let code = normalize_code(raw_code)?;
         let branch_id = self
@@ -341,107 +330,102 @@ impl Services {
         let now = self.clock.now();
         let keys = self.store.keys().clone();
 
-        let outcome =
-            retry_on_conflict!("roster", {
-                let (record, raw) = self
-                    .store
-                    .bind_code(&branch_id, &code)
-                    .await?
-                    .ok_or(ServiceError::BindCodeUnknown)?;
-                let replay = match &record.used_by {
-                    Some(chat) if *chat == chat_key => true,
-                    Some(_) => return Err(ServiceError::BindCodeUsed),
-                    None if record.expires_at <= now => return Err(ServiceError::BindCodeExpired),
-                    None => false,
+        let outcome = retry_on_conflict!("roster", {
+            let (record, raw) = self
+                .store
+                .bind_code(&branch_id, &code)
+                .await?
+                .ok_or(ServiceError::BindCodeUnknown)?;
+            let replay = match &record.used_by {
+                Some(chat) if *chat == chat_key => true,
+                Some(_) => return Err(ServiceError::BindCodeUsed),
+                None if record.expires_at <= now => return Err(ServiceError::BindCodeExpired),
+                None => false,
+            };
+            let roster = self.store.roster(&branch_id).await?;
+            let sender = roster.by_identity(&ident).cloned();
+            let mut txn = roster.txn(&self.store);
+            let code_key = keys.bind_code(&branch_id, &code);
+            txn.expect_value(&code_key, Some(&raw));
+            if !replay {
+                let used = BindCodeRecord {
+                    used_by: Some(chat_key.clone()),
+                    ..record.clone()
                 };
-                let roster = self.store.roster(&branch_id).await?;
-                let sender = roster.by_identity(&ident).cloned();
-                let mut txn = roster.txn(&self.store);
-                let code_key = keys.bind_code(&branch_id, &code);
-                txn.expect_value(&code_key, Some(&raw));
-                if !replay {
-                    let used = BindCodeRecord {
-                        used_by: Some(chat_key.clone()),
-                        ..record.clone()
-                    };
-                    let ttl = (record.expires_at - now).to_std().unwrap_or_default()
-                        + BIND_CODE_RETENTION;
-                    txn.set(
-                        &code_key,
-                        &crate::store::encode(&code_key, &used)?,
-                        Some(ttl),
-                    );
+                let ttl = crate::store::roster::code_ttl(&record, now);
+                txn.set(
+                    &code_key,
+                    &crate::store::encode(&code_key, &used)?,
+                    Some(ttl),
+                );
+            }
+            if committee {
+                match &sender {
+                    Some(m) if m.effective_role() >= Role::Committee => {}
+                    _ => return Err(ServiceError::NotCommittee),
                 }
-                if committee {
-                    match &sender {
-                        Some(m) if m.effective_role() >= Role::Committee => {}
-                        _ => return Err(Invalid::new(
-                            "sender",
-                            "only the secretary or a committee member can bind the committee chat",
-                        )
-                        .into()),
-                    }
-                    let (mut b, branch_raw) = self
-                        .store
-                        .branch_raw(&branch_id)
-                        .await?
-                        .ok_or(ServiceError::BranchNotFound)?;
-                    let branch_key = keys.branch(&branch_id);
-                    b.committee_chat = Some(event.chat.clone());
-                    txn.expect_value(&branch_key, Some(&branch_raw));
-                    txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
-                    self.commit_bind(&mut txn, &branch_id, b, false, sender.map(|m| m.name), true)
-                        .await?
-                } else {
-                    let existing = self.store.chat_branch(&event.chat).await?;
-                    match existing {
-                        Some(other) if other != branch_id => {
-                            return Err(ServiceError::ChatBoundElsewhere);
-                        }
-                        Some(_) if !replay => return Err(ServiceError::ChatAlreadyBound),
-                        _ => {}
-                    }
-                    txn.sadd(&keys.chats(&branch_id), &chat_key);
-                    let has_secretary = roster
-                        .members
-                        .values()
-                        .any(|m| m.role == Role::Secretary && m.status == MemberStatus::Active);
-                    let mut became_secretary = false;
-                    let mut member_name = sender.as_ref().map(|m| m.name.clone());
-                    if !has_secretary {
-                        let secretary = match sender {
-                            Some(mut m) => {
-                                m.role = Role::Secretary;
-                                m.status = MemberStatus::Active;
-                                m
-                            }
-                            None => new_linked_member(
-                                &roster,
-                                event,
-                                now,
-                                Role::Secretary,
-                                MemberStatus::Active,
-                            ),
-                        };
-                        roster.put_member(&self.store, &mut txn, &secretary)?;
-                        became_secretary = true;
-                        member_name = Some(secretary.name.clone());
-                    }
-                    self.commit_bind(
-                        &mut txn,
-                        &branch_id,
-                        branch.clone(),
-                        became_secretary,
-                        member_name,
-                        false,
-                    )
+                let (mut b, branch_raw) = self
+                    .store
+                    .branch_raw(&branch_id)
                     .await?
+                    .ok_or(ServiceError::BranchNotFound)?;
+                let branch_key = keys.branch(&branch_id);
+                b.committee_chat = Some(event.chat.clone());
+                txn.expect_value(&branch_key, Some(&branch_raw));
+                txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
+                self.commit_bind(&mut txn, &branch_id, b, false, sender.map(|m| m.name), true)
+                    .await?
+            } else {
+                let existing = self.store.chat_branch(&event.chat).await?;
+                match existing {
+                    Some(other) if other != branch_id => {
+                        return Err(ServiceError::ChatBoundElsewhere);
+                    }
+                    Some(_) if !replay => return Err(ServiceError::ChatAlreadyBound),
+                    _ => {}
                 }
-            });
+                txn.sadd(&keys.chats(&branch_id), &chat_key);
+                let has_secretary = roster
+                    .members
+                    .values()
+                    .any(|m| m.role == Role::Secretary && m.status == MemberStatus::Active);
+                let mut became_secretary = false;
+                let mut member_name = sender.as_ref().map(|m| m.name.clone());
+                if !has_secretary {
+                    let secretary = match sender {
+                        Some(mut m) => {
+                            m.role = Role::Secretary;
+                            m.status = MemberStatus::Active;
+                            m
+                        }
+                        None => new_linked_member(
+                            &roster,
+                            event,
+                            now,
+                            Role::Secretary,
+                            MemberStatus::Active,
+                        ),
+                    };
+                    roster.put_member(&self.store, &mut txn, &secretary)?;
+                    became_secretary = true;
+                    member_name = Some(secretary.name.clone());
+                }
+                self.commit_bind(
+                    &mut txn,
+                    &branch_id,
+                    branch.clone(),
+                    became_secretary,
+                    member_name,
+                    false,
+                )
+                .await?
+            }
+        });
+        // The committee chat resolves commands like any bound chat; it is just not in the set
+        // of member chats that announcements go to.
         let linked = outcome.member_name.is_some().then_some(ident.as_str());
-        let chat = (!committee).then_some(&event.chat);
         self.store
-            .index_chat_and_identity(&branch_id, chat, linked)
+            .index_chat_and_identity(&branch_id, Some(&event.chat), linked)
             .await?;
         Ok(outcome)
     }

@@ -36,7 +36,11 @@ impl Services {
             mentioned: false,
             sent_at: None,
         };
-        self.bind_chat(&code.code, &event, false).await?;
+        match self.bind_chat(&code.code, &event, false).await {
+            // Another replica seeded it meanwhile.
+            Ok(_) | Err(ServiceError::ChatAlreadyBound) => {}
+            Err(e) => return Err(e),
+        }
         for (member, role) in [("张三", Role::Member), ("李四", Role::Probationary)] {
             let entry = NewMember {
                 name: member.to_owned(),

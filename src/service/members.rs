@@ -172,6 +172,11 @@ impl Services {
         let outcome = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
             if let Some(me) = roster.by_identity(&ident) {
+                // A repeat after a failure between the roster write and the index write
+                // lands here: repair the index before answering.
+                self.store
+                    .index_chat_and_identity(&branch.id, None, Some(&ident))
+                    .await?;
                 return match me.status {
                     MemberStatus::Pending if me.name == name => Ok(JoinOutcome::Pending { name }),
                     _ => Err(ServiceError::AlreadyMember(me.name.clone())),

@@ -57,6 +57,9 @@ pub enum ServiceError {
     /// The sender is on the roster already.
     #[error("already a member as {0:?}")]
     AlreadyMember(String),
+    /// Only the secretary or a committee member may do this.
+    #[error("only the secretary or a committee member may do this")]
+    NotCommittee,
     /// The member is not waiting for approval.
     #[error("member {0:?} is not pending")]
     NotPending(String),

@@ -6,6 +6,7 @@ use std::{sync::LazyLock, time::Duration};
 use redis::Script;
 
 use super::{Result, Store};
+use crate::platform::ChatRef;
 
 static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/dedup_finish.lua")));
@@ -33,13 +34,8 @@ pub struct ClaimToken {
 
 impl Store {
     /// Claims a message id, or reports what became of it.
-    pub async fn claim_message(
-        &self,
-        platform: &str,
-        bot: &str,
-        message_id: &str,
-    ) -> Result<Claim> {
-        let key = self.keys().dedup(platform, bot, message_id);
+    pub async fn claim_message(&self, chat: &ChatRef, message_id: &str) -> Result<Claim> {
+        let key = self.keys().dedup(chat, message_id);
         let value = format!("P:{:016x}", rand::random::<u64>());
         let mut conn = self.conn().await?;
         // Two rounds cover a claim that expires between our SET and GET.

@@ -89,9 +89,10 @@ impl Keys {
         format!("{}:ident:{identity_key}", self.prefix)
     }
 
-    /// String: a webhook message's dedup claim and stored reply.
-    pub fn dedup(&self, platform: &str, bot: &str, message_id: &str) -> String {
-        format!("{}:dedup:{platform}:{bot}:{message_id}", self.prefix)
+    /// String: a webhook message's dedup claim and stored reply. The chat is part of the key
+    /// because some platforms number messages per chat (Telegram) and sim clients choose ids.
+    pub fn dedup(&self, chat: &ChatRef, message_id: &str) -> String {
+        format!("{}:dedup:{}:{message_id}", self.prefix, chat.key())
     }
 
     /// List: a sim chat's mailbox of proactive messages, newest last.

@@ -126,6 +126,7 @@ impl Store {
         &self,
         branch: &Branch,
         code: Option<(&str, &BindCodeRecord)>,
+        now: DateTime<Utc>,
     ) -> Result<bool> {
         let keys = self.keys();
         let branch_key = keys.branch(&branch.id);
@@ -138,25 +139,29 @@ impl Store {
             txn.set(
                 &code_key,
                 &encode(&code_key, record)?,
-                Some(code_ttl(record)),
+                Some(code_ttl(record, now)),
             );
         }
         let mut conn = self.conn().await?;
         if !txn.commit(&mut conn).await? {
             return Ok(false);
         }
-        // The index entries come last: a branch is listed only once it is whole.
-        let mut pipe = redis::pipe();
+        // The index entries come last: a branch is listed only once it is whole. Separate
+        // commands, not a pipeline: these keys live in different cluster slots.
         if let Some((code, record)) = code {
-            pipe.set_ex(
-                keys.bind_code_index(code),
-                branch.id.as_str(),
-                code_ttl(record).as_secs(),
-            )
-            .ignore();
+            let _: () = redis::cmd("SET")
+                .arg(keys.bind_code_index(code))
+                .arg(branch.id.as_str())
+                .arg("EX")
+                .arg(code_ttl(record, now).as_secs().max(1))
+                .query_async(&mut conn)
+                .await?;
         }
-        pipe.sadd(keys.branch_index(), branch.id.as_str()).ignore();
-        let _: () = pipe.query_async(&mut conn).await?;
+        let _: () = redis::cmd("SADD")
+            .arg(keys.branch_index())
+            .arg(branch.id.as_str())
+            .query_async(&mut conn)
+            .await?;
         Ok(true)
     }
 
@@ -166,6 +171,7 @@ impl Store {
         branch: &BranchId,
         code: &str,
         record: &BindCodeRecord,
+        now: DateTime<Utc>,
     ) -> Result<bool> {
         let keys = self.keys();
         let code_key = keys.bind_code(branch, code);
@@ -174,7 +180,7 @@ impl Store {
         txn.set(
             &code_key,
             &encode(&code_key, record)?,
-            Some(code_ttl(record)),
+            Some(code_ttl(record, now)),
         );
         let mut conn = self.conn().await?;
         if !txn.commit(&mut conn).await? {
@@ -184,7 +190,7 @@ impl Store {
             .arg(keys.bind_code_index(code))
             .arg(branch.as_str())
             .arg("EX")
-            .arg(code_ttl(record).as_secs())
+            .arg(code_ttl(record, now).as_secs().max(1))
             .query_async(&mut conn)
             .await?;
         Ok(true)
@@ -276,16 +282,22 @@ impl Store {
         identity_key: Option<&str>,
     ) -> Result<()> {
         let keys = self.keys();
-        let mut pipe = redis::pipe();
+        let mut conn = self.conn().await?;
+        // Separate commands, not a pipeline: these keys live in different cluster slots.
         if let Some(chat) = chat {
-            pipe.set(keys.chat_branch(chat), branch.as_str()).ignore();
+            let _: () = redis::cmd("SET")
+                .arg(keys.chat_branch(chat))
+                .arg(branch.as_str())
+                .query_async(&mut conn)
+                .await?;
         }
         if let Some(ident) = identity_key {
-            pipe.set(keys.identity_branch(ident), branch.as_str())
-                .ignore();
+            let _: () = redis::cmd("SET")
+                .arg(keys.identity_branch(ident))
+                .arg(branch.as_str())
+                .query_async(&mut conn)
+                .await?;
         }
-        let mut conn = self.conn().await?;
-        let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -379,9 +391,8 @@ impl Store {
     }
 }
 
-fn code_ttl(record: &BindCodeRecord) -> Duration {
-    let until_expiry = (record.expires_at - Utc::now())
-        .to_std()
-        .unwrap_or_default();
+/// How long a bind code's keys live: until it expires, plus the retention.
+pub fn code_ttl(record: &BindCodeRecord, now: DateTime<Utc>) -> Duration {
+    let until_expiry = (record.expires_at - now).to_std().unwrap_or_default();
     until_expiry + BIND_CODE_RETENTION
 }

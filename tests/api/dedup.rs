@@ -113,3 +113,53 @@ where
     let (a, b, c) = tokio::join!(a, b, c);
     [a, b, c]
 }
+
+#[tokio::test]
+async fn the_same_message_id_in_two_chats_is_two_messages_and_duplicates_are_counted_apart() {
+    let app = spawn_app().await;
+    let (_, code_a) = app.create_branch("甲").await;
+    let (_, code_b) = app.create_branch("乙").await;
+    let bind = |chat: &str, code: &str| {
+        json!({"chat_id": chat, "user_id": "u-sec", "user_name": "王书记",
+               "message_id": "m1", "text": format!("绑定 {code}")})
+        .to_string()
+    };
+    let a: Value = app
+        .post_raw("/webhook/sim/demo", bind("ga", &code_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .post_raw("/webhook/sim/demo", bind("gb", &code_b))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        a["replies"][0]["text"].as_str().unwrap().contains("「甲」"),
+        "{a}"
+    );
+    assert!(
+        b["replies"][0]["text"].as_str().unwrap().contains("「乙」"),
+        "{b}"
+    );
+
+    let again: Value = app
+        .post_raw("/webhook/sim/demo", bind("ga", &code_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, a);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("outcome=\"duplicate\""), "{metrics}");
+}

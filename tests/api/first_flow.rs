@@ -106,6 +106,38 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
         "{me}"
     );
 
+    // In a private chat the bot finds the sender's branch through their linked account.
+    let body = json!({"chat_type": "private", "user_id": "u-zhang", "message_id": app.message_id(), "text": "我的"});
+    let resp = app.post_raw("/webhook/sim/demo", body.to_string()).await;
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["replies"][0]["chat_id"], "dm:u-zhang", "{v}");
+    assert!(
+        v["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("星光商务楼联合党支部"),
+        "{v}"
+    );
+
+    // Metrics count the webhooks by platform and outcome.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mb_webhooks_total{platform=\"sim\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mb_command_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
     // The API sees the same roster, with personal data for the admin.
     let (status, body) = app
         .api(Method::GET, &format!("/branches/{id}/members"), None)
@@ -302,4 +334,93 @@ async fn the_admin_api_answers_problems_and_respects_the_token() {
     // An English branch answers in English.
     let (_, b) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
     assert_eq!(b["language"], "en");
+}
+
+#[tokio::test]
+async fn the_committee_chat_binds_with_a_committee_code_and_answers_commands() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("戊支部").await;
+    app.say1(SEC, &format!("绑定 {code}")).await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/bind-codes"),
+            Some(json!({"committee": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["committee"], true);
+    let committee_code = body["bind_code"].as_str().unwrap().to_owned();
+
+    // A member who is not on the committee cannot bind it.
+    app.say1(ZHANG, "加入 张三").await;
+    app.say1(SEC, "批准 张三").await;
+    let reply = app
+        .say1(
+            Who {
+                chat: "gc",
+                ..ZHANG
+            },
+            &format!("绑定支委群 {committee_code}"),
+        )
+        .await;
+    assert!(reply.contains("仅限书记、支委"), "{reply}");
+
+    let reply = app
+        .say1(
+            Who { chat: "gc", ..SEC },
+            &format!("绑定支委群 {committee_code}"),
+        )
+        .await;
+    assert!(reply.contains("支委群"), "{reply}");
+    let roster = app.say1(Who { chat: "gc", ..SEC }, "成员").await;
+    assert!(roster.contains("书记：王书记"), "{roster}");
+    let (_, branch) = app.api(Method::GET, &format!("/branches/{id}"), None).await;
+    assert_eq!(branch["committee_chat"]["chat_id"], "gc", "{branch}");
+    assert_eq!(
+        branch["chats"].as_array().unwrap().len(),
+        1,
+        "the committee chat is not a member chat: {branch}"
+    );
+
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/branches/{id}"),
+            Some(json!({"timing": {"bind_code_ttl": "0s"}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "timing.bind_code_ttl", "{body}");
+}
+
+#[tokio::test]
+async fn two_replicas_seed_one_demo_branch() {
+    let settings = crate::helpers::test_settings(&REDIS.url(), "");
+    let mut overlay = settings.clone();
+    overlay.demo.seed = true;
+    let one = crate::helpers::spawn_app_with(overlay.clone()).await;
+    let _two = crate::helpers::spawn_app_with(overlay).await;
+    let who = Who {
+        chat: "g1",
+        user: "u-new",
+        name: "张三",
+    };
+    let mut reply = String::new();
+    for _ in 0..100 {
+        reply = one.say1(who, "加入 张三").await;
+        if !reply.contains("尚未绑定") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reply.contains("已与名册关联"), "{reply}");
+    let (_, members) = one.api(Method::GET, "/branches/demo/members", None).await;
+    let names: Vec<&str> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["王书记", "张三", "李四"], "{members}");
 }

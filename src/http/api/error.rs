@@ -30,6 +30,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::MemberNotFound(name) => {
                 Problem::not_found(format!("no member named {name}"))
             }
+            ServiceError::NotCommittee => Problem::forbidden(e.to_string()),
             ServiceError::NotPending(name) => Problem::conflict(format!("{name} is not pending")),
             ServiceError::AlreadyMember(_)
             | ServiceError::NameTaken(_)
