@@ -91,8 +91,14 @@ fn check_config(sources: &Sources<'_>) -> ExitCode {
     match Settings::load(sources) {
         Ok(settings) => {
             let mut problems = Vec::new();
-            if let Err(e) = Platforms::from_settings(&settings) {
-                problems.push(e.to_string());
+            // Building the adapters checks each bot as `serve` would; no connection is made.
+            match Store::new(&settings.redis) {
+                Ok(store) => {
+                    if let Err(e) = Platforms::from_settings(&settings, &store) {
+                        problems.push(e.to_string());
+                    }
+                }
+                Err(e) => problems.push(format!("redis: {e}")),
             }
             match toml::to_string_pretty(&settings) {
                 Ok(text) => println!("{text}"),

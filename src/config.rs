@@ -348,6 +348,9 @@ pub struct SimBot {
     pub insecure: bool,
     /// Expected `X-Sim-Secret` header.
     pub secret: Option<Secret>,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 /// How a OneBot bot replies.
@@ -375,6 +378,9 @@ pub struct OnebotBot {
     /// quick | api.
     #[serde(default)]
     pub reply: OnebotReply,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 /// `platform = "telegram"`.
@@ -388,6 +394,9 @@ pub struct TelegramBot {
     /// Bot API base.
     #[serde(default = "default_telegram_api")]
     pub api_base: String,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 /// `platform = "feishu"`.
@@ -405,6 +414,9 @@ pub struct FeishuBot {
     /// Open API base.
     #[serde(default = "default_feishu_api")]
     pub api_base: String,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 /// `platform = "dingtalk"`.
@@ -420,6 +432,9 @@ pub struct DingtalkBot {
     /// API base.
     #[serde(default = "default_dingtalk_api")]
     pub api_base: String,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 /// WeCom bot kind.
@@ -455,6 +470,9 @@ pub struct WecomBot {
     /// API base.
     #[serde(default = "default_wecom_api")]
     pub api_base: String,
+    /// Sending budget; defaults to the platform's published limits.
+    #[serde(default)]
+    pub limits: Option<crate::platform::SendLimits>,
 }
 
 fn default_onebot_api() -> String {

@@ -56,7 +56,8 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let platforms = Platforms::from_settings(&settings)?;
+        let store = Store::new(&settings.redis)?;
+        let platforms = Platforms::from_settings(&settings, &store)?;
         let insecure: Vec<&str> = settings
             .bots
             .iter()
@@ -66,7 +67,6 @@ impl Application {
         if !insecure.is_empty() {
             tracing::warn!(bots = ?insecure, "insecure sim bots accept unauthenticated requests; define your own [bots.*] for production");
         }
-        let store = Store::new(&settings.redis)?;
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await

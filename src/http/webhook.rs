@@ -126,7 +126,7 @@ pub async fn receive_webhook(
     let (replies, outcome) = match &parsed {
         command::Parsed::NotCommand => {
             count(platform, "ignored");
-            return adapter.render_replies(&event, &[]);
+            return adapter.render_replies(&event, &[]).response;
         }
         // Hints and refusals change nothing, so they need no claim.
         command::Parsed::Unknown(_) | command::Parsed::TooLong => {
@@ -151,7 +151,14 @@ pub async fn receive_webhook(
             .record(started.elapsed().as_secs_f64());
     }
     count(platform, outcome);
-    adapter.render_replies(&event, &replies)
+    let rendered = adapter.render_replies(&event, &replies);
+    if !rendered.deferred.is_empty() {
+        tracing::warn!(
+            count = rendered.deferred.len(),
+            "replies the platform cannot carry inline are not sent yet"
+        );
+    }
+    rendered.response
 }
 
 /// Runs a command at most once per message id across every replica, answering duplicates with

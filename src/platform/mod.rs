@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 pub use event::{ChatKind, ChatRef, InboundEvent, Reply};
 
-use crate::config::{BotSettings, Settings};
+use crate::{
+    config::{BotSettings, Settings},
+    store::Store,
+};
 
 /// The `{platform}` path segment of a webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,6 +115,57 @@ pub struct InboundRequest<'a> {
     pub body: &'a Bytes,
 }
 
+/// The webhook response for an event's replies, and the replies that must go another way.
+#[derive(Debug)]
+pub struct Rendered {
+    /// What the platform gets as the HTTP response.
+    pub response: Response,
+    /// Replies to send through the outbox.
+    pub deferred: Vec<Reply>,
+}
+
+impl Rendered {
+    /// Everything fit in the response.
+    pub fn inline(response: Response) -> Self {
+        Self {
+            response,
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// A proactive message for one chat, as the outbox hands it to an adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The platform's chat id.
+    pub chat_id: String,
+    /// The text (already rendered, mentions included in the platform's form).
+    pub text: String,
+    /// Derived from intent (e.g. `meeting:<b>:7:reminder:1h:chat:<c>`), never from a retry
+    /// counter, so platforms that deduplicate sends (Feishu `uuid`) can use it as is.
+    pub idempotency_key: String,
+}
+
+/// Why a send failed, and so what the outbox does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The platform asked us to wait; the outbox waits at least that long for this chat.
+    #[error("rate limited for {retry_after:?}")]
+    RateLimited {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
+    /// A timeout, a 5xx, a refused connection: retried with backoff.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The platform refused the message for good (unknown chat, bad token): dead-lettered.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A boxed future, so that [`Platform`] stays object-safe.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// One configured bot on one platform.
 pub trait Platform: Send + Sync + fmt::Debug {
     /// The platform this bot speaks.
@@ -122,10 +176,40 @@ pub trait Platform: Send + Sync + fmt::Debug {
     fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError>;
     /// Turns an authentic request into an event or an immediate answer.
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError>;
-    /// Renders the replies to an event as the webhook response.
-    fn render_replies(&self, event: &InboundEvent, replies: &[Reply]) -> Response;
+    /// Renders the replies to an event as the webhook response. Replies the platform cannot
+    /// carry in the response (a second message, another chat) come back as `deferred`, and
+    /// the webhook pipeline hands them to the outbox.
+    fn render_replies(&self, event: &InboundEvent, replies: &[Reply]) -> Rendered;
     /// How a mention of `name` is written in this platform's text.
     fn mention(&self, name: &str, user_id: &str) -> String;
+    /// Sends a proactive message through the platform's API. Returns once the platform
+    /// accepted it.
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>>;
+    /// How fast this bot may send.
+    fn limits(&self) -> SendLimits;
+}
+
+/// A bot's sending budget, enforced across replicas by the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendLimits {
+    /// Messages per minute to one chat (Telegram groups, DingTalk and WeCom robots: 20).
+    pub per_chat_per_minute: u32,
+    /// Messages per second across all chats of the bot (Telegram: 30).
+    pub per_bot_per_second: u32,
+}
+
+impl SendLimits {
+    /// Telegram's published limits, also a safe default for platforms without numbers.
+    pub const TELEGRAM: Self = Self {
+        per_chat_per_minute: 20,
+        per_bot_per_second: 30,
+    };
+    /// Effectively unlimited (the sim platform's default).
+    pub const UNLIMITED: Self = Self {
+        per_chat_per_minute: 1_000_000,
+        per_bot_per_second: 1_000_000,
+    };
 }
 
 /// Every configured bot, by name.
@@ -146,11 +230,11 @@ pub struct UnsupportedPlatform {
 
 impl Platforms {
     /// Builds an adapter for every configured bot, refusing bots this build cannot serve.
-    pub fn from_settings(settings: &Settings) -> Result<Self, UnsupportedPlatform> {
+    pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, UnsupportedPlatform> {
         let mut bots: HashMap<String, Arc<dyn Platform>> = HashMap::new();
         for (name, bot) in &settings.bots {
             let adapter: Arc<dyn Platform> = match bot {
-                BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim)),
+                BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim, store.clone())),
                 other => {
                     return Err(UnsupportedPlatform {
                         bot: name.clone(),

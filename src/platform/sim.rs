@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::{
-    ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, Platform, PlatformError,
-    PlatformKind, Reply,
+    BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
 };
-use crate::config::{Secret, SimBot};
+use crate::{
+    config::{Secret, SimBot},
+    store::{Store, StoreError, mailbox::MailboxMessage},
+};
 
 /// Header carrying the shared secret of a secured sim bot.
 pub const SECRET_HEADER: &str = "x-sim-secret";
@@ -46,14 +49,18 @@ struct SimReplies<'a> {
 pub struct SimAdapter {
     bot: String,
     secret: Option<Secret>,
+    limits: SendLimits,
+    store: Store,
 }
 
 impl SimAdapter {
-    /// Builds the adapter from its `[bots.<name>]` table.
-    pub fn new(bot: &str, settings: &SimBot) -> Self {
+    /// Builds the adapter from its `[bots.<name>]` table; proactive messages go to `store`.
+    pub fn new(bot: &str, settings: &SimBot, store: Store) -> Self {
         Self {
             bot: bot.to_owned(),
             secret: settings.secret.clone(),
+            limits: settings.limits.unwrap_or(SendLimits::UNLIMITED),
+            store,
         }
     }
 }
@@ -160,12 +167,33 @@ impl Platform for SimAdapter {
         }))
     }
 
-    fn render_replies(&self, _event: &InboundEvent, replies: &[Reply]) -> Response {
-        (StatusCode::OK, Json(SimReplies { replies })).into_response()
+    fn render_replies(&self, _event: &InboundEvent, replies: &[Reply]) -> Rendered {
+        Rendered::inline((StatusCode::OK, Json(SimReplies { replies })).into_response())
     }
 
     fn mention(&self, name: &str, _user_id: &str) -> String {
         format!("@{name}")
+    }
+
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let delivered = MailboxMessage {
+                chat_id: message.chat_id.clone(),
+                text: message.text.clone(),
+                at: chrono::Utc::now(),
+            };
+            self.store
+                .push_mailbox(&self.bot, &delivered)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Unavailable(_) => SendError::Transient(e.to_string()),
+                    other => SendError::Permanent(other.to_string()),
+                })
+        })
+    }
+
+    fn limits(&self) -> SendLimits {
+        self.limits
     }
 }
 
@@ -176,9 +204,12 @@ mod tests {
     use super::*;
 
     fn adapter(secret: Option<&str>) -> SimAdapter {
+        let settings = crate::config::Settings::load(&Default::default()).unwrap();
         SimAdapter {
             bot: "demo".to_owned(),
             secret: secret.map(Secret::new),
+            limits: SendLimits::UNLIMITED,
+            store: Store::new(&settings.redis).unwrap(),
         }
     }
 
