@@ -129,6 +129,8 @@ pub struct TimingOverrides {
     pub dedup_ttl: Option<Duration>,
 }
 
+/// The shortest timing a branch may set.
+const MIN_TIMING: Duration = Duration::from_secs(1);
 /// The longest timing a branch may set: a year covers every cadence the product has.
 const MAX_TIMING: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -140,7 +142,9 @@ impl TimingOverrides {
             ("timing.volunteer_reminders", &self.volunteer_reminders),
         ] {
             if let Some(list) = list
-                && (list.len() > 10 || list.iter().any(|d| d.is_zero() || *d > MAX_TIMING))
+                && (list.is_empty()
+                    || list.len() > 10
+                    || list.iter().any(|d| *d < MIN_TIMING || *d > MAX_TIMING))
             {
                 return Err(Invalid::new(
                     field,
@@ -162,7 +166,7 @@ impl TimingOverrides {
             ("timing.care_overdue_repeat", self.care_overdue_repeat),
             ("timing.bind_code_ttl", self.bind_code_ttl),
         ] {
-            if value.is_some_and(|d| d.is_zero() || d > MAX_TIMING) {
+            if value.is_some_and(|d| d < MIN_TIMING || d > MAX_TIMING) {
                 return Err(Invalid::new(field, "must be between 1s and 366d"));
             }
         }

@@ -1,11 +1,7 @@
 //! The `sim` platform: plain JSON in, replies inline, proactive messages in a Redis mailbox.
 //! It is the embedded default a newcomer talks to before any real chat account exists.
 
-use axum::{
-    Json,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
+use axum::{Json, http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
