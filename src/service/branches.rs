@@ -360,6 +360,12 @@ impl Services {
                 );
             }
             if committee {
+                // The committee chat must not be another branch's chat.
+                if let Some(other) = self.store.chat_branch(&event.chat).await?
+                    && other != branch_id
+                {
+                    return Err(ServiceError::ChatBoundElsewhere);
+                }
                 match &sender {
                     Some(m) if m.effective_role() >= Role::Committee => {}
                     _ => return Err(ServiceError::NotCommittee),
