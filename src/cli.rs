@@ -12,7 +12,7 @@ use mobile_branch::{
     platform::Platforms,
     service::{Services, branches::NewBranch},
     startup::{Application, shutdown_signal},
-    store::Store,
+    store::{Store, jobs::RecordList},
     telemetry,
 };
 
@@ -36,6 +36,31 @@ enum Command {
     /// Branch administration.
     #[command(subcommand)]
     Branch(BranchCommand),
+    /// The outbox of proactive messages.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Timed jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// List dead-lettered messages.
+    Dead,
+    /// Put a dead-lettered message back in its chat's queue.
+    Retry {
+        /// Message id (from `outbox dead`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs skipped because they were missed beyond their grace.
+    Skipped,
+    /// List jobs that failed for good.
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +107,8 @@ impl Cli {
         match self.command {
             Command::Serve => serve(settings).await,
             Command::Branch(cmd) => branch(settings, cmd).await,
+            Command::Outbox(cmd) => outbox(settings, cmd).await,
+            Command::Jobs(cmd) => jobs(settings, cmd).await,
             Command::CheckConfig => Ok(ExitCode::SUCCESS),
         }
     }
@@ -132,6 +159,60 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         .await
         .context("server failed")?;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn outbox(settings: Settings, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&settings.redis).context("redis configuration")?;
+    match cmd {
+        OutboxCommand::Dead => {
+            let dead = store
+                .dead_messages()
+                .await
+                .context("failed to read dead letters")?;
+            for m in &dead {
+                let error = m.last_error.as_deref().unwrap_or("-");
+                println!(
+                    "{}	{}	{}	{}	{error}",
+                    m.id,
+                    m.bot,
+                    m.chat_id,
+                    m.queued_at.to_rfc3339()
+                );
+            }
+            eprintln!("{} dead messages", dead.len());
+        }
+        OutboxCommand::Retry { id } => {
+            if store
+                .revive_message(&id, chrono::Utc::now())
+                .await
+                .context("failed to retry")?
+            {
+                store.audit(None, "cli", "outbox.retry", &id).await.ok();
+                println!("{id} is queued again");
+            } else {
+                eprintln!("no dead message {id}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn jobs(settings: Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&settings.redis).context("redis configuration")?;
+    let list = match cmd {
+        JobsCommand::Skipped => RecordList::Skipped,
+        JobsCommand::Failed => RecordList::Failed,
+    };
+    let records = store
+        .job_records(list, 1000)
+        .await
+        .context("failed to read jobs")?;
+    for r in &records {
+        println!("{}	{}	{}	{}", r.key, r.kind, r.due.to_rfc3339(), r.reason);
+    }
+    eprintln!("{} jobs", records.len());
     Ok(ExitCode::SUCCESS)
 }
 

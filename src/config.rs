@@ -35,6 +35,13 @@ const SECRET_KEYS: &[&str] = &[
 /// taken as the exact string, so that a secret `0012` stays `0012` and a chat id `123` stays
 /// text.
 const TYPED_ENV_KEYS: &[&str] = &[
+    "enabled",
+    "per_chat_per_minute",
+    "per_bot_per_second",
+    "batch",
+    "concurrency",
+    "max_attempts",
+    "digest_max_chars",
     "webhook_body_limit",
     "api_body_limit",
     "seed",
@@ -45,7 +52,17 @@ const TYPED_ENV_KEYS: &[&str] = &[
 ];
 
 /// The sections the top level may hold.
-const SECTIONS: &[&str] = &["server", "redis", "admin", "log", "timing", "demo", "bots"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "redis",
+    "admin",
+    "log",
+    "timing",
+    "scheduler",
+    "outbox",
+    "demo",
+    "bots",
+];
 
 /// A secret string: redacted in `Debug`, masked when serialized, compared by its owner only.
 #[derive(Clone)]
@@ -116,6 +133,10 @@ pub struct Settings {
     pub log: LogSettings,
     /// Default timings that a branch may override.
     pub timing: TimingSettings,
+    /// Timed jobs.
+    pub scheduler: SchedulerSettings,
+    /// Proactive message delivery.
+    pub outbox: OutboxSettings,
     /// The demo branch seeded for newcomers.
     pub demo: DemoSettings,
     /// Chat bots by name; the name is the `{bot}` path segment of the webhook.
@@ -260,6 +281,63 @@ pub struct TimingSettings {
     pub dedup_ttl: Duration,
 }
 
+/// `[scheduler]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Whether this replica runs jobs.
+    pub enabled: bool,
+    /// Idle polling interval.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Lease on a claimed job.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Jobs claimed per round.
+    pub batch: usize,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Attempts before a failing job is recorded as failed.
+    pub max_attempts: u32,
+    /// First retry wait.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest retry wait.
+    #[serde(with = "humantime_serde")]
+    pub retry_cap: Duration,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Whether this replica sends.
+    pub enabled: bool,
+    /// Idle polling interval.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Lease on a claimed chat.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Chats claimed per round.
+    pub batch: usize,
+    /// Chats sent to at once.
+    pub concurrency: usize,
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry wait.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest retry wait.
+    #[serde(with = "humantime_serde")]
+    pub retry_cap: Duration,
+    /// How long an intent key blocks a second enqueue.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    /// Longest digest text.
+    pub digest_max_chars: usize,
+}
+
 /// `[demo]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -391,6 +469,11 @@ pub struct TelegramBot {
     pub token: Option<Secret>,
     /// Expected `X-Telegram-Bot-Api-Secret-Token`.
     pub secret_token: Option<Secret>,
+    /// The bot's @username without the `@` (as `getMe` reports it). With it, `@username`
+    /// mentions and `/cmd@username` commands are recognised and stripped, and commands
+    /// addressed to other bots in the same group are ignored.
+    #[serde(default)]
+    pub username: Option<String>,
     /// Bot API base.
     #[serde(default = "default_telegram_api")]
     pub api_base: String,
@@ -614,6 +697,28 @@ fn check_timing(timing: &TimingSettings, errors: &mut Vec<String>) {
     }
 }
 
+fn check_workers(
+    section: &str,
+    batch: usize,
+    concurrency: usize,
+    max_attempts: u32,
+    lease: Duration,
+    errors: &mut Vec<String>,
+) {
+    if !(1..=10_000).contains(&batch) {
+        errors.push(format!("{section}.batch: must be 1 to 10000"));
+    }
+    if !(1..=1_000).contains(&concurrency) {
+        errors.push(format!("{section}.concurrency: must be 1 to 1000"));
+    }
+    if max_attempts == 0 {
+        errors.push(format!("{section}.max_attempts: must be at least 1"));
+    }
+    if lease < Duration::from_secs(1) {
+        errors.push(format!("{section}.lease: must be at least 1s"));
+    }
+}
+
 fn check_bot(name: &str, bot: &BotSettings, errors: &mut Vec<String>) {
     let name_ok = !name.is_empty()
         && name
@@ -664,6 +769,31 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         check_timing(t, errors);
     }
     let demo = section::<DemoSettings>(root, "demo", errors);
+    let scheduler = section::<SchedulerSettings>(root, "scheduler", errors);
+    let outbox = section::<OutboxSettings>(root, "outbox", errors);
+    if let Some(s) = &scheduler {
+        check_workers(
+            "scheduler",
+            s.batch,
+            s.concurrency,
+            s.max_attempts,
+            s.lease,
+            errors,
+        );
+    }
+    if let Some(o) = &outbox {
+        check_workers(
+            "outbox",
+            o.batch,
+            o.concurrency,
+            o.max_attempts,
+            o.lease,
+            errors,
+        );
+        if o.digest_max_chars < 200 {
+            errors.push("outbox.digest_max_chars: must be at least 200".to_owned());
+        }
+    }
     let mut bots = BTreeMap::new();
     match root.get("bots") {
         None => {}
@@ -686,6 +816,8 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         log: log?,
         timing: timing?,
         demo: demo?,
+        scheduler: scheduler?,
+        outbox: outbox?,
         bots,
     })
 }

@@ -1,5 +1,7 @@
 //! mobile-branch: runs a party branch's group life inside the chat apps its members use.
 
+/// Exponential backoff with jitter.
+pub mod backoff;
 /// Chat: command parsing, time expressions, dispatch by role, reply texts.
 pub mod chat;
 /// The time source (system, or moved by hand in tests).
@@ -12,8 +14,12 @@ pub mod domain;
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
+/// Durable proactive delivery with rate limits, retries, digests and dead letters.
+pub mod outbox;
 /// Platform adapters (one per chat platform) and the common event.
 pub mod platform;
+/// Timed jobs: claimed under leases, fired once across replicas.
+pub mod scheduler;
 /// Operations shared by chat and API.
 pub mod service;
 /// Building and running the application.

@@ -36,6 +36,13 @@ impl Metrics {
                     Matcher::Full(COMMAND_SECONDS.to_owned()),
                     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
                 )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full(crate::scheduler::LAG_SECONDS.to_owned()),
+                    &[
+                        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    ],
+                )
                 .ok()?;
             match builder.install_recorder() {
                 Ok(h) => {

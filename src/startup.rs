@@ -11,8 +11,11 @@ use crate::{
     config::{BotSettings, Settings},
     http,
     metrics::Metrics,
+    outbox::Outbox,
     platform::{Platforms, UnsupportedPlatform},
+    scheduler::Scheduler,
     service::Services,
+    service::notices::NoticeHandler,
     state::AppState,
     store::{Store, StoreError},
 };
@@ -43,6 +46,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    scheduler: Arc<Scheduler>,
+    outbox: Arc<Outbox>,
 }
 
 impl Application {
@@ -74,20 +79,36 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
+        let platforms = Arc::new(platforms);
         let services = Services {
             store,
             clock,
             settings: Arc::new(settings),
         };
+        let mut scheduler = Scheduler::new(
+            services.store.clone(),
+            services.clock.clone(),
+            services.settings.scheduler.clone(),
+        );
+        // Every job kind is registered here, so the scheduler never imports a feature.
+        scheduler.register(Arc::new(NoticeHandler::new(services.clone())));
+        let outbox = Outbox::new(
+            services.store.clone(),
+            platforms.clone(),
+            services.clock.clone(),
+            services.settings.outbox.clone(),
+        );
         let state = AppState {
             services,
-            platforms: Arc::new(platforms),
+            platforms,
             metrics: Metrics::install(),
         };
         Ok(Self {
             listener,
             addr,
             state,
+            scheduler: Arc::new(scheduler),
+            outbox: Arc::new(outbox),
         })
     }
 
@@ -101,6 +122,16 @@ impl Application {
         &self.state
     }
 
+    /// This replica's scheduler (tests call `tick` on it).
+    pub fn scheduler(&self) -> Arc<Scheduler> {
+        self.scheduler.clone()
+    }
+
+    /// This replica's outbox worker (tests call `tick` on it).
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish for up to
     /// `server.shutdown_grace`.
     pub async fn run_until_stopped<F>(self, shutdown: F) -> std::io::Result<()>
@@ -110,6 +141,14 @@ impl Application {
         let grace = self.state.services.settings.server.shutdown_grace;
         let token = CancellationToken::new();
         spawn_demo_seed(&self.state, token.clone());
+        let settings = &self.state.services.settings;
+        let mut workers = Vec::new();
+        if settings.scheduler.enabled {
+            workers.push(tokio::spawn(self.scheduler.clone().run(token.clone())));
+        }
+        if settings.outbox.enabled {
+            workers.push(tokio::spawn(self.outbox.clone().run(token.clone())));
+        }
         let stop = token.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -121,13 +160,21 @@ impl Application {
         let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             graceful.cancelled().await;
         });
-        tokio::select! {
+        let served = tokio::select! {
             result = server => result,
             () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(?grace, "shutdown grace elapsed; dropping remaining requests");
                 Ok(())
             }
+        };
+        // Workers stop taking new work when the token is cancelled and finish what they hold;
+        // whatever they cannot finish in time is released by its lease.
+        token.cancel();
+        let finished = tokio::time::timeout(grace, futures::future::join_all(workers)).await;
+        if finished.is_err() {
+            tracing::warn!("workers did not stop within the grace; their leases will expire");
         }
+        served
     }
 }
 

@@ -357,17 +357,17 @@ fn mobile_branch_config_names_the_file_like_the_config_flag() {
 #[test]
 fn a_bot_on_a_platform_without_an_adapter_fails_the_check() {
     let file = config_file(
-        "[bots.tg]\nplatform = \"telegram\"\ntoken = \"123456:tg-token-abc\"\n\
-         secret_token = \"tg-secret-token-xyz\"\n",
+        "[bots.fs]\nplatform = \"feishu\"\napp_id = \"cli_a1b2\"\n\
+         app_secret = \"fs-app-secret-xyz\"\nverification_token = \"fs-verify-abc\"\n",
     );
     let out = run(&["--config", path(&file), "check-config"], &[]);
     assert_failure(&out);
     let err = stderr(&out);
     assert!(
-        err.contains("bots.tg") && err.contains("not available"),
+        err.contains("bots.fs") && err.contains("not available"),
         "{err}"
     );
-    assert_no_secret_in(&out, &["123456:tg-token-abc", "tg-secret-token-xyz"]);
+    assert_no_secret_in(&out, &["fs-app-secret-xyz", "fs-verify-abc"]);
 }
 
 #[test]

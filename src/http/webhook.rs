@@ -152,11 +152,26 @@ pub async fn receive_webhook(
     }
     count(platform, outcome);
     let rendered = adapter.render_replies(&event, &replies);
-    if !rendered.deferred.is_empty() {
-        tracing::warn!(
-            count = rendered.deferred.len(),
-            "replies the platform cannot carry inline are not sent yet"
-        );
+    // Replies the platform cannot carry inline go through the outbox, keyed by the message
+    // they answer so that a retried webhook queues them once.
+    for (i, reply) in rendered.deferred.iter().enumerate() {
+        let chat = crate::platform::ChatRef {
+            chat_id: reply.chat_id.clone(),
+            ..event.chat.clone()
+        };
+        let intent = format!("reply:{}:{}:{i}", event.chat.key(), event.message_id);
+        if let Err(e) = state
+            .services
+            .send_to_chat(&chat, &reply.text, &intent)
+            .await
+        {
+            tracing::warn!(error.message = %e, "could not queue a deferred reply");
+            return match e {
+                ServiceError::Store(s) => store_failure(platform, &s),
+                _ => Problem::internal(),
+            }
+            .into_response();
+        }
     }
     rendered.response
 }

@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod sim;
+pub mod telegram;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 
@@ -232,15 +233,45 @@ impl Platforms {
     /// Builds an adapter for every configured bot, refusing bots this build cannot serve.
     pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, UnsupportedPlatform> {
         let mut bots: HashMap<String, Arc<dyn Platform>> = HashMap::new();
+        // One client for every HTTP adapter, so connections are pooled; built on first use so
+        // that a sim-only deployment never sets up TLS.
+        let mut http: Option<reqwest::Client> = None;
         for (name, bot) in &settings.bots {
+            let unsupported = || UnsupportedPlatform {
+                bot: name.clone(),
+                platform: bot.kind(),
+            };
             let adapter: Arc<dyn Platform> = match bot {
                 BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim, store.clone())),
-                other => {
-                    return Err(UnsupportedPlatform {
-                        bot: name.clone(),
-                        platform: other.kind(),
-                    });
+                BotSettings::Telegram(tg) => {
+                    let client = match &http {
+                        Some(client) => client.clone(),
+                        None => {
+                            let client = reqwest::Client::builder()
+                                .use_rustls_tls()
+                                .timeout(std::time::Duration::from_secs(10))
+                                .connect_timeout(std::time::Duration::from_secs(5))
+                                // Tokens ride in URL paths: never follow a redirect elsewhere.
+                                .redirect(reqwest::redirect::Policy::none())
+                                .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
+                                .build()
+                                .map_err(|e| {
+                                    tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+                                    unsupported()
+                                })?;
+                            http.insert(client).clone()
+                        }
+                    };
+                    // Config validation refuses a bot without its secrets before this runs;
+                    // this is the panic-free backstop.
+                    let adapter =
+                        telegram::TelegramAdapter::new(name, tg, client).map_err(|e| {
+                            tracing::error!(error.message = %e, "telegram bot is not configured");
+                            unsupported()
+                        })?;
+                    Arc::new(adapter)
                 }
+                _ => return Err(unsupported()),
             };
             bots.insert(name.clone(), adapter);
         }

@@ -218,8 +218,8 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_group_message_becomes_an_event_with_defaults() {
+    #[tokio::test]
+    async fn a_group_message_becomes_an_event_with_defaults() {
         let Inbound::Event(e) = parse(
             r#"{"chat_id":"g1","user_id":"u1","user_name":"张三","message_id":"m1","text":"签到"}"#,
         )
@@ -231,8 +231,8 @@ mod tests {
         assert_eq!(e.sender_name.as_deref(), Some("张三"));
     }
 
-    #[test]
-    fn a_private_message_defaults_to_the_dm_chat() {
+    #[tokio::test]
+    async fn a_private_message_defaults_to_the_dm_chat() {
         let Inbound::Event(e) =
             parse(r#"{"chat_type":"private","user_id":"u1","message_id":"m1","text":"我的"}"#)
                 .unwrap()
@@ -242,8 +242,8 @@ mod tests {
         assert_eq!(e.chat.chat_id, "dm:u1");
     }
 
-    #[test]
-    fn bad_bodies_are_malformed_and_name_the_field() {
+    #[tokio::test]
+    async fn bad_bodies_are_malformed_and_name_the_field() {
         for (body, needle) in [
             (
                 r#"{"chat_id":"g1","user_id":"u1","text":"x"}"#,
@@ -271,8 +271,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_secured_bot_checks_the_header() {
+    #[tokio::test]
+    async fn a_secured_bot_checks_the_header() {
         let a = adapter(Some("s3cret"));
         let body = Bytes::new();
         let mut headers = HeaderMap::new();

@@ -3,6 +3,7 @@
 pub mod branches;
 pub mod demo;
 pub mod members;
+pub mod notices;
 
 use std::sync::Arc;
 

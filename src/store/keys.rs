@@ -100,6 +100,92 @@ impl Keys {
         format!("{}:sim:{bot}:mailbox:{chat_id}", self.prefix)
     }
 
+    fn sched(&self, suffix: &str) -> String {
+        // One tag for the scheduler: its scripts touch these keys together.
+        format!("{}:{{sched}}:{suffix}", self.prefix)
+    }
+
+    /// Hash job key → job JSON.
+    pub fn jobs(&self) -> String {
+        self.sched("jobs")
+    }
+
+    /// Sorted set job key → due time (ms).
+    pub fn jobs_due(&self) -> String {
+        self.sched("due")
+    }
+
+    /// Sorted set job key → lease expiry (ms) of a running job.
+    pub fn job_leases(&self) -> String {
+        self.sched("leases")
+    }
+
+    /// Hash job key → token of the replica holding its lease.
+    pub fn job_owners(&self) -> String {
+        self.sched("owners")
+    }
+
+    /// List (newest first, capped): jobs skipped because they were missed beyond their grace.
+    pub fn jobs_skipped(&self) -> String {
+        self.sched("skipped")
+    }
+
+    /// List (newest first, capped): jobs that failed for good.
+    pub fn jobs_failed(&self) -> String {
+        self.sched("failed")
+    }
+
+    fn outbox(&self, suffix: &str) -> String {
+        // One tag for the outbox: its scripts touch a chat's queue, the ready set and the
+        // buckets together.
+        format!("{}:{{outbox}}:{suffix}", self.prefix)
+    }
+
+    /// Hash message id → queued message JSON.
+    pub fn outbox_messages(&self) -> String {
+        self.outbox("msg")
+    }
+
+    /// String (TTL `outbox.idempotency_ttl`): an intent key → the message id it queued.
+    pub fn outbox_intent(&self, intent: &str) -> String {
+        self.outbox(&format!("intent:{intent}"))
+    }
+
+    /// List: one chat's queue of message ids, oldest first. `chat` is `<bot>:<chat_id>`.
+    pub fn outbox_queue(&self, chat: &str) -> String {
+        self.outbox(&format!("q:{chat}"))
+    }
+
+    /// Sorted set chat → when it may send next (ms).
+    pub fn outbox_ready(&self) -> String {
+        self.outbox("ready")
+    }
+
+    /// Sorted set chat → lease expiry (ms) while a replica sends for it.
+    pub fn outbox_leases(&self) -> String {
+        self.outbox("leases")
+    }
+
+    /// Hash chat → token of the replica holding its lease.
+    pub fn outbox_owners(&self) -> String {
+        self.outbox("owners")
+    }
+
+    /// Hash message id → dead-lettered message JSON.
+    pub fn outbox_dead(&self) -> String {
+        self.outbox("dead")
+    }
+
+    /// Hash (tokens, ts): a chat's send budget.
+    pub fn outbox_chat_bucket(&self, chat: &str) -> String {
+        self.outbox(&format!("tb:chat:{chat}"))
+    }
+
+    /// Hash (tokens, ts): a bot's send budget across its chats.
+    pub fn outbox_bot_bucket(&self, bot: &str) -> String {
+        self.outbox(&format!("tb:bot:{bot}"))
+    }
+
     /// Stream: region-level audit log (branch creation, tokens).
     pub fn region_audit(&self) -> String {
         format!("{}:audit", self.prefix)

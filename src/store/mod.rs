@@ -2,8 +2,10 @@
 //! errors, the key schema, and one repository per aggregate.
 
 pub mod dedup;
+pub mod jobs;
 pub mod keys;
 pub mod mailbox;
+pub mod outbox;
 pub mod roster;
 pub mod txn;
 

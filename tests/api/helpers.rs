@@ -153,6 +153,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub prefix: String,
     pub store: mobile_branch::store::Store,
+    pub outbox: Arc<mobile_branch::outbox::Outbox>,
     next_message: std::sync::atomic::AtomicU64,
 }
 
@@ -172,6 +173,13 @@ response_timeout = "500ms"
 token = "{ADMIN_TOKEN}"
 [demo]
 seed = false
+[scheduler]
+poll_interval = "20ms"
+retry_base = "50ms"
+[outbox]
+poll_interval = "20ms"
+retry_base = "50ms"
+retry_cap = "1s"
 [bots.demo]
 platform = "sim"
 insecure = true
@@ -192,17 +200,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_settings(&REDIS.url(), "")).await
 }
 
+/// An app on the system clock, for tests of real waiting (backoff, Retry-After).
+pub async fn spawn_live_app(settings: Settings) -> TestApp {
+    spawn_app_on(settings, None).await
+}
+
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let clock = ManualClock::new(Utc::now());
+    spawn_app_on(settings, Some(clock)).await
+}
+
+async fn spawn_app_on(settings: Settings, manual: Option<ManualClock>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         mobile_branch::telemetry::init(&settings.log);
     }
     let prefix = settings.redis.prefix.clone();
-    let clock = ManualClock::new(Utc::now());
-    let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
-        .await
-        .expect("app builds");
+    let (clock, app) = match manual {
+        Some(clock) => {
+            let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+                .await
+                .expect("app builds");
+            (clock, app)
+        }
+        None => (
+            ManualClock::new(Utc::now()),
+            Application::build(settings).await.expect("app builds"),
+        ),
+    };
     let base = format!("http://{}", app.local_addr());
     let store = app.state().services.store.clone();
+    let outbox = app.outbox();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         base,
@@ -213,6 +240,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         clock,
         prefix,
         store,
+        outbox,
         next_message: std::sync::atomic::AtomicU64::new(1),
     }
 }
@@ -304,6 +332,30 @@ impl TestApp {
             body["id"].as_str().unwrap().to_owned(),
             body["bind_code"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// The sim mailbox of a chat, as texts.
+    pub async fn mailbox(&self, bot: &str, chat: &str) -> Vec<String> {
+        self.store
+            .read_mailbox(bot, chat)
+            .await
+            .expect("mailbox")
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
+
+    /// Waits (up to `secs`) until `check` holds, polling.
+    pub async fn eventually<F, Fut>(&self, secs: u64, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Every key under this test's prefix.

@@ -7,6 +7,11 @@
 
 mod bad_input;
 mod dedup;
+mod delivery;
 mod first_flow;
 mod helpers;
+mod outbox;
 mod redis_down;
+mod replicas;
+mod scheduler;
+mod telegram;

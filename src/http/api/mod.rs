@@ -6,6 +6,8 @@ pub mod branches;
 pub mod error;
 pub mod json;
 pub mod members;
+pub mod notices;
+pub mod ops;
 
 use axum::{
     Router,
@@ -34,6 +36,15 @@ pub fn router() -> Router<AppState> {
             "/branches/{id}/members",
             get(members::list_members).post(members::create_member),
         )
+        .route("/branches/{id}/notices", post(notices::create_notice))
+        .route(
+            "/branches/{id}/notices/{notice}",
+            axum::routing::delete(notices::cancel_notice),
+        )
+        .route("/outbox/dead", get(ops::list_dead))
+        .route("/outbox/dead/{id}/retry", post(ops::retry_dead))
+        .route("/jobs/skipped", get(ops::list_skipped))
+        .route("/jobs/failed", get(ops::list_failed))
 }
 
 /// `?page=&per_page=` of a list.

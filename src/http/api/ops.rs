@@ -1,0 +1,65 @@
+//! Operator views of the machinery (region admins): dead letters, skipped and failed jobs.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{auth::Admin, branches::audit, error::ApiError};
+use crate::{http::problem::Problem, state::AppState, store::jobs::RecordList};
+
+/// `GET /outbox/dead`: messages given up on, oldest first.
+pub async fn list_dead(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    admin.require_region()?;
+    let dead = state.services.store.dead_messages().await?;
+    Ok(Json(json!({ "items": dead, "total": dead.len() })))
+}
+
+/// `POST /outbox/dead/{id}/retry`: back into its chat's queue with a fresh attempt count.
+pub async fn retry_dead(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admin.require_region()?;
+    let now = state.services.clock.now();
+    if id.len() > 64 || !state.services.store.revive_message(&id, now).await? {
+        return Err(Problem::not_found("no dead message with that id").into());
+    }
+    audit(&state, None, &admin, "outbox.retry", &id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /jobs/skipped`: jobs missed beyond their grace, newest first.
+pub async fn list_skipped(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    admin.require_region()?;
+    let items = state
+        .services
+        .store
+        .job_records(RecordList::Skipped, 200)
+        .await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /jobs/failed`: jobs that failed for good, newest first.
+pub async fn list_failed(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    admin.require_region()?;
+    let items = state
+        .services
+        .store
+        .job_records(RecordList::Failed, 200)
+        .await?;
+    Ok(Json(json!({ "items": items })))
+}

@@ -1,0 +1,405 @@
+//! Proactive delivery: every message to a chat that is not an inline webhook reply goes
+//! through here. Messages wait in Redis until the platform accepted them, so a crash or a
+//! restart loses none; an intent key makes queuing the same message twice queue it once.
+//!
+//! A replica sends for one chat at a time under a lease, which keeps each chat's order. Send
+//! budgets are token buckets in Redis shared by all replicas: per chat (sized so that no
+//! sliding minute exceeds the platform's per-chat limit) and per bot. When the budget covers
+//! fewer messages than a chat has waiting, they go out as one digest instead of queueing one
+//! by one. A 429 holds back only that chat, for at least the time the platform asked.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    backoff,
+    clock::Clock,
+    config::OutboxSettings,
+    platform::{OutboundMessage, Platform, Platforms, SendError, SendLimits},
+    store::{
+        Store, StoreError,
+        outbox::{Bucket, Grant, QueuedMessage, Settlement, split_chat_member},
+    },
+};
+
+/// Counter: messages by `platform` and `outcome` (sent, digested, retried, rate_limited, dead).
+pub const MESSAGES: &str = "mb_outbox_messages_total";
+/// Gauge: messages waiting.
+pub const DEPTH: &str = "mb_outbox_depth";
+
+/// Messages of one chat looked at per turn.
+const PER_TURN: usize = 20;
+/// Separates the notices of a digest.
+const DIGEST_SEPARATOR: &str = "\n\n——————\n\n";
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxTick {
+    /// Chats claimed.
+    pub chats: usize,
+    /// Messages the platforms accepted (a digest counts each notice in it).
+    pub delivered: usize,
+    /// Sends that failed and will be retried (or waited out).
+    pub deferred: usize,
+    /// Messages dead-lettered.
+    pub dead: usize,
+}
+
+/// The outbox worker of one replica.
+pub struct Outbox {
+    store: Store,
+    platforms: Arc<Platforms>,
+    clock: Arc<dyn Clock>,
+    settings: OutboxSettings,
+    owner: String,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The per-chat bucket: capacity plus a minute's refill never exceeds the per-minute limit,
+/// because some platforms punish a burst harshly (DingTalk blocks a robot for 10 minutes).
+pub fn chat_bucket(limits: SendLimits) -> Bucket {
+    let per_minute = f64::from(limits.per_chat_per_minute.max(1));
+    let capacity = (per_minute / 4.0).floor().max(1.0);
+    let refill = (per_minute - capacity).max(1.0);
+    Bucket {
+        rate_per_ms: refill / 60_000.0,
+        capacity,
+    }
+}
+
+/// The per-bot bucket: a second's worth of burst, refilled at the per-second limit.
+pub fn bot_bucket(limits: SendLimits) -> Bucket {
+    let per_second = f64::from(limits.per_bot_per_second.max(1));
+    Bucket {
+        rate_per_ms: per_second / 1000.0,
+        capacity: per_second,
+    }
+}
+
+impl Outbox {
+    /// A worker for this replica.
+    pub fn new(
+        store: Store,
+        platforms: Arc<Platforms>,
+        clock: Arc<dyn Clock>,
+        settings: OutboxSettings,
+    ) -> Self {
+        let owner = format!("outbox-{:016x}", rand::random::<u64>());
+        Self {
+            store,
+            platforms,
+            clock,
+            settings,
+            owner,
+        }
+    }
+
+    /// Claims chats that may send now and sends for them.
+    pub async fn tick(&self) -> Result<OutboxTick, StoreError> {
+        let now = self.clock.now();
+        let chats = self
+            .store
+            .claim_chats(now, self.settings.lease, &self.owner, self.settings.batch)
+            .await?;
+        let mut total = OutboxTick {
+            chats: chats.len(),
+            ..OutboxTick::default()
+        };
+        let results: Vec<Result<OutboxTick, StoreError>> = stream::iter(chats)
+            .map(|chat| async move { self.serve_chat(&chat).await })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            let t = r?;
+            total.delivered += t.delivered;
+            total.deferred += t.deferred;
+            total.dead += t.dead;
+        }
+        Ok(total)
+    }
+
+    async fn serve_chat(&self, chat: &str) -> Result<OutboxTick, StoreError> {
+        let now = self.clock.now();
+        let pending = self.store.chat_messages(chat, PER_TURN).await?;
+        let mut tick = OutboxTick::default();
+        let Some(first) = pending.first() else {
+            self.settle(
+                chat,
+                Settlement {
+                    next_at: now,
+                    ..Settlement::default()
+                },
+            )
+            .await?;
+            return Ok(tick);
+        };
+        let adapter = match split_chat_member(chat).and_then(|(bot, _)| self.platforms.get(bot)) {
+            Some(a) => a.clone(),
+            None => {
+                // The bot left the configuration: nothing can deliver this, so it is kept
+                // where an operator can see it and retry it after fixing the configuration.
+                let dead = QueuedMessage {
+                    last_error: Some("bot is not configured".to_owned()),
+                    ..first.clone()
+                };
+                tick.dead = 1;
+                self.settle(
+                    chat,
+                    Settlement {
+                        dead: Some(dead),
+                        next_at: now,
+                        ..Settlement::default()
+                    },
+                )
+                .await?;
+                return Ok(tick);
+            }
+        };
+        let limits = adapter.limits();
+        let want = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+        let grant = self
+            .store
+            .take_tokens(
+                &first.bot,
+                chat,
+                chat_bucket(limits),
+                bot_bucket(limits),
+                want,
+                now,
+            )
+            .await?;
+        let batch: Vec<(OutboundMessage, Vec<&QueuedMessage>)> = match grant {
+            Grant::Wait(wait) => {
+                tick.deferred = 1;
+                self.settle(
+                    chat,
+                    Settlement {
+                        next_at: now + to_chrono(wait),
+                        ..Settlement::default()
+                    },
+                )
+                .await?;
+                return Ok(tick);
+            }
+            Grant::Send(n) if n as usize >= pending.len() => {
+                pending.iter().map(|m| (outbound(m), vec![m])).collect()
+            }
+            Grant::Send(_) => vec![self.digest(&pending)],
+        };
+        let platform = adapter.kind().as_str();
+        let mut delivered = Vec::new();
+        for (message, covers) in batch {
+            match adapter.send(&message).await {
+                Ok(()) => {
+                    let outcome = if covers.len() > 1 { "digested" } else { "sent" };
+                    metrics::counter!(MESSAGES, "platform" => platform, "outcome" => outcome)
+                        .increment(covers.len() as u64);
+                    delivered.extend(covers.iter().map(|m| m.id.clone()));
+                }
+                Err(error) => {
+                    tick.delivered = delivered.len();
+                    let lead = covers.first().copied().unwrap_or(first);
+                    let settlement =
+                        self.after_failure(adapter.as_ref(), lead, &error, delivered, now);
+                    if settlement.dead.is_some() {
+                        tick.dead = 1;
+                    } else {
+                        tick.deferred = 1;
+                    }
+                    self.settle(chat, settlement).await?;
+                    return Ok(tick);
+                }
+            }
+        }
+        tick.delivered = delivered.len();
+        self.settle(
+            chat,
+            Settlement {
+                delivered,
+                next_at: now,
+                ..Settlement::default()
+            },
+        )
+        .await?;
+        Ok(tick)
+    }
+
+    /// As many waiting notices as fit one message, oldest first.
+    fn digest<'a>(
+        &self,
+        pending: &'a [QueuedMessage],
+    ) -> (OutboundMessage, Vec<&'a QueuedMessage>) {
+        let mut covers: Vec<&QueuedMessage> = Vec::new();
+        let mut length = 0;
+        for m in pending {
+            let added = m.text.chars().count()
+                + if covers.is_empty() {
+                    0
+                } else {
+                    DIGEST_SEPARATOR.chars().count()
+                };
+            if !covers.is_empty() && length + added > self.settings.digest_max_chars {
+                break;
+            }
+            length += added;
+            covers.push(m);
+        }
+        let text = covers
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join(DIGEST_SEPARATOR);
+        let (first, last) = (covers.first(), covers.last());
+        let key = format!(
+            "digest:{}..{}",
+            first.map_or("", |m| m.intent.as_str()),
+            last.map_or("", |m| m.intent.as_str())
+        );
+        let chat_id = first.map(|m| m.chat_id.clone()).unwrap_or_default();
+        (
+            OutboundMessage {
+                chat_id,
+                text,
+                idempotency_key: key,
+            },
+            covers,
+        )
+    }
+
+    fn after_failure(
+        &self,
+        adapter: &dyn Platform,
+        lead: &QueuedMessage,
+        error: &SendError,
+        delivered: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Settlement {
+        let platform = adapter.kind().as_str();
+        let mut settlement = Settlement {
+            delivered,
+            next_at: now,
+            ..Settlement::default()
+        };
+        match error {
+            SendError::RateLimited { retry_after } => {
+                // Not the message's fault: no attempt is counted.
+                tracing::info!(chat = %lead.chat_id, ?retry_after, "platform rate-limited a chat; waiting");
+                metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "rate_limited")
+                    .increment(1);
+                settlement.next_at = now + to_chrono(*retry_after);
+            }
+            SendError::Transient(reason) if lead.attempts + 1 < self.settings.max_attempts => {
+                let attempts = lead.attempts + 1;
+                let wait =
+                    backoff::delay(attempts, self.settings.retry_base, self.settings.retry_cap);
+                tracing::warn!(chat = %lead.chat_id, attempts, ?wait, %reason, "send failed; will retry");
+                metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "retried")
+                    .increment(1);
+                settlement.update = Some(QueuedMessage {
+                    attempts,
+                    last_error: Some(reason.clone()),
+                    ..lead.clone()
+                });
+                settlement.next_at = now + to_chrono(wait);
+            }
+            SendError::Transient(reason) | SendError::Permanent(reason) => {
+                tracing::error!(chat = %lead.chat_id, intent = %lead.intent, %reason, "message dead-lettered");
+                metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "dead")
+                    .increment(1);
+                settlement.dead = Some(QueuedMessage {
+                    attempts: lead.attempts + 1,
+                    last_error: Some(reason.clone()),
+                    ..lead.clone()
+                });
+            }
+        }
+        settlement
+    }
+
+    async fn settle(&self, chat: &str, settlement: Settlement) -> Result<(), StoreError> {
+        if !self
+            .store
+            .settle_chat(chat, &self.owner, &settlement)
+            .await?
+        {
+            tracing::warn!(
+                chat,
+                "outbox lease lost before settling; another replica took over"
+            );
+        }
+        Ok(())
+    }
+
+    /// Ticks until `stop`; a full batch is followed at once by another.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        tracing::info!(owner = %self.owner, "outbox running");
+        let mut ticks: u64 = 0;
+        loop {
+            let busy = match self.tick().await {
+                Ok(t) => t.chats >= self.settings.batch,
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "outbox tick failed; retrying");
+                    false
+                }
+            };
+            ticks += 1;
+            if ticks.is_multiple_of(20)
+                && let Ok(depth) = self.store.outbox_depth().await
+            {
+                metrics::gauge!(DEPTH).set(depth as f64);
+            }
+            if busy && !stop.is_cancelled() {
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        tracing::info!(owner = %self.owner, "outbox stopped");
+    }
+}
+
+fn outbound(m: &QueuedMessage) -> OutboundMessage {
+    OutboundMessage {
+        chat_id: m.chat_id.clone(),
+        text: m.text.clone(),
+        idempotency_key: m.intent.clone(),
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chat_bucket_never_allows_more_than_the_limit_in_a_minute() {
+        for per_minute in [1, 5, 20, 60, 1000] {
+            let b = chat_bucket(SendLimits {
+                per_chat_per_minute: per_minute,
+                per_bot_per_second: 30,
+            });
+            let worst_minute = b.capacity + b.rate_per_ms * 60_000.0;
+            assert!(
+                worst_minute <= f64::from(per_minute).max(2.0) + 1e-9,
+                "{per_minute}: {worst_minute}"
+            );
+            assert!(b.capacity >= 1.0);
+        }
+    }
+}

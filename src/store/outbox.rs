@@ -1,0 +1,290 @@
+//! The outbox's Redis side: per-chat queues of messages, a ready set of chats, leases, token
+//! buckets and dead letters, all in the `{outbox}` slot so each step is one Lua script.
+
+use std::{sync::LazyLock, time::Duration};
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, decode, encode};
+
+static ENQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_enqueue.lua")));
+static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_claim.lua")));
+static TAKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_take.lua")));
+static SETTLE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_settle.lua")));
+static REVIVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_revive.lua")));
+
+/// A message waiting in (or dead-lettered from) the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    /// Id.
+    pub id: String,
+    /// The bot that sends it.
+    pub bot: String,
+    /// The platform's chat id.
+    pub chat_id: String,
+    /// The text.
+    pub text: String,
+    /// The intent it was queued for (`meeting:<b>:7:reminder:1h:chat:<c>`).
+    pub intent: String,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// Failed attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl QueuedMessage {
+    /// The chat member name used by the ready set and queue keys.
+    pub fn chat(&self) -> String {
+        chat_member(&self.bot, &self.chat_id)
+    }
+}
+
+/// `<bot>:<chat_id>`: bot names hold no `:`, so the first `:` splits it back.
+pub fn chat_member(bot: &str, chat_id: &str) -> String {
+    format!("{bot}:{chat_id}")
+}
+
+/// Splits [`chat_member`] output.
+pub fn split_chat_member(member: &str) -> Option<(&str, &str)> {
+    member.split_once(':')
+}
+
+/// A send budget as a token bucket: `rate` tokens per ms up to `capacity`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Refill per millisecond.
+    pub rate_per_ms: f64,
+    /// Most tokens held.
+    pub capacity: f64,
+}
+
+/// What the buckets granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// This many sends (all wanted, or 1 for a digest).
+    Send(u32),
+    /// Nothing now; try again after this long.
+    Wait(Duration),
+}
+
+/// How a chat's turn ended.
+#[derive(Debug, Clone, Default)]
+pub struct Settlement {
+    /// Delivered message ids.
+    pub delivered: Vec<String>,
+    /// A message whose attempt count or error changed.
+    pub update: Option<QueuedMessage>,
+    /// A message given up on.
+    pub dead: Option<QueuedMessage>,
+    /// When the chat may send again, if messages remain.
+    pub next_at: DateTime<Utc>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Store {
+    /// Queues a message unless its intent was queued within the intent TTL. True if queued.
+    pub async fn enqueue_message(
+        &self,
+        message: &QueuedMessage,
+        intent_ttl: Duration,
+    ) -> Result<bool> {
+        let keys = self.keys();
+        let chat = message.chat();
+        let json = encode(&keys.outbox_messages(), message)?;
+        let mut conn = self.conn().await?;
+        let queued: i64 = ENQUEUE
+            .key(keys.outbox_messages())
+            .key(keys.outbox_intent(&message.intent))
+            .key(keys.outbox_queue(&chat))
+            .key(keys.outbox_ready())
+            .arg(&message.id)
+            .arg(json)
+            .arg(intent_ttl.as_millis().max(1) as u64)
+            .arg(&chat)
+            .arg(ms(message.queued_at))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(queued == 1)
+    }
+
+    /// Claims up to `batch` chats whose messages may be sent now.
+    pub async fn claim_chats(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        owner: &str,
+        batch: usize,
+    ) -> Result<Vec<String>> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        let chats: Vec<String> = CLAIM
+            .key(keys.outbox_ready())
+            .key(keys.outbox_leases())
+            .key(keys.outbox_owners())
+            .arg(ms(now))
+            .arg(lease.as_millis() as u64)
+            .arg(owner)
+            .arg(batch)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(chats)
+    }
+
+    /// The first `limit` messages of a chat's queue, oldest first.
+    pub async fn chat_messages(&self, chat: &str, limit: usize) -> Result<Vec<QueuedMessage>> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        let ids: Vec<String> = redis::cmd("LRANGE")
+            .arg(keys.outbox_queue(chat))
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .query_async(&mut conn)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(keys.outbox_messages())
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+        raw.into_iter()
+            .flatten()
+            .map(|r| decode(&keys.outbox_messages(), &r))
+            .collect()
+    }
+
+    /// Takes tokens for `want` sends to `chat` of `bot`.
+    pub async fn take_tokens(
+        &self,
+        bot: &str,
+        chat: &str,
+        chat_bucket: Bucket,
+        bot_bucket: Bucket,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        let (granted, wait): (u32, u64) = TAKE
+            .key(keys.outbox_chat_bucket(chat))
+            .key(keys.outbox_bot_bucket(bot))
+            .arg(ms(now))
+            .arg(chat_bucket.rate_per_ms)
+            .arg(chat_bucket.capacity)
+            .arg(bot_bucket.rate_per_ms)
+            .arg(bot_bucket.capacity)
+            .arg(want.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(if granted > 0 {
+            Grant::Send(granted)
+        } else {
+            Grant::Wait(Duration::from_millis(wait))
+        })
+    }
+
+    /// Ends a chat's turn. False if this replica had lost the chat's lease.
+    pub async fn settle_chat(
+        &self,
+        chat: &str,
+        owner: &str,
+        settlement: &Settlement,
+    ) -> Result<bool> {
+        let keys = self.keys();
+        let encode_msg = |m: &QueuedMessage| encode(&keys.outbox_messages(), m);
+        let (update_id, update_json) = match &settlement.update {
+            Some(m) => (m.id.clone(), encode_msg(m)?),
+            None => (String::new(), String::new()),
+        };
+        let (dead_id, dead_json) = match &settlement.dead {
+            Some(m) => (m.id.clone(), encode_msg(m)?),
+            None => (String::new(), String::new()),
+        };
+        let mut invocation = SETTLE.prepare_invoke();
+        invocation
+            .key(keys.outbox_messages())
+            .key(keys.outbox_queue(chat))
+            .key(keys.outbox_ready())
+            .key(keys.outbox_leases())
+            .key(keys.outbox_owners())
+            .key(keys.outbox_dead())
+            .arg(chat)
+            .arg(owner)
+            .arg(ms(settlement.next_at))
+            .arg(update_id)
+            .arg(update_json)
+            .arg(dead_id)
+            .arg(dead_json);
+        for id in &settlement.delivered {
+            invocation.arg(id);
+        }
+        let mut conn = self.conn().await?;
+        let applied: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(applied == 1)
+    }
+
+    /// Dead-lettered messages, oldest first.
+    pub async fn dead_messages(&self) -> Result<Vec<QueuedMessage>> {
+        let key = self.keys().outbox_dead();
+        let mut conn = self.conn().await?;
+        let raw: Vec<String> = redis::cmd("HVALS").arg(&key).query_async(&mut conn).await?;
+        let mut dead = raw
+            .iter()
+            .map(|r| decode::<QueuedMessage>(&key, r))
+            .collect::<Result<Vec<_>>>()?;
+        dead.sort_by_key(|m| m.queued_at);
+        Ok(dead)
+    }
+
+    /// Puts a dead-lettered message back in its queue with a fresh attempt count.
+    pub async fn revive_message(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(keys.outbox_dead())
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
+        let Some(raw) = raw else { return Ok(false) };
+        let mut message: QueuedMessage = decode(&keys.outbox_dead(), &raw)?;
+        message.attempts = 0;
+        message.last_error = None;
+        let chat = message.chat();
+        let revived: i64 = REVIVE
+            .key(keys.outbox_dead())
+            .key(keys.outbox_messages())
+            .key(keys.outbox_queue(&chat))
+            .key(keys.outbox_ready())
+            .arg(id)
+            .arg(encode(&keys.outbox_messages(), &message)?)
+            .arg(&chat)
+            .arg(ms(now))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(revived == 1)
+    }
+
+    /// Messages waiting (not dead), for the depth gauge.
+    pub async fn outbox_depth(&self) -> Result<u64> {
+        let mut conn = self.conn().await?;
+        Ok(redis::cmd("HLEN")
+            .arg(self.keys().outbox_messages())
+            .query_async(&mut conn)
+            .await?)
+    }
+}
