@@ -17,7 +17,7 @@ use super::problem::Problem;
 use crate::{
     chat::{command, dispatch::dispatch},
     metrics::{COMMAND_SECONDS, WEBHOOKS},
-    platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim},
+    platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim, token},
     service::ServiceError,
     state::AppState,
     store::{StoreError, dedup::Claim},
@@ -122,6 +122,11 @@ pub async fn receive_webhook(
     span.record("message_id", event.message_id.as_str());
 
     let parsed = command::parse(&event.text, event.mentioned);
+    let mut event = event;
+    if event.sender_name.is_none() && !matches!(parsed, command::Parsed::NotCommand) {
+        event.sender_name = sender_name(&state, adapter.as_ref(), &event).await;
+    }
+
     let started = std::time::Instant::now();
     let (replies, outcome) = match &parsed {
         command::Parsed::NotCommand => {
@@ -174,6 +179,41 @@ pub async fn receive_webhook(
         }
     }
     rendered.response
+}
+
+/// How long a first-time name lookup may hold up a webhook.
+const NAME_LOOKUP_BUDGET: Duration = Duration::from_secs(1);
+
+/// The sender's display name for platforms whose events carry none: from the cache, or asked
+/// of the platform once, within a small budget. A failure only means the name stays unknown.
+async fn sender_name(
+    state: &AppState,
+    adapter: &dyn Platform,
+    event: &crate::platform::InboundEvent,
+) -> Option<String> {
+    let store = &state.services.store;
+    let (bot, user) = (adapter.bot(), event.sender_id.as_str());
+    if let Ok(Some(name)) = token::cached_name(store, bot, user).await {
+        return Some(name);
+    }
+    let lookup = adapter.fetch_display_name(&event.chat.chat_id, user);
+    match tokio::time::timeout(NAME_LOOKUP_BUDGET, lookup).await {
+        Ok(Ok(Some(name))) => {
+            if let Err(e) = token::cache_name(store, bot, user, &name).await {
+                tracing::debug!(error.message = %e, "could not cache a display name");
+            }
+            Some(name)
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::info!(error.message = %e, "display name lookup failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!("display name lookup timed out");
+            None
+        }
+    }
 }
 
 /// Runs a command at most once per message id across every replica, answering duplicates with

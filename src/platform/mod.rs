@@ -5,6 +5,7 @@
 pub mod event;
 pub mod sim;
 pub mod telegram;
+pub mod token;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 
@@ -188,6 +189,15 @@ pub trait Platform: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>>;
     /// How fast this bot may send.
     fn limits(&self) -> SendLimits;
+    /// For platforms whose events carry no sender name (Feishu, WeCom): the user's display
+    /// name from the platform API. The webhook pipeline caches it, so it is asked once.
+    fn fetch_display_name<'a>(
+        &'a self,
+        _chat_id: &'a str,
+        _user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SendError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// A bot's sending budget, enforced across replicas by the outbox.

@@ -186,6 +186,21 @@ impl Keys {
         self.outbox(&format!("tb:bot:{bot}"))
     }
 
+    /// String (TTL: the token's life less a margin): a bot's platform access token.
+    pub fn platform_token(&self, bot: &str) -> String {
+        format!("{}:token:{bot}", self.prefix)
+    }
+
+    /// String (TTL 15 s): held by the one replica refreshing a bot's access token.
+    pub fn platform_token_lock(&self, bot: &str) -> String {
+        format!("{}:token:{bot}:lock", self.prefix)
+    }
+
+    /// String (TTL 7 d): a user's display name as the platform API gave it.
+    pub fn display_name(&self, bot: &str, user_id: &str) -> String {
+        format!("{}:name:{bot}:{user_id}", self.prefix)
+    }
+
     /// Stream: region-level audit log (branch creation, tokens).
     pub fn region_audit(&self) -> String {
         format!("{}:audit", self.prefix)

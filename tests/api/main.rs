@@ -15,3 +15,4 @@ mod redis_down;
 mod replicas;
 mod scheduler;
 mod telegram;
+mod tokens;
