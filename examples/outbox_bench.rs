@@ -141,6 +141,7 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
             text: String::new(),
             mentioned: false,
             sent_at: None,
+            context: None,
         };
         services.bind_chat(&code.code, &event, false).await.unwrap();
         for r in 0..per_chat {

@@ -7,6 +7,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Counter: webhooks by `platform` and `outcome`.
 pub const WEBHOOKS: &str = "mb_webhooks_total";
+/// Counter: refused webhooks by `platform` and `reason` (bad_signature, expired, malformed…).
+pub const REJECTIONS: &str = "mb_webhook_rejections_total";
 /// Histogram: command latency in seconds by `command`.
 pub const COMMAND_SECONDS: &str = "mb_command_duration_seconds";
 /// Counter: Redis failures seen by request handlers.
@@ -52,6 +54,10 @@ impl Metrics {
                     );
                     metrics::describe_histogram!(COMMAND_SECONDS, "Chat command latency (seconds)");
                     metrics::describe_counter!(REDIS_ERRORS, "Redis failures seen while serving");
+                    metrics::describe_counter!(
+                        REJECTIONS,
+                        "Refused webhooks by platform and reason"
+                    );
                     Some(h)
                 }
                 Err(e) => {

@@ -20,7 +20,10 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let settings = &state.services.settings.server;
     let webhooks = Router::new()
-        .route("/webhook/{platform}/{bot}", post(webhook::receive_webhook))
+        .route(
+            "/webhook/{platform}/{bot}",
+            post(webhook::receive_webhook).get(webhook::receive_webhook),
+        )
         .route(
             "/webhook/sim/{bot}/messages",
             get(webhook::read_sim_mailbox),

@@ -7,7 +7,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use serde_json::json;
 use super::problem::Problem;
 use crate::{
     chat::{command, dispatch::dispatch},
-    metrics::{COMMAND_SECONDS, WEBHOOKS},
+    metrics::{COMMAND_SECONDS, REJECTIONS, WEBHOOKS},
     platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim, token},
     service::ServiceError,
     state::AppState,
@@ -30,6 +30,11 @@ const IN_FLIGHT_POLL: Duration = Duration::from_millis(25);
 
 fn count(platform: &str, outcome: &'static str) {
     metrics::counter!(WEBHOOKS, "platform" => platform.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+fn reject(platform: &str, reason: &'static str) {
+    metrics::counter!(REJECTIONS, "platform" => platform.to_owned(), "reason" => reason)
         .increment(1);
 }
 
@@ -78,6 +83,8 @@ fn adapter(
 pub async fn receive_webhook(
     State(state): State<AppState>,
     Path((platform, bot)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -89,7 +96,19 @@ pub async fn receive_webhook(
     span.record("platform", kind.as_str());
     span.record("bot", bot.as_str());
     let platform = kind.as_str();
+    if method == Method::GET && !adapter.accepts_get() {
+        count(platform, "method_not_allowed");
+        return Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this platform's webhook takes POST",
+        )
+        .into_response();
+    }
     let request = InboundRequest {
+        method: &method,
+        query: uri.query().unwrap_or_default(),
         headers: &headers,
         body: &body,
     };
@@ -100,6 +119,7 @@ pub async fn receive_webhook(
             "webhook refused: proof of origin failed"
         );
         count(platform, "unauthenticated");
+        reject(platform, e.reason());
         return Problem::unauthorized("the request's proof of origin did not verify")
             .into_response();
     }
@@ -111,10 +131,12 @@ pub async fn receive_webhook(
         }
         Err(PlatformError::Malformed(detail)) => {
             count(platform, "malformed");
+            reject(platform, "malformed");
             return Problem::bad_request(detail).into_response();
         }
         Err(e @ PlatformError::Unauthenticated(_)) => {
             count(platform, "unauthenticated");
+            reject(platform, e.reason());
             return Problem::unauthorized(e.to_string()).into_response();
         }
     };
@@ -165,9 +187,10 @@ pub async fn receive_webhook(
             ..event.chat.clone()
         };
         let intent = format!("reply:{}:{}:{i}", event.chat.key(), event.message_id);
+        let context = event.context.clone();
         if let Err(e) = state
             .services
-            .send_to_chat(&chat, &reply.text, &intent)
+            .send_reply(&chat, &reply.text, &intent, context)
             .await
         {
             tracing::warn!(error.message = %e, "could not queue a deferred reply");
@@ -298,10 +321,7 @@ pub async fn read_sim_mailbox(
     };
     let body = Bytes::new();
     if adapter
-        .verify(InboundRequest {
-            headers: &headers,
-            body: &body,
-        })
+        .verify(InboundRequest::post(&headers, &body))
         .is_err()
     {
         return Problem::unauthorized(format!("send the bot's secret in {}", sim::SECRET_HEADER))

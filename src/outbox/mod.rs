@@ -272,6 +272,7 @@ impl Outbox {
                 chat_id,
                 text,
                 idempotency_key: key,
+                context: first.and_then(|m| m.context.clone()),
             },
             covers,
         )
@@ -376,6 +377,7 @@ fn outbound(m: &QueuedMessage) -> OutboundMessage {
         chat_id: m.chat_id.clone(),
         text: m.text.clone(),
         idempotency_key: m.intent.clone(),
+        context: m.context.clone(),
     }
 }
 

@@ -65,6 +65,10 @@ pub struct InboundEvent {
     pub mentioned: bool,
     /// When the platform says it was sent.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Platform-specific routing for replies (DingTalk's `sessionWebhook`, a message id to
+    /// reply to), opaque to everything but the adapter that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 /// One message the bot answers with.

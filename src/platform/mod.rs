@@ -9,7 +9,11 @@ pub mod token;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 
-use axum::{body::Bytes, http::HeaderMap, response::Response};
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, Method},
+    response::Response,
+};
 use serde::{Deserialize, Serialize};
 
 pub use event::{ChatKind, ChatRef, InboundEvent, Reply};
@@ -111,10 +115,33 @@ pub enum Inbound {
 /// The raw request as an adapter sees it: headers and the exact body bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct InboundRequest<'a> {
+    /// GET for URL verification handshakes (WeCom), POST for events.
+    pub method: &'a Method,
+    /// The raw query string, without `?` (WeCom signs with query parameters).
+    pub query: &'a str,
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// The body, byte for byte (signatures are over raw bytes).
     pub body: &'a Bytes,
+}
+
+impl<'a> InboundRequest<'a> {
+    /// A POST without a query string.
+    pub fn post(headers: &'a HeaderMap, body: &'a Bytes) -> Self {
+        Self {
+            method: &Method::POST,
+            query: "",
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
 }
 
 /// The webhook response for an event's replies, and the replies that must go another way.
@@ -146,6 +173,9 @@ pub struct OutboundMessage {
     /// Derived from intent (e.g. `meeting:<b>:7:reminder:1h:chat:<c>`), never from a retry
     /// counter, so platforms that deduplicate sends (Feishu `uuid`) can use it as is.
     pub idempotency_key: String,
+    /// The context of the event this answers, if it is a reply (see [`InboundEvent::context`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 /// Why a send failed, and so what the outbox does next.
@@ -182,6 +212,10 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// carry in the response (a second message, another chat) come back as `deferred`, and
     /// the webhook pipeline hands them to the outbox.
     fn render_replies(&self, event: &InboundEvent, replies: &[Reply]) -> Rendered;
+    /// Whether the webhook answers GET (URL verification handshakes, as WeCom's echostr).
+    fn accepts_get(&self) -> bool {
+        false
+    }
     /// How a mention of `name` is written in this platform's text.
     fn mention(&self, name: &str, user_id: &str) -> String;
     /// Sends a proactive message through the platform's API. Returns once the platform

@@ -160,6 +160,7 @@ impl Platform for SimAdapter {
             text: msg.text,
             mentioned: false,
             sent_at: None,
+            context: None,
         }))
     }
 
@@ -212,10 +213,7 @@ mod tests {
     fn parse(body: &str) -> Result<Inbound, PlatformError> {
         let headers = HeaderMap::new();
         let body = Bytes::from(body.to_owned());
-        adapter(None).parse(InboundRequest {
-            headers: &headers,
-            body: &body,
-        })
+        adapter(None).parse(InboundRequest::post(&headers, &body))
     }
 
     #[tokio::test]
@@ -276,28 +274,10 @@ mod tests {
         let a = adapter(Some("s3cret"));
         let body = Bytes::new();
         let mut headers = HeaderMap::new();
-        assert!(
-            a.verify(InboundRequest {
-                headers: &headers,
-                body: &body
-            })
-            .is_err()
-        );
+        assert!(a.verify(InboundRequest::post(&headers, &body)).is_err());
         headers.insert(SECRET_HEADER, "wrong".parse().unwrap());
-        assert!(
-            a.verify(InboundRequest {
-                headers: &headers,
-                body: &body
-            })
-            .is_err()
-        );
+        assert!(a.verify(InboundRequest::post(&headers, &body)).is_err());
         headers.insert(SECRET_HEADER, "s3cret".parse().unwrap());
-        assert!(
-            a.verify(InboundRequest {
-                headers: &headers,
-                body: &body
-            })
-            .is_ok()
-        );
+        assert!(a.verify(InboundRequest::post(&headers, &body)).is_ok());
     }
 }

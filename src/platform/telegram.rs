@@ -540,6 +540,7 @@ impl Platform for TelegramAdapter {
                 .date
                 .filter(|d| *d > 0)
                 .and_then(|d| DateTime::<Utc>::from_timestamp(d, 0)),
+            context: None,
         }))
     }
 
@@ -629,10 +630,7 @@ mod tests {
     fn parse_with(a: &TelegramAdapter, body: &[u8]) -> Result<Inbound, PlatformError> {
         let headers = HeaderMap::new();
         let body = Bytes::copy_from_slice(body);
-        a.parse(InboundRequest {
-            headers: &headers,
-            body: &body,
-        })
+        a.parse(InboundRequest::post(&headers, &body))
     }
 
     fn event(body: &Value) -> InboundEvent {
@@ -677,12 +675,7 @@ mod tests {
     fn verify_needs_the_exact_secret_header() {
         let a = adapter();
         let body = Bytes::new();
-        let check = |h: &HeaderMap| {
-            a.verify(InboundRequest {
-                headers: h,
-                body: &body,
-            })
-        };
+        let check = |h: &HeaderMap| a.verify(InboundRequest::post(h, &body));
         assert!(matches!(
             check(&headers(None)),
             Err(PlatformError::Unauthenticated("missing_secret"))

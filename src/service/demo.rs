@@ -35,6 +35,7 @@ impl Services {
             text: String::new(),
             mentioned: false,
             sent_at: None,
+            context: None,
         };
         match self.bind_chat(&code.code, &event, false).await {
             // Another replica seeded it meanwhile.

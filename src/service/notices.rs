@@ -54,6 +54,17 @@ fn notice_key(branch: &BranchId, id: &str) -> String {
 impl Services {
     /// Queues a message to one chat, once per intent. True if it was queued now.
     pub async fn send_to_chat(&self, chat: &ChatRef, text: &str, intent: &str) -> Result<bool> {
+        self.send_reply(chat, text, intent, None).await
+    }
+
+    /// Like [`Services::send_to_chat`], carrying the context of the event it answers.
+    pub async fn send_reply(
+        &self,
+        chat: &ChatRef,
+        text: &str,
+        intent: &str,
+        context: Option<serde_json::Value>,
+    ) -> Result<bool> {
         let message = QueuedMessage {
             id: format!(
                 "{:016x}{:08x}",
@@ -67,6 +78,7 @@ impl Services {
             queued_at: self.clock.now(),
             attempts: 0,
             last_error: None,
+            context,
         };
         Ok(self
             .store

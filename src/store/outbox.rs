@@ -41,6 +41,9 @@ pub struct QueuedMessage {
     /// The last failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Reply routing from the event answered (see `InboundEvent::context`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 impl QueuedMessage {

@@ -71,6 +71,30 @@ async fn bad_webhook_bodies_get_clear_errors_and_store_nothing() {
         );
     }
 
+    let resp = app
+        .client
+        .get(format!("{}/webhook/sim/demo", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405, "sim takes POST only");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mb_webhook_rejections_total{platform=\"sim\",reason=\"bad_secret\"}")
+            || metrics.contains(
+                "mb_webhook_rejections_total{platform=\"sim\",reason=\"missing_secret\"}"
+            ),
+        "{metrics}"
+    );
+
     assert_eq!(app.keys(&REDIS.url()).await, before, "bad input wrote keys");
 }
 

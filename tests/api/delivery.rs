@@ -113,6 +113,7 @@ async fn enqueue(app: &TestApp, chat: i64, text: &str) {
         queued_at: app.clock.now().max(chrono::Utc::now()),
         attempts: 0,
         last_error: None,
+        context: None,
     };
     assert!(
         app.store

@@ -22,6 +22,7 @@ fn message(app: &TestApp, chat: &str, text: &str, intent: &str) -> QueuedMessage
         queued_at: app.clock.now(),
         attempts: 0,
         last_error: None,
+        context: None,
     }
 }
 

@@ -351,6 +351,7 @@ async fn send_reports_each_bot_api_answer_as_the_outbox_needs_it() {
         chat_id: GROUP.to_string(),
         text: "会议 #3 明天 19:30 开始".to_owned(),
         idempotency_key: "meeting:b1:3:reminder:24h:chat:g".to_owned(),
+        context: None,
     };
 
     // Act and assert, one answer at a time.
@@ -402,6 +403,7 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
         chat_id: GROUP.to_string(),
         text: "提醒".to_owned(),
         idempotency_key: "k".to_owned(),
+        context: None,
     };
     let refused = adapter(&format!("http://{closed}"), reqwest::Client::new())
         .send(&message)
