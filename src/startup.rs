@@ -160,21 +160,20 @@ impl Application {
         let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             graceful.cancelled().await;
         });
-        let served = tokio::select! {
-            result = server => result,
+        // The server drains in-flight requests while the workers finish what they hold; both
+        // share one grace from the signal. Work not finished in time is freed by its lease.
+        let stopped = async {
+            let served = server.await;
+            futures::future::join_all(workers).await;
+            served
+        };
+        tokio::select! {
+            result = stopped => result,
             () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "shutdown grace elapsed; dropping remaining requests");
+                tracing::warn!(?grace, "shutdown grace elapsed; in-flight work is left to leases");
                 Ok(())
             }
-        };
-        // Workers stop taking new work when the token is cancelled and finish what they hold;
-        // whatever they cannot finish in time is released by its lease.
-        token.cancel();
-        let finished = tokio::time::timeout(grace, futures::future::join_all(workers)).await;
-        if finished.is_err() {
-            tracing::warn!("workers did not stop within the grace; their leases will expire");
         }
-        served
     }
 }
 

@@ -177,7 +177,6 @@ pub async fn receive_webhook(
         metrics::histogram!(COMMAND_SECONDS, "command" => spec.en[0])
             .record(started.elapsed().as_secs_f64());
     }
-    count(platform, outcome);
     let rendered = adapter.render_replies(&event, &replies);
     // Replies the platform cannot carry inline go through the outbox, keyed by the message
     // they answer so that a retried webhook queues them once.
@@ -201,6 +200,7 @@ pub async fn receive_webhook(
             .into_response();
         }
     }
+    count(platform, outcome);
     rendered.response
 }
 

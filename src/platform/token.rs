@@ -8,6 +8,10 @@ use std::{future::Future, time::Duration};
 use super::SendError;
 use crate::store::{Store, StoreError};
 
+static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(include_str!("../store/scripts/release_lock.lua"))
+});
+
 /// How long the refresh lock is held at most (a fetch that takes longer loses it).
 const LOCK_TTL: Duration = Duration::from_secs(15);
 /// How long a replica waits for another one's refresh.
@@ -76,11 +80,13 @@ where
                     .await
                     .map_err(|e| unavailable(e.into()))?;
             }
-            let _: i64 = redis::cmd("DEL")
-                .arg(&lock_key)
-                .query_async(&mut conn)
-                .await
-                .unwrap_or(0);
+            // Release only our own lock: a fetch slower than the lock's TTL must not free a
+            // lock another replica took meanwhile.
+            let _: Result<i64, _> = RELEASE
+                .key(&lock_key)
+                .arg(&owner)
+                .invoke_async(&mut conn)
+                .await;
             return fetched.map(|(token, _)| token);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -157,6 +157,19 @@ impl Scheduler {
             reason,
         };
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            // During a rolling upgrade an older replica may meet a newer kind: leave the job
+            // for a replica that knows it, and give up only if none shows up.
+            if job.attempts + 1 < self.settings.max_attempts {
+                tracing::warn!(job = %job.key, kind = %job.kind, "no handler here; left for another replica");
+                let later = Job {
+                    attempts: job.attempts + 1,
+                    due: now + chrono::Duration::seconds(60),
+                    ..job.clone()
+                };
+                self.finish(&claimed, Completion::Reschedule(later), None)
+                    .await?;
+                return Ok(Outcome::Retried);
+            }
             let r = record(format!("no handler for kind {:?}", job.kind));
             self.finish(
                 &claimed,

@@ -90,7 +90,7 @@ impl Keys {
     }
 
     /// String: a webhook message's dedup claim and stored reply. The chat is part of the key
-    /// because some platforms number messages per chat (Telegram) and sim clients choose ids.
+    /// because sim clients choose message ids, and platform ids need only be unique per chat.
     pub fn dedup(&self, chat: &ChatRef, message_id: &str) -> String {
         format!("{}:dedup:{}:{message_id}", self.prefix, chat.key())
     }

@@ -163,3 +163,57 @@ async fn jobs_and_messages_pending_across_a_redis_restart_are_not_lost() {
     notices.sort();
     assert_eq!(notices, ["乙通知", "甲通知"]);
 }
+
+#[tokio::test]
+async fn a_chat_being_served_is_never_handed_to_a_second_replica() {
+    let mut settings = test_settings(&REDIS.url(), SLOW_BOT);
+    settings.outbox.enabled = false;
+    let app = spawn_app_with(settings).await;
+    let (store, ttl, now) = (&app.store, Duration::from_secs(60), app.clock.now());
+    store
+        .enqueue_message(&message(&app, "s9", "一", "c:1"), ttl)
+        .await
+        .unwrap();
+    let a = store
+        .claim_chats(now, Duration::from_secs(30), "replica-a", 10)
+        .await
+        .unwrap();
+    assert_eq!(a, ["slow:s9"]);
+    // More arrives while A sends: B gets nothing until A settles.
+    store
+        .enqueue_message(&message(&app, "s9", "二", "c:2"), ttl)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_chats(now, Duration::from_secs(30), "replica-b", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let settled = store
+        .settle_chat(
+            "slow:s9",
+            "replica-a",
+            &mobile_branch::store::outbox::Settlement {
+                delivered: vec!["c:1-id".to_owned()],
+                next_at: now,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(settled);
+    assert_eq!(
+        store
+            .claim_chats(now, Duration::from_secs(30), "replica-b", 10)
+            .await
+            .unwrap(),
+        ["slow:s9"]
+    );
+    let waiting = store.chat_messages("slow:s9", 10).await.unwrap();
+    assert_eq!(
+        waiting.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["二"]
+    );
+}

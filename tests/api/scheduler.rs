@@ -301,3 +301,72 @@ async fn notices_fire_on_time_move_when_rescheduled_and_skip_when_missed_beyond_
         .await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test]
+async fn a_job_rescheduled_while_it_runs_never_runs_twice_at_once_and_unknown_kinds_wait() {
+    let settings = test_settings(&REDIS.url(), "");
+    let store = Store::new(&settings.redis).unwrap();
+    let now = Utc::now();
+    store
+        .schedule_job(&job("count:moving".to_owned(), now))
+        .await
+        .unwrap();
+    let running = store
+        .claim_jobs(now, Duration::from_secs(30), "replica-a", 10)
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1);
+
+    // Rescheduled to a time already due while replica A runs it: B must not start it too.
+    let moved = Job {
+        payload: json!({"moved": true}),
+        ..job("count:moving".to_owned(), now)
+    };
+    store.schedule_job(&moved).await.unwrap();
+    assert!(
+        store
+            .claim_jobs(now, Duration::from_secs(30), "replica-b", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A completes its (old) run; the new version stands and is claimable.
+    let done = store
+        .complete_job(
+            &running[0],
+            "replica-a",
+            mobile_branch::store::jobs::Completion::Drop,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(done);
+    let again = store
+        .claim_jobs(now, Duration::from_secs(30), "replica-b", 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].job.payload, json!({"moved": true}));
+
+    // A kind this replica does not know is left for another, not dropped.
+    let clock = ManualClock::new(now);
+    let unknown = Job {
+        kind: "future-kind".to_owned(),
+        ..job("future:1".to_owned(), now)
+    };
+    store.schedule_job(&unknown).await.unwrap();
+    let s = Scheduler::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        settings.scheduler.clone(),
+    );
+    let outcome = s.tick().await.unwrap();
+    assert_eq!((outcome.retried, outcome.failed), (1, 0));
+    assert!(
+        store
+            .job_records(RecordList::Failed, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -16,13 +16,16 @@ end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 for _, key in ipairs(due) do
-  redis.call('ZREM', KEYS[2], key)
-  local json = redis.call('HGET', KEYS[1], key)
-  if json then
-    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), key)
-    redis.call('HSET', KEYS[4], key, ARGV[3])
-    out[#out + 1] = key
-    out[#out + 1] = json
+  -- A job rescheduled while it runs stays due until its run completes: never two runs at once.
+  if not redis.call('ZSCORE', KEYS[3], key) then
+    redis.call('ZREM', KEYS[2], key)
+    local json = redis.call('HGET', KEYS[1], key)
+    if json then
+      redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), key)
+      redis.call('HSET', KEYS[4], key, ARGV[3])
+      out[#out + 1] = key
+      out[#out + 1] = json
+    end
   end
 end
 return out

@@ -10,10 +10,16 @@ for _, chat in ipairs(expired) do
   redis.call('HDEL', KEYS[3], chat)
   redis.call('ZADD', KEYS[1], 'NX', now, chat)
 end
-local chats = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
-for _, chat in ipairs(chats) do
+local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local chats = {}
+for _, chat in ipairs(ready) do
   redis.call('ZREM', KEYS[1], chat)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), chat)
-  redis.call('HSET', KEYS[3], chat, ARGV[3])
+  -- Never two replicas on one chat: a chat still leased is settled by its holder, which
+  -- makes it ready again if messages remain.
+  if not redis.call('ZSCORE', KEYS[2], chat) then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), chat)
+    redis.call('HSET', KEYS[3], chat, ARGV[3])
+    chats[#chats + 1] = chat
+  end
 end
 return chats
