@@ -7,7 +7,11 @@ use chrono_tz::Tz;
 use super::command::{COMMANDS, CommandKey, CommandSpec};
 use crate::{
     domain::{Branch, Language, Member, MemberStatus, Role},
-    service::{ServiceError, branches::BindOutcome, members::JoinOutcome},
+    service::{
+        ServiceError,
+        branches::BindOutcome,
+        members::{Approval, JoinOutcome},
+    },
 };
 
 /// Picks the text of the branch's language; both arms may use `format!` captures.
@@ -176,6 +180,11 @@ pub fn joined(lang: Language, outcome: &JoinOutcome) -> String {
                 "Welcome, {name}! Linked to the roster as {role}. Send \"me\" to see your record."
             )
         }
+        JoinOutcome::LinkRequested { name } => t!(
+            lang,
+            "「{name}」已关联其他平台的账号。关联本账号的申请已提交，等待书记确认（书记发送「批准 {name}」）。",
+            "\"{name}\" is linked to an account on another platform. Your request to link this one waits for the secretary (\"approve {name}\")."
+        ),
         JoinOutcome::Pending { name } => t!(
             lang,
             "已收到 {name} 的加入申请，等待书记批准（书记发送「批准 {name}」）。",
@@ -185,13 +194,39 @@ pub fn joined(lang: Language, outcome: &JoinOutcome) -> String {
 }
 
 /// `批准` done.
-pub fn approved(lang: Language, member: &Member) -> String {
-    let name = &member.name;
-    let role = member.role.label(lang);
+pub fn approved(lang: Language, approval: &Approval) -> String {
+    match approval {
+        Approval::Admitted(member) => {
+            let name = &member.name;
+            let role = member.role.label(lang);
+            t!(
+                lang,
+                "已批准 {name} 加入，身份：{role}。",
+                "{name} is admitted as {role}."
+            )
+        }
+        Approval::Linked(member) => {
+            let name = &member.name;
+            let count = member.identities.len();
+            t!(
+                lang,
+                "已确认 {name} 的新账号，现共关联 {count} 个账号。",
+                "{name}'s new account is linked ({count} accounts now)."
+            )
+        }
+    }
+}
+
+/// To the committee chat: someone asked to link an account to a roster name.
+pub fn link_requested_notice(
+    lang: Language,
+    name: &str,
+    platform: crate::platform::PlatformKind,
+) -> String {
     t!(
         lang,
-        "已批准 {name} 加入，身份：{role}。",
-        "{name} is admitted as {role}."
+        "有人在 {platform} 上以「{name}」申请关联账号。如确是本人，书记发送「批准 {name}」确认。",
+        "Someone on {platform} asked to link an account to \"{name}\". If it is them, the secretary sends \"approve {name}\"."
     )
 }
 

@@ -132,6 +132,10 @@ pub struct Member {
     /// Employer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub employer: Option<String>,
+    /// Accounts on other platforms that asked to be linked to this member and wait for the
+    /// secretary: a roster name alone must not let anyone in a chat take over a member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_identities: Vec<Identity>,
     /// Care flags (困难党员, 老党员, …).
     #[serde(default)]
     pub care_flags: Vec<String>,

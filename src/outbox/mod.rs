@@ -217,8 +217,11 @@ impl Outbox {
                 Err(error) => {
                     tick.delivered = delivered.len();
                     let lead = covers.first().copied().unwrap_or(first);
+                    // Waits count from the failure, not from the start of the turn: "retry after
+                    // 2 s" means 2 s after the platform said it.
+                    let failed_at = self.clock.now();
                     let settlement =
-                        self.after_failure(adapter.as_ref(), lead, &error, delivered, now);
+                        self.after_failure(adapter.as_ref(), lead, &error, delivered, failed_at);
                     if settlement.dead.is_some() {
                         tick.dead = 1;
                     } else {

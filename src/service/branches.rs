@@ -497,6 +497,7 @@ pub(crate) fn new_linked_member(
         birthday: None,
         phone: None,
         employer: None,
+        pending_identities: Vec::new(),
         care_flags: Vec::new(),
         notes: None,
         created_at: now,

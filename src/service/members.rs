@@ -33,6 +33,20 @@ pub enum JoinOutcome {
         /// Name asked for.
         name: String,
     },
+    /// The name is linked on another platform; linking this account waits for the secretary.
+    LinkRequested {
+        /// Roster name.
+        name: String,
+    },
+}
+
+/// What `批准` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// A pending member is admitted.
+    Admitted(Member),
+    /// Accounts that asked to be linked to an existing member now are.
+    Linked(Member),
 }
 
 /// A roster entry created through the admin API.
@@ -142,6 +156,7 @@ impl Services {
                 birthday: input.birthday,
                 phone: phone.clone(),
                 employer: employer.clone(),
+                pending_identities: Vec::new(),
                 care_flags: input
                     .care_flags
                     .iter()
@@ -192,8 +207,23 @@ impl Services {
                     };
                     (m, outcome)
                 }
-                // A name linked to another account is refused: only someone who can vouch
-                // that two accounts are one person (the secretary) may join them.
+                // The same person on another platform: only someone who can vouch that two
+                // accounts are one person (the secretary) may join them, so this is a request.
+                Some(m)
+                    if m.status == MemberStatus::Active
+                        && !m.identities.iter().any(|i| {
+                            i.platform == event.chat.platform && i.bot == event.chat.bot
+                        }) =>
+                {
+                    let mut m = m.clone();
+                    if !m.pending_identities.iter().any(|i| i.key() == ident) {
+                        m.pending_identities.push(identity_of(event, now));
+                    }
+                    let outcome = JoinOutcome::LinkRequested {
+                        name: m.name.clone(),
+                    };
+                    (m, outcome)
+                }
                 Some(m) => return Err(ServiceError::NameTaken(m.name.clone())),
                 None => {
                     let mut m =
@@ -207,9 +237,25 @@ impl Services {
             let mut conn = self.store.conn().await?;
             txn.commit(&mut conn).await?.then_some(outcome)
         });
-        self.store
-            .index_chat_and_identity(&branch.id, None, Some(&ident))
-            .await?;
+        match &outcome {
+            JoinOutcome::LinkRequested { name } => {
+                // The committee hears of it: a roster name is not proof of who someone is.
+                if let Some(committee) = &branch.committee_chat {
+                    let text = crate::chat::reply::link_requested_notice(
+                        branch.language,
+                        name,
+                        event.chat.platform,
+                    );
+                    let intent = format!("link:{}:{}:{ident}", branch.id, name);
+                    self.send_to_chat(committee, &text, &intent).await?;
+                }
+            }
+            _ => {
+                self.store
+                    .index_chat_and_identity(&branch.id, None, Some(&ident))
+                    .await?;
+            }
+        }
         Ok(outcome)
     }
 
@@ -219,24 +265,47 @@ impl Services {
         branch: &BranchId,
         raw_name: &str,
         role: Option<Role>,
-    ) -> Result<Member> {
+    ) -> Result<Approval> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
-        let member = retry_on_conflict!("roster", {
+        let approval = retry_on_conflict!("roster", {
             let roster = self.store.roster(branch).await?;
             let mut m = roster
                 .by_name(&name)
                 .cloned()
                 .ok_or_else(|| ServiceError::MemberNotFound(name.clone()))?;
-            if m.status != MemberStatus::Pending {
+            let approval = if m.status == MemberStatus::Pending {
+                m.status = MemberStatus::Active;
+                m.role = role.unwrap_or(Role::Member);
+                m.identities.append(&mut m.pending_identities);
+                Approval::Admitted(m.clone())
+            } else if m.status == MemberStatus::Active && !m.pending_identities.is_empty() {
+                // An account linked meanwhile to someone else stays out.
+                let taken: Vec<String> = roster
+                    .members
+                    .values()
+                    .filter(|o| o.id != m.id)
+                    .flat_map(|o| o.identities.iter().map(|i| i.key()))
+                    .collect();
+                let pending = std::mem::take(&mut m.pending_identities);
+                m.identities
+                    .extend(pending.into_iter().filter(|i| !taken.contains(&i.key())));
+                Approval::Linked(m.clone())
+            } else {
                 return Err(ServiceError::NotPending(m.name));
-            }
-            m.status = MemberStatus::Active;
-            m.role = role.unwrap_or(Role::Member);
+            };
             let mut txn = roster.txn(&self.store);
             roster.put_member(&self.store, &mut txn, &m)?;
             let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some(m)
+            txn.commit(&mut conn).await?.then_some(approval)
         });
-        Ok(member)
+        let member = match &approval {
+            Approval::Admitted(m) | Approval::Linked(m) => m,
+        };
+        for identity in &member.identities {
+            self.store
+                .index_chat_and_identity(branch, None, Some(&identity.key()))
+                .await?;
+        }
+        Ok(approval)
     }
 }

@@ -424,3 +424,107 @@ async fn two_replicas_seed_one_demo_branch() {
         .collect();
     assert_eq!(names, vec!["王书记", "张三", "李四"], "{members}");
 }
+
+#[tokio::test]
+async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confirms() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("跨平台支部").await;
+    app.api(
+        Method::POST,
+        &format!("/branches/{id}/members"),
+        Some(json!({"name": "张三"})),
+    )
+    .await;
+    app.say1(SEC, &format!("绑定 {code}")).await;
+    let (_, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/bind-codes"),
+            Some(json!({"committee": true})),
+        )
+        .await;
+    app.say1(
+        Who { chat: "gc", ..SEC },
+        &format!("绑定支委群 {}", body["bind_code"].as_str().unwrap()),
+    )
+    .await;
+
+    // The second platform: the `locked` sim bot, a separate account namespace.
+    let (_, body) = app
+        .api(Method::POST, &format!("/branches/{id}/bind-codes"), None)
+        .await;
+    let other_code = body["bind_code"].as_str().unwrap().to_owned();
+    let on_other = |user: &str, text: &str| {
+        let body = json!({"chat_id": "q1", "user_id": user, "user_name": "张三", "message_id": app.message_id(), "text": text});
+        let (client, base) = (app.client.clone(), app.base.clone());
+        async move {
+            let v: serde_json::Value = client
+                .post(format!("{base}/webhook/sim/locked"))
+                .header("x-sim-secret", "sim-secret")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["replies"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let reply = on_other("u-sec-2", &format!("绑定 {other_code}")).await;
+    assert!(
+        reply.contains("已绑定") && !reply.contains("成为书记"),
+        "{reply}"
+    );
+
+    assert!(app.say1(ZHANG, "加入 张三").await.contains("已与名册关联"));
+    let reply = on_other("u-zhang-2", "加入 张三").await;
+    assert!(reply.contains("等待书记确认"), "{reply}");
+    let reply = on_other("u-zhang-2", "我的").await;
+    assert!(
+        reply.contains("不在名册上"),
+        "no access before the secretary confirms: {reply}"
+    );
+    app.eventually(5, "committee told", || async {
+        app.mailbox("demo", "gc")
+            .await
+            .iter()
+            .any(|t| t.contains("申请关联") && t.contains("张三"))
+    })
+    .await;
+
+    let reply = app.say1(SEC, "批准 张三").await;
+    assert!(reply.contains("共关联 2 个账号"), "{reply}");
+    let reply = on_other("u-zhang-2", "我的").await;
+    assert!(
+        reply.contains("张三") && reply.contains("已关联账号：2 个"),
+        "{reply}"
+    );
+    let (_, members) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    let zhang = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "张三")
+        .unwrap();
+    assert_eq!(zhang["identities"].as_array().unwrap().len(), 2, "{zhang}");
+    assert!(zhang.get("pending_identities").is_none(), "{zhang}");
+
+    // Someone else on the first platform still cannot take the name.
+    let reply = app
+        .say1(
+            Who {
+                chat: "g1",
+                user: "u-fake",
+                name: "假",
+            },
+            "加入 张三",
+        )
+        .await;
+    assert!(reply.contains("已关联其他账号"), "{reply}");
+}

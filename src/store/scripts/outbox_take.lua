@@ -1,9 +1,14 @@
 -- outbox_take.lua: take send tokens from a chat's and a bot's bucket at once.
--- KEYS[1] chat bucket hash, KEYS[2] bot bucket hash (fields: tokens, ts)
+-- KEYS[1] chat bucket hash (tokens, ts, resv), KEYS[2] bot bucket hash (tokens, ts)
 -- ARGV[1] now ms, ARGV[2] chat rate (tokens/ms), ARGV[3] chat capacity,
 -- ARGV[4] bot rate (tokens/ms), ARGV[5] bot capacity, ARGV[6] tokens wanted
 -- Returns {granted, wait_ms}: all wanted, or 1 when fewer are there (one digest message),
--- or 0 and how long until a token is there.
+-- or 0 and how long to wait.
+--
+-- When the bot's bucket is empty the chat reserves the bot's next free slot (the bucket goes
+-- into debt, as in GCRA) and is told to come back exactly then; its reservation is honoured
+-- without another bot token. Without reservations every waiting chat would poll each time a
+-- token appears: a thundering herd of Redis calls when a thousand chats wait on one bot.
 local now = tonumber(ARGV[1])
 local function level(key, rate, cap)
   local b = redis.call('HMGET', key, 'tokens', 'ts')
@@ -16,21 +21,35 @@ local function level(key, rate, cap)
 end
 local crate, ccap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local brate, bcap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local want = tonumber(ARGV[6])
 local ct = level(KEYS[1], crate, ccap)
 local bt = level(KEYS[2], brate, bcap)
-local want = tonumber(ARGV[6])
-local grant = 0
-if ct >= want and bt >= want then
-  grant = want
-elseif ct >= 1 and bt >= 1 then
+local resv = tonumber(redis.call('HGET', KEYS[1], 'resv') or '0')
+-- At most two minutes of sends may be promised ahead.
+local max_debt = brate * 120000
+
+local grant, wait, bot_debit = 0, 0, 0
+if resv > now then
+  wait = resv - now
+elseif ct < 1 then
+  wait = math.ceil((1 - ct) / crate)
+elseif resv > 0 then
+  -- This chat's reserved slot has come: one message, its bot token already taken.
   grant = 1
+  resv = 0
+elseif ct >= want and bt >= want then
+  grant, bot_debit = want, want
+elseif bt >= 1 then
+  grant, bot_debit = 1, 1
+elseif -bt < max_debt then
+  bt = bt - 1
+  wait = math.max(1, math.ceil(-bt / brate))
+  resv = now + wait
+else
+  wait = math.ceil((1 - bt) / brate)
 end
-local wait = 0
-if grant == 0 then
-  wait = math.ceil(math.max((1 - ct) / crate, (1 - bt) / brate, 1))
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(ct - grant), 'ts', now)
-redis.call('HSET', KEYS[2], 'tokens', tostring(bt - grant), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(ccap / crate) + 60000)
-redis.call('PEXPIRE', KEYS[2], math.ceil(bcap / brate) + 60000)
+redis.call('HSET', KEYS[1], 'tokens', tostring(ct - grant), 'ts', now, 'resv', resv)
+redis.call('HSET', KEYS[2], 'tokens', tostring(bt - bot_debit), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(ccap / crate) + 180000)
+redis.call('PEXPIRE', KEYS[2], math.ceil(bcap / brate) + 180000)
 return {grant, wait}
