@@ -48,6 +48,15 @@ fn unavailable(platform: &str, error: &StoreError) -> Problem {
 fn store_failure(platform: &str, error: &StoreError) -> Problem {
     match error {
         StoreError::Unavailable(_) => unavailable(platform, error),
+        // Many writers on one roster at once: the platform's retry will find it calm.
+        StoreError::Contention(what) => {
+            tracing::warn!(
+                what,
+                "webhook refused: too much contention; the platform will retry"
+            );
+            count(platform, "contention");
+            Problem::unavailable()
+        }
         other => {
             tracing::error!(error.message = %other, error.cause_chain = ?other, "webhook failed");
             count(platform, "error");

@@ -344,7 +344,8 @@ impl Services {
             };
             let roster = self.store.roster(&branch_id).await?;
             let sender = roster.by_identity(&ident).cloned();
-            let mut txn = roster.txn(&self.store);
+            // "Does the branch have a secretary?" reads the whole roster.
+            let mut txn = roster.txn_whole(&self.store);
             let code_key = keys.bind_code(&branch_id, &code);
             txn.expect_value(&code_key, Some(&raw));
             if !replay {

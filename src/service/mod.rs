@@ -84,7 +84,10 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 macro_rules! retry_on_conflict {
     ($what:expr, $body:expr) => {{
         let mut outcome = None;
-        for _ in 0..$crate::store::txn::MAX_ATTEMPTS {
+        for attempt in 0..$crate::store::txn::MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep($crate::store::txn::conflict_pause(attempt)).await;
+            }
             if let Some(done) = $body {
                 outcome = Some(done);
                 break;

@@ -64,19 +64,22 @@ impl RosterSnapshot {
         all
     }
 
-    /// A transaction that applies only if the roster is still at this revision, and bumps it.
+    /// A transaction for changes whose checks are per key (this member's record, the name
+    /// and account indexes, all added by [`RosterSnapshot::put_member`]). It bumps the roster
+    /// revision, so whole-roster decisions made meanwhile see the change.
     pub fn txn(&self, store: &Store) -> Txn {
-        let keys = store.keys();
-        let rev_key = keys.roster_rev(&self.branch);
-        let next = self
-            .rev
-            .as_deref()
-            .and_then(|r| r.parse::<u64>().ok())
-            .unwrap_or(0)
-            + 1;
+        let mut txn = Txn::new();
+        txn.incr(&store.keys().roster_rev(&self.branch));
+        txn
+    }
+
+    /// A transaction for a decision that depends on the whole roster (whether the branch has a
+    /// secretary): it applies only if no roster change happened since this snapshot.
+    pub fn txn_whole(&self, store: &Store) -> Txn {
+        let rev_key = store.keys().roster_rev(&self.branch);
         let mut txn = Txn::new();
         txn.expect_value(&rev_key, self.rev.as_deref());
-        txn.set(&rev_key, &next.to_string(), None);
+        txn.incr(&rev_key);
         txn
     }
 

@@ -11,7 +11,14 @@ use super::{Conn, Result, StoreError, keys::hash_tag};
 static TXN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/txn.lua")));
 
 /// How many times a service retries a conflicting transaction before giving up.
-pub const MAX_ATTEMPTS: usize = 8;
+pub const MAX_ATTEMPTS: usize = 16;
+
+/// The pause before retry `attempt` of a conflicting transaction: short and jittered, so that
+/// writers that collided do not collide again in lockstep.
+pub fn conflict_pause(attempt: usize) -> std::time::Duration {
+    let ceiling = 2u64.saturating_mul(attempt as u64 + 1).min(40);
+    std::time::Duration::from_millis(rand::random_range(1..=ceiling))
+}
 
 /// A batch of checks and writes applied atomically, or not at all.
 #[derive(Debug, Default)]
@@ -70,6 +77,11 @@ impl Txn {
         // Lua reads '0' as "no expiry", so a positive lifetime never rounds down to it.
         let ms = ttl.map_or(0, |d| d.as_millis().clamp(1, i64::MAX as u128));
         self.push("set", key, value, &ms.to_string())
+    }
+
+    /// Increments a counter.
+    pub fn incr(&mut self, key: &str) -> &mut Self {
+        self.push("incr", key, "", "")
     }
 
     /// Deletes a key.

@@ -163,3 +163,35 @@ async fn the_same_message_id_in_two_chats_is_two_messages_and_duplicates_are_cou
         .unwrap();
     assert!(metrics.contains("outcome=\"duplicate\""), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_people_joining_at_once_all_get_in() {
+    let app = spawn_app().await;
+    let (id, code) = app.create_branch("热闹支部").await;
+    app.say1(
+        Who {
+            chat: "g1",
+            user: "u-sec",
+            name: "王书记",
+        },
+        &format!("绑定 {code}"),
+    )
+    .await;
+    let joins = (0..50).map(|i| {
+        let body = json!({"chat_id": "g1", "user_id": format!("u{i}"), "user_name": format!("成员{i}"),
+                          "message_id": format!("join-{i}"), "text": format!("加入 成员{i}")});
+        app.post_raw("/webhook/sim/demo", body.to_string())
+    });
+    let responses = futures::future::join_all(joins).await;
+    for r in responses {
+        assert_eq!(r.status(), 200);
+    }
+    let (_, members) = app
+        .api(
+            Method::GET,
+            &format!("/branches/{id}/members?per_page=100"),
+            None,
+        )
+        .await;
+    assert_eq!(members["total"], 51, "{members}");
+}

@@ -6,7 +6,7 @@
 -- ARGV: groups of four: op, key index (1-based), a, b.
 --   checks: 'eqh' key field expected | 'nxh' key field - | 'eqk' key - expected | 'nxk' key - -
 --   writes: 'hset' key field value | 'hdel' key field - | 'set' key value ttl_ms ('0' keeps none)
---           'del' key - - | 'sadd' key member - | 'srem' key member -
+--           'del' key - - | 'sadd' key member - | 'srem' key member - | 'incr' key - -
 -- Returns 0 when applied, else the 1-based number of the first failed check.
 local n = #ARGV
 for i = 1, n, 4 do
@@ -41,8 +41,10 @@ for i = 1, n, 4 do
     redis.call('DEL', k)
   elseif op == 'sadd' then
     redis.call('SADD', k, a)
-  elseif op == 'srem' then
+    elseif op == 'srem' then
     redis.call('SREM', k, a)
+  elseif op == 'incr' then
+    redis.call('INCR', k)
   end
 end
 return 0
