@@ -217,9 +217,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Reads an action answer. HTTP 401/403 (token missing or wrong), 404 (no such action: a wrong
 /// `api_base`) and other 4xx are final; 429 waits; 5xx and timeouts retry. A 200 carries
 /// `{"status": "ok"|"async"|"failed", "retcode": …}`: `failed` with the HTTP-like retcodes
-/// 1400/1401/1403/1404 is final, any other retcode (go-cqhttp's 100 covers QQ's anti-spam
-/// refusals as well as unknown groups, NapCat uses 200 for send failures) is retried, bounded
-/// by the outbox's `max_attempts`.
+/// 1400/1401/1403/1404 is final; any other retcode is retried, bounded by the outbox's
+/// `max_attempts`, because implementations use them loosely (go-cqhttp's 100 covers QQ's
+/// anti-spam refusals, which pass, as well as unknown groups, which do not).
 ///
 /// <https://github.com/botuniverse/onebot-11/blob/master/api/README.md#响应>
 fn classify_response(

@@ -745,3 +745,17 @@ fn no_bytes_make_verify_parse_or_render_panic() {
     println!("onebot fuzz: {FUZZ_ROUNDS} rounds x 3 inputs x 2 adapters in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
+
+#[test]
+fn config_validation_names_an_empty_secret() {
+    use crate::config::{Settings, Sources};
+    let overlay = "[bots.qq]\nplatform = \"onebot\"\nsecret = \"\"\n";
+    let errors = Settings::load(&Sources {
+        overlay: Some(overlay),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .0
+    .join("\n");
+    assert!(errors.contains("bots.qq.secret: required"), "{errors}");
+}
