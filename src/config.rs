@@ -387,7 +387,11 @@ impl BotSettings {
     fn required_secrets(&self) -> Vec<(&'static str, bool)> {
         match self {
             Self::Sim(b) => vec![("secret", b.insecure || b.secret.is_some())],
-            Self::Onebot(b) => vec![("secret", b.secret.is_some())],
+            // An empty HMAC key signs nothing worth checking.
+            Self::Onebot(b) => vec![(
+                "secret",
+                b.secret.as_ref().is_some_and(|s| !s.expose().is_empty()),
+            )],
             Self::Telegram(b) => vec![
                 ("token", b.token.is_some()),
                 ("secret_token", b.secret_token.is_some()),

@@ -3,6 +3,7 @@
 //! carry text only; they never call into `chat` or `service`.
 
 pub mod event;
+pub mod onebot;
 pub mod sim;
 pub mod telegram;
 pub mod token;
@@ -263,6 +264,28 @@ pub struct Platforms {
     bots: HashMap<String, Arc<dyn Platform>>,
 }
 
+/// The HTTP client shared by every adapter (the one the Telegram arm builds inline, same
+/// settings), built on first use so that a sim-only deployment never sets up TLS; `None`
+/// (logged) when it cannot be built.
+fn shared_client(http: &mut Option<reqwest::Client>) -> Option<reqwest::Client> {
+    if let Some(client) = http {
+        return Some(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        // Tokens ride in URL paths: never follow a redirect elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+        })
+        .ok()?;
+    Some(http.insert(client).clone())
+}
+
 /// A configured bot that this build cannot serve.
 #[derive(Debug, thiserror::Error)]
 #[error("bots.{bot}: the {platform} adapter is not available in this version yet")]
@@ -313,6 +336,14 @@ impl Platforms {
                             tracing::error!(error.message = %e, "telegram bot is not configured");
                             unsupported()
                         })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Onebot(ob) => {
+                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let adapter = onebot::OnebotAdapter::new(name, ob, client).map_err(|e| {
+                        tracing::error!(error.message = %e, "onebot bot is not configured");
+                        unsupported()
+                    })?;
                     Arc::new(adapter)
                 }
                 _ => return Err(unsupported()),

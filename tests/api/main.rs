@@ -10,6 +10,7 @@ mod dedup;
 mod delivery;
 mod first_flow;
 mod helpers;
+mod onebot;
 mod outbox;
 mod redis_down;
 mod replicas;
