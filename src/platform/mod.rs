@@ -264,8 +264,7 @@ pub struct Platforms {
     bots: HashMap<String, Arc<dyn Platform>>,
 }
 
-/// The HTTP client shared by every adapter (the one the Telegram arm builds inline, same
-/// settings), built on first use so that a sim-only deployment never sets up TLS; `None`
+/// The HTTP client shared by every adapter, built on first use so that a sim-only deployment never sets up TLS; `None`
 /// (logged) when it cannot be built.
 fn shared_client(http: &mut Option<reqwest::Client>) -> Option<reqwest::Client> {
     if let Some(client) = http {
@@ -311,24 +310,7 @@ impl Platforms {
             let adapter: Arc<dyn Platform> = match bot {
                 BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim, store.clone())),
                 BotSettings::Telegram(tg) => {
-                    let client = match &http {
-                        Some(client) => client.clone(),
-                        None => {
-                            let client = reqwest::Client::builder()
-                                .use_rustls_tls()
-                                .timeout(std::time::Duration::from_secs(10))
-                                .connect_timeout(std::time::Duration::from_secs(5))
-                                // Tokens ride in URL paths: never follow a redirect elsewhere.
-                                .redirect(reqwest::redirect::Policy::none())
-                                .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
-                                .build()
-                                .map_err(|e| {
-                                    tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
-                                    unsupported()
-                                })?;
-                            http.insert(client).clone()
-                        }
-                    };
+                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
                     // Config validation refuses a bot without its secrets before this runs;
                     // this is the panic-free backstop.
                     let adapter =
