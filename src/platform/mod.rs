@@ -2,6 +2,7 @@
 //! common [`InboundEvent`], and renders common replies in the platform's reply form. Adapters
 //! carry text only; they never call into `chat` or `service`.
 
+pub mod dingtalk;
 pub mod event;
 pub mod sim;
 pub mod telegram;
@@ -288,24 +289,7 @@ impl Platforms {
             let adapter: Arc<dyn Platform> = match bot {
                 BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim, store.clone())),
                 BotSettings::Telegram(tg) => {
-                    let client = match &http {
-                        Some(client) => client.clone(),
-                        None => {
-                            let client = reqwest::Client::builder()
-                                .use_rustls_tls()
-                                .timeout(std::time::Duration::from_secs(10))
-                                .connect_timeout(std::time::Duration::from_secs(5))
-                                // Tokens ride in URL paths: never follow a redirect elsewhere.
-                                .redirect(reqwest::redirect::Policy::none())
-                                .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
-                                .build()
-                                .map_err(|e| {
-                                    tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
-                                    unsupported()
-                                })?;
-                            http.insert(client).clone()
-                        }
-                    };
+                    let client = shared_client(&mut http).map_err(|()| unsupported())?;
                     // Config validation refuses a bot without its secrets before this runs;
                     // this is the panic-free backstop.
                     let adapter =
@@ -313,6 +297,24 @@ impl Platforms {
                             tracing::error!(error.message = %e, "telegram bot is not configured");
                             unsupported()
                         })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Dingtalk(dt) => {
+                    let client = shared_client(&mut http).map_err(|()| unsupported())?;
+                    // Config validation refuses a bot without its secrets before this runs;
+                    // this is the panic-free backstop. DingTalk's signature window is wall
+                    // time, so the adapter reads the system clock.
+                    let adapter = dingtalk::DingtalkAdapter::new(
+                        name,
+                        dt,
+                        client,
+                        store.clone(),
+                        Arc::new(crate::clock::SystemClock),
+                    )
+                    .map_err(|e| {
+                        tracing::error!(error.message = %e, "dingtalk bot is not configured");
+                        unsupported()
+                    })?;
                     Arc::new(adapter)
                 }
                 _ => return Err(unsupported()),
@@ -326,4 +328,24 @@ impl Platforms {
     pub fn get(&self, bot: &str) -> Option<&Arc<dyn Platform>> {
         self.bots.get(bot)
     }
+}
+
+/// The HTTP client every adapter shares, built on first use so that a sim-only deployment
+/// never sets up TLS. The error is logged here, without the URL.
+fn shared_client(slot: &mut Option<reqwest::Client>) -> Result<reqwest::Client, ()> {
+    if let Some(client) = slot {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        // Tokens ride in URL paths: never follow a redirect elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+        })?;
+    Ok(slot.insert(client).clone())
 }
