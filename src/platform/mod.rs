@@ -2,6 +2,7 @@
 //! common [`InboundEvent`], and renders common replies in the platform's reply form. Adapters
 //! carry text only; they never call into `chat` or `service`.
 
+pub mod dingtalk;
 pub mod event;
 pub mod onebot;
 pub mod sim;
@@ -324,6 +325,24 @@ impl Platforms {
                     let client = shared_client(&mut http).ok_or_else(unsupported)?;
                     let adapter = onebot::OnebotAdapter::new(name, ob, client).map_err(|e| {
                         tracing::error!(error.message = %e, "onebot bot is not configured");
+                        unsupported()
+                    })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Dingtalk(dt) => {
+                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    // Config validation refuses a bot without its secrets before this runs;
+                    // this is the panic-free backstop. DingTalk's signature window is wall
+                    // time, so the adapter reads the system clock.
+                    let adapter = dingtalk::DingtalkAdapter::new(
+                        name,
+                        dt,
+                        client,
+                        store.clone(),
+                        Arc::new(crate::clock::SystemClock),
+                    )
+                    .map_err(|e| {
+                        tracing::error!(error.message = %e, "dingtalk bot is not configured");
                         unsupported()
                     })?;
                     Arc::new(adapter)

@@ -8,6 +8,7 @@
 mod bad_input;
 mod dedup;
 mod delivery;
+mod dingtalk;
 mod first_flow;
 mod helpers;
 mod onebot;

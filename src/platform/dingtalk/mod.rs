@@ -1,0 +1,608 @@
+//! The `dingtalk` platform: an enterprise internal app robot (企业内部应用机器人) in HTTP
+//! callback mode.
+//!
+//! - **In:** DingTalk POSTs the message as JSON, with `timestamp` (ms) and `sign` headers
+//!   (see [`sign`]). In a group the robot only receives messages that @ it; in a 1:1 chat it
+//!   receives everything. There is no URL-verification handshake.
+//! - **Replies:** DingTalk documents no reply in the HTTP response, so the webhook answers
+//!   `200 {}` and every reply is deferred to the outbox. The event's `context` keeps the
+//!   message's `sessionWebhook` and its expiry; [`Platform::send`] posts to it while it is
+//!   valid (it needs no token and can @ people) and falls back to the robot OpenAPI after.
+//! - **Proactive sends:** `POST {api_base}/v1.0/robot/groupMessages/send` for groups and
+//!   `/v1.0/robot/oToMessages/batchSend` for private chats, with an app access token from
+//!   `/v1.0/oauth2/accessToken` cached in Redis through [`token::access_token`].
+//!
+//! Chat ids: a group is its `conversationId` (`cid…`); a private chat is `dm:<userId>` (the
+//! sender's `senderStaffId`, or `senderId` for users outside the corp), because the 1:1 send
+//! API is addressed by user id, not by conversation.
+//!
+//! Time: the adapter reads the time from a [`Clock`] given to its constructor, so tests can
+//! check the one-hour window and session expiry deterministically; production passes the
+//! system clock (DingTalk's timestamps are wall-clock, so the app's test clock would be the
+//! wrong reference anyway).
+//!
+//! <https://open.dingtalk.com/document/orgapp/receive-message>
+
+pub mod api;
+pub mod sign;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use self::api::{ApiOutcome, Outgoing, SessionOutcome};
+use super::{
+    BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, token,
+};
+use crate::{
+    clock::Clock,
+    config::{DingtalkBot, Secret},
+    store::Store,
+};
+
+/// Prefix of a private chat id: `dm:<userId>`.
+pub const PRIVATE_PREFIX: &str = "dm:";
+/// The header that carries the app access token on the new OpenAPI.
+pub const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
+/// The only origin a production sessionWebhook may point to (besides `api_base`'s own, for
+/// private deployments and tests).
+pub const SESSION_WEBHOOK_ORIGIN: &str = "https://oapi.dingtalk.com";
+/// A sessionWebhook this close to its expiry is not used: the OpenAPI is safer.
+const SESSION_MARGIN_MS: i64 = 30_000;
+/// Longest display name kept.
+const MAX_NAME_CHARS: usize = 64;
+/// Longest id (message, conversation, user) accepted from the wire.
+const MAX_ID_CHARS: usize = 256;
+
+/// A `[bots.<name>]` table of `platform = "dingtalk"` lacks a required key.
+#[derive(Debug, thiserror::Error)]
+#[error("bots.{bot}.{key}: required")]
+pub struct MissingSetting {
+    /// The bot's name.
+    pub bot: String,
+    /// The missing key.
+    pub key: &'static str,
+}
+
+/// DingTalk's default sending budget. A robot that sends more than 20 messages a minute is
+/// blocked for 10 minutes (platforms.md, pitfall 16), so one chat gets at most 20 a minute
+/// (the outbox's chat bucket never bursts past its per-minute figure). The bot-wide budget
+/// can only be given per second, and 1/s (60 a minute) is the smallest; a per-minute bot
+/// budget would need a new `SendLimits` field.
+pub const DINGTALK_LIMITS: SendLimits = SendLimits {
+    per_chat_per_minute: 20,
+    per_bot_per_second: 1,
+};
+
+/// A configured DingTalk robot.
+#[derive(Debug)]
+pub struct DingtalkAdapter {
+    bot: String,
+    app_key: String,
+    app_secret: Secret,
+    robot_code: String,
+    api_base: String,
+    limits: SendLimits,
+    client: reqwest::Client,
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+/// Where a reply to an event can go without a token: kept in [`InboundEvent::context`] and
+/// carried by the outbox into [`OutboundMessage::context`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyContext {
+    /// The chat the event came from: the webhook only reaches that chat.
+    chat_id: String,
+    /// `https://oapi.dingtalk.com/robot/sendBySession?session=…`.
+    session_webhook: String,
+    /// Milliseconds since the epoch.
+    session_webhook_expired_time: i64,
+}
+
+/// The robot callback body: only the fields we read.
+///
+/// <https://open.dingtalk.com/document/orgapp/receive-message>
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Callback {
+    #[serde(default)]
+    msgtype: Option<String>,
+    #[serde(default)]
+    text: Option<TextContent>,
+    #[serde(default)]
+    msg_id: Option<String>,
+    #[serde(default)]
+    create_at: Option<i64>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    conversation_type: Option<StrOrNum>,
+    #[serde(default)]
+    sender_staff_id: Option<String>,
+    #[serde(default)]
+    sender_id: Option<String>,
+    #[serde(default)]
+    sender_nick: Option<String>,
+    #[serde(default)]
+    is_in_at_list: Option<bool>,
+    #[serde(default)]
+    chatbot_user_id: Option<String>,
+    #[serde(default)]
+    at_users: Option<Vec<AtUser>>,
+    #[serde(default)]
+    session_webhook: Option<String>,
+    #[serde(default)]
+    session_webhook_expired_time: Option<i64>,
+    /// Set when the body is an encrypted envelope (unconfirmed for HTTP mode).
+    #[serde(default)]
+    encrypt: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TextContent {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AtUser {
+    #[serde(default)]
+    dingtalk_id: Option<String>,
+}
+
+/// `conversationType` is documented as a string (`"1"`, `"2"`); a number is read the same.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StrOrNum {
+    Str(String),
+    Num(i64),
+}
+
+impl StrOrNum {
+    fn chat_kind(&self) -> Option<ChatKind> {
+        match self {
+            Self::Str(s) if s == "1" => Some(ChatKind::Private),
+            Self::Str(s) if s == "2" => Some(ChatKind::Group),
+            Self::Num(1) => Some(ChatKind::Private),
+            Self::Num(2) => Some(ChatKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to callbacks we do not act on, and to every event: DingTalk wants a 2xx.
+fn acknowledge() -> Response {
+    (StatusCode::OK, Json(json!({}))).into_response()
+}
+
+/// A required, bounded id field.
+fn required_id(value: Option<String>, field: &str) -> Result<String, PlatformError> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(PlatformError::Malformed(format!("{field}: missing")));
+    }
+    if value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(PlatformError::Malformed(format!("{field}: not an id")));
+    }
+    Ok(value)
+}
+
+/// `senderNick`, cleaned and bounded; `None` when blank.
+fn display_name(nick: Option<&str>) -> Option<String> {
+    let name: String = api::clean_text(nick.unwrap_or_default())
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let name = name.trim().to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The text with DingTalk's leftovers removed: leading spaces (DingTalk cuts the @bot out but
+/// keeps the space after it), and a leading `@<bot name>` some clients leave in. The leading
+/// `@word` is only taken for the bot's when the bot is the only one mentioned; with other
+/// people mentioned too it may be theirs, and the text is left alone.
+fn strip_mention(text: &str, bot_mentioned: bool, others_mentioned: bool) -> String {
+    let text = text.trim();
+    if bot_mentioned
+        && !others_mentioned
+        && let Some(rest) = text.strip_prefix('@')
+    {
+        let after = rest.find(char::is_whitespace).map_or("", |at| &rest[at..]);
+        return after.trim().to_owned();
+    }
+    text.to_owned()
+}
+
+impl DingtalkAdapter {
+    /// Builds the adapter from its `[bots.<name>]` table. Sends go through `client` (shared by
+    /// every HTTP adapter); tokens are cached in `store`; `clock` tells the time for the
+    /// signature window and session expiry.
+    pub fn new(
+        bot: &str,
+        settings: &DingtalkBot,
+        client: reqwest::Client,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, MissingSetting> {
+        let missing = |key| MissingSetting {
+            bot: bot.to_owned(),
+            key,
+        };
+        let app_key = settings
+            .app_key
+            .clone()
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| missing("app_key"))?;
+        let app_secret = settings
+            .app_secret
+            .clone()
+            .filter(|s| !s.expose().is_empty())
+            .ok_or_else(|| missing("app_secret"))?;
+        // The robot code of an internal app's robot is its app key unless the console says
+        // otherwise.
+        let robot_code = settings
+            .robot_code
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| app_key.clone());
+        Ok(Self {
+            bot: bot.to_owned(),
+            app_key: app_key.trim().to_owned(),
+            app_secret,
+            robot_code: robot_code.trim().to_owned(),
+            api_base: settings.api_base.trim_end_matches('/').to_owned(),
+            limits: settings.limits.unwrap_or(DINGTALK_LIMITS),
+            client,
+            store,
+            clock,
+        })
+    }
+
+    /// Whether a sessionWebhook URL may be posted to. The callback body is not signed, so a
+    /// replayed request could carry any URL; only DingTalk's own origin (and `api_base`'s,
+    /// for private deployments and tests) is trusted, never an arbitrary host.
+    fn session_webhook_allowed(&self, url: &str) -> bool {
+        let Ok(url) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        let origin = url.origin();
+        [SESSION_WEBHOOK_ORIGIN, self.api_base.as_str()]
+            .iter()
+            .filter_map(|base| reqwest::Url::parse(base).ok())
+            .any(|base| base.origin() == origin)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// The reply context of a callback, when it has a usable sessionWebhook.
+    fn reply_context(&self, chat_id: &str, callback: &Callback) -> Option<Value> {
+        let url = callback.session_webhook.as_deref()?.trim();
+        let expires = callback.session_webhook_expired_time?;
+        if !self.session_webhook_allowed(url) {
+            tracing::warn!("ignoring a sessionWebhook outside DingTalk's origin");
+            return None;
+        }
+        serde_json::to_value(ReplyContext {
+            chat_id: chat_id.to_owned(),
+            session_webhook: url.to_owned(),
+            session_webhook_expired_time: expires,
+        })
+        .ok()
+    }
+
+    /// The sessionWebhook to use for this message, if it answers the chat it goes to and is
+    /// still valid.
+    fn usable_session(&self, message: &OutboundMessage) -> Option<ReplyContext> {
+        let context: ReplyContext = serde_json::from_value(message.context.clone()?).ok()?;
+        (context.chat_id == message.chat_id
+            && context.session_webhook_expired_time - SESSION_MARGIN_MS > self.now_ms()
+            && self.session_webhook_allowed(&context.session_webhook))
+        .then_some(context)
+    }
+
+    /// Replaces secrets wherever they might have slipped into a message.
+    fn redact(&self, text: &str) -> String {
+        let secret = self.app_secret.expose();
+        if secret.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(secret, "<secret>")
+        }
+    }
+
+    /// A transport error as a send error, without the URL (a sessionWebhook URL is a bearer
+    /// capability) and without secrets.
+    fn request_error(&self, what: &str, error: reqwest::Error) -> SendError {
+        let error = error.without_url();
+        let mut text = format!("{what}: {error}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let text = self.redact(&text);
+        if error.is_builder() {
+            SendError::Permanent(text)
+        } else {
+            SendError::Transient(text)
+        }
+    }
+
+    /// Posts JSON and returns status, headers and body.
+    async fn post(
+        &self,
+        what: &str,
+        url: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>), SendError> {
+        let mut request = self.client.post(url).json(body);
+        if let Some(token) = token {
+            request = request.header(TOKEN_HEADER, token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.request_error(what, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.request_error(what, e))?;
+        Ok((status, headers, bytes.to_vec()))
+    }
+
+    /// Fetches a new app access token.
+    ///
+    /// <https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app>
+    async fn fetch_token(&self) -> Result<(String, Duration), SendError> {
+        let url = format!("{}/v1.0/oauth2/accessToken", self.api_base);
+        let body = json!({"appKey": self.app_key, "appSecret": self.app_secret.expose()});
+        let (status, headers, bytes) = self.post("token endpoint", &url, None, &body).await?;
+        api::classify_token(status, &headers, &bytes).map_err(|e| match e {
+            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
+            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
+            rate @ SendError::RateLimited { .. } => rate,
+        })
+    }
+
+    /// The cached token, or a fresh one when `stale` was just refused.
+    async fn token(&self, stale: Option<&str>) -> Result<String, SendError> {
+        token::access_token(&self.store, &self.bot, stale, || self.fetch_token()).await
+    }
+
+    /// Calls a robot OpenAPI, refreshing the token once if it is refused.
+    async fn call_api(&self, path: &str, body: &Value) -> Result<(), SendError> {
+        let url = format!("{}{path}", self.api_base);
+        let mut token = self.token(None).await?;
+        let mut refreshed = false;
+        loop {
+            let (status, headers, bytes) = self.post(path, &url, Some(&token), body).await?;
+            match api::classify_api(status, &headers, &bytes) {
+                ApiOutcome::Sent => return Ok(()),
+                ApiOutcome::Failed(e) => return Err(e),
+                ApiOutcome::InvalidToken(detail) if refreshed => {
+                    return Err(SendError::Permanent(format!(
+                        "{path}: access token refused after a refresh: {detail}"
+                    )));
+                }
+                ApiOutcome::InvalidToken(_) => {
+                    token = self.token(Some(&token)).await?;
+                    refreshed = true;
+                }
+            }
+        }
+    }
+
+    /// Posts to a sessionWebhook (no token; the URL is the credential).
+    ///
+    /// <https://open.dingtalk.com/document/orgapp/robot-reply-and-send-messages>
+    async fn post_session(&self, session: &ReplyContext, out: &Outgoing) -> SessionOutcome {
+        let body = api::session_body(out);
+        match self
+            .post("sessionWebhook", &session.session_webhook, None, &body)
+            .await
+        {
+            Ok((status, headers, bytes)) => api::classify_session(status, &headers, &bytes),
+            Err(e) => SessionOutcome::Failed(e),
+        }
+    }
+
+    /// Delivers one message: on the sessionWebhook while it lives, else on the OpenAPI.
+    async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
+        let out = Outgoing::render(&message.text);
+        if out.is_blank() {
+            return Err(SendError::Permanent("message text is empty".to_owned()));
+        }
+        if let Some(session) = self.usable_session(message) {
+            match self.post_session(&session, &out).await {
+                SessionOutcome::Sent => return Ok(()),
+                SessionOutcome::Failed(e) => return Err(e),
+                SessionOutcome::Expired => {
+                    tracing::debug!("sessionWebhook expired early; using the OpenAPI");
+                }
+            }
+        }
+        match message.chat_id.strip_prefix(PRIVATE_PREFIX) {
+            Some(user_id) if !user_id.is_empty() => {
+                // https://open.dingtalk.com/document/orgapp/chatbots-send-one-on-one-chat-messages-in-batches
+                let body = api::private_body(&self.robot_code, user_id, &out);
+                self.call_api("/v1.0/robot/oToMessages/batchSend", &body)
+                    .await
+            }
+            Some(_) => Err(SendError::Permanent("empty private chat id".to_owned())),
+            None => {
+                // https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message
+                let body = api::group_body(&self.robot_code, &message.chat_id, &out);
+                self.call_api("/v1.0/robot/groupMessages/send", &body).await
+            }
+        }
+    }
+}
+
+impl Platform for DingtalkAdapter {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Dingtalk
+    }
+
+    fn bot(&self) -> &str {
+        &self.bot
+    }
+
+    /// <https://open.dingtalk.com/document/orgapp/receive-message> (安全校验)
+    fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError> {
+        sign::check(
+            self.app_secret.expose(),
+            request
+                .headers
+                .get(sign::TIMESTAMP_HEADER)
+                .map(|v| v.as_bytes()),
+            request.headers.get(sign::SIGN_HEADER).map(|v| v.as_bytes()),
+            self.clock.now(),
+        )
+    }
+
+    /// <https://open.dingtalk.com/document/orgapp/receive-message>
+    fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
+        let mut de = serde_json::Deserializer::from_slice(request.body);
+        let callback: Callback = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                PlatformError::Malformed(inner.to_string())
+            } else {
+                PlatformError::Malformed(format!("{path}: {inner}"))
+            }
+        })?;
+        de.end()
+            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+
+        if callback.encrypt.is_some() && callback.msgtype.is_none() {
+            return Err(PlatformError::Malformed(
+                "encrypted callbacks are not supported: turn message encryption off for this robot"
+                    .to_owned(),
+            ));
+        }
+        // Pictures, files, rich text, audio, cards: nothing to answer.
+        if callback.msgtype.as_deref() != Some("text") {
+            return Ok(Inbound::Immediate(acknowledge()));
+        }
+        let Some(chat_kind) = callback
+            .conversation_type
+            .as_ref()
+            .and_then(StrOrNum::chat_kind)
+        else {
+            return Ok(Inbound::Immediate(acknowledge()));
+        };
+        let message_id = required_id(callback.msg_id.clone(), "msgId")?;
+        let conversation_id = required_id(callback.conversation_id.clone(), "conversationId")?;
+        // External and cross-corp users have an empty senderStaffId.
+        let staff_id = callback
+            .sender_staff_id
+            .clone()
+            .filter(|s| !s.trim().is_empty());
+        let sender_id = required_id(
+            staff_id.or_else(|| callback.sender_id.clone()),
+            "senderStaffId/senderId",
+        )?;
+        let content = callback
+            .text
+            .as_ref()
+            .and_then(|t| t.content.as_deref())
+            .ok_or_else(|| PlatformError::Malformed("text.content: missing".to_owned()))?;
+
+        let chat_id = match chat_kind {
+            ChatKind::Group => conversation_id,
+            ChatKind::Private => format!("{PRIVATE_PREFIX}{sender_id}"),
+        };
+        let bot_mentioned = match chat_kind {
+            // In a group the robot only hears @-mentions; trust the flag when present.
+            ChatKind::Group => callback.is_in_at_list.unwrap_or(true),
+            // A 1:1 message is addressed to the robot by definition.
+            ChatKind::Private => true,
+        };
+        let others_mentioned = callback.at_users.as_deref().is_some_and(|users| {
+            users.iter().any(|u| {
+                u.dingtalk_id.is_some()
+                    && u.dingtalk_id.as_deref() != callback.chatbot_user_id.as_deref()
+            })
+        });
+        let text = strip_mention(&api::clean_text(content), bot_mentioned, others_mentioned);
+        let context = self.reply_context(&chat_id, &callback);
+        Ok(Inbound::Event(InboundEvent {
+            chat: ChatRef {
+                platform: PlatformKind::Dingtalk,
+                bot: self.bot.clone(),
+                chat_id,
+            },
+            chat_kind,
+            sender_id,
+            sender_name: display_name(callback.sender_nick.as_deref()),
+            message_id,
+            text,
+            mentioned: bot_mentioned,
+            sent_at: callback
+                .create_at
+                .filter(|t| *t > 0)
+                .and_then(DateTime::<Utc>::from_timestamp_millis),
+            context,
+        }))
+    }
+
+    /// No reply rides in DingTalk's HTTP response (none is documented), so the answer is
+    /// `200 {}` and every reply goes through the outbox to the sessionWebhook or the OpenAPI.
+    fn render_replies(&self, _event: &InboundEvent, replies: &[Reply]) -> Rendered {
+        let deferred = replies
+            .iter()
+            .filter(|r| {
+                let keep = !r.text.trim().is_empty();
+                if !keep {
+                    tracing::warn!(chat_id = %r.chat_id, "dropping an empty reply");
+                }
+                keep
+            })
+            .cloned()
+            .collect();
+        Rendered {
+            response: acknowledge(),
+            deferred,
+        }
+    }
+
+    /// A marker that [`Platform::send`] turns into `@<userId>` plus `at.atUserIds` on the
+    /// sessionWebhook, or `@<name>` on the OpenAPI (see [`api::mention_marker`]).
+    fn mention(&self, name: &str, user_id: &str) -> String {
+        let id = user_id.strip_prefix(PRIVATE_PREFIX).unwrap_or(user_id);
+        api::mention_marker(name, id)
+    }
+
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(self.deliver(message))
+    }
+
+    fn limits(&self) -> SendLimits {
+        self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests;
