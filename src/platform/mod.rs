@@ -6,6 +6,7 @@ pub mod event;
 pub mod sim;
 pub mod telegram;
 pub mod token;
+pub mod wecom;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 
@@ -273,6 +274,27 @@ pub struct UnsupportedPlatform {
     pub platform: PlatformKind,
 }
 
+/// The HTTP client shared by every adapter, built on first use with the same settings as the
+/// Telegram arm of [`Platforms::from_settings`]; `None` (logged) if it cannot be built.
+fn shared_client(http: &mut Option<reqwest::Client>) -> Option<reqwest::Client> {
+    if let Some(client) = http {
+        return Some(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        // Keys and tokens ride in URLs: never follow a redirect elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+        })
+        .ok()?;
+    Some(http.insert(client).clone())
+}
+
 impl Platforms {
     /// Builds an adapter for every configured bot, refusing bots this build cannot serve.
     pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, UnsupportedPlatform> {
@@ -311,6 +333,15 @@ impl Platforms {
                     let adapter =
                         telegram::TelegramAdapter::new(name, tg, client).map_err(|e| {
                             tracing::error!(error.message = %e, "telegram bot is not configured");
+                            unsupported()
+                        })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Wecom(wx) => {
+                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let adapter = wecom::WecomAdapter::new(name, wx, client, store.clone())
+                        .map_err(|e| {
+                            tracing::error!(error.message = %e, "wecom bot is not configured");
                             unsupported()
                         })?;
                     Arc::new(adapter)
