@@ -16,3 +16,4 @@ mod replicas;
 mod scheduler;
 mod telegram;
 mod tokens;
+mod wecom;
