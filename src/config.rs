@@ -552,8 +552,16 @@ pub struct WecomBot {
     pub corp_secret: Option<Secret>,
     /// Agent id (app mode).
     pub agent_id: Option<i64>,
-    /// Group robot webhook key for pushes.
+    /// Group robot (消息推送) webhook key for pushes.
     pub push_webhook_key: Option<Secret>,
+    /// The chat id of the one group the push robot sits in: only messages for this chat go
+    /// through `push_webhook_key`, so nothing meant for another chat can land in that group.
+    #[serde(default)]
+    pub push_chat_id: Option<String>,
+    /// The AI bot's display name as members @ it (without `@`). With it, `@name` is removed
+    /// wherever it appears; without it, only a leading `@word` is removed.
+    #[serde(default)]
+    pub bot_name: Option<String>,
     /// API base.
     #[serde(default = "default_wecom_api")]
     pub api_base: String,

@@ -8,6 +8,7 @@ pub mod onebot;
 pub mod sim;
 pub mod telegram;
 pub mod token;
+pub mod wecom;
 
 use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 
@@ -345,6 +346,15 @@ impl Platforms {
                         tracing::error!(error.message = %e, "dingtalk bot is not configured");
                         unsupported()
                     })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Wecom(wx) => {
+                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let adapter = wecom::WecomAdapter::new(name, wx, client, store.clone())
+                        .map_err(|e| {
+                            tracing::error!(error.message = %e, "wecom bot is not configured");
+                            unsupported()
+                        })?;
                     Arc::new(adapter)
                 }
                 _ => return Err(unsupported()),

@@ -18,3 +18,4 @@ mod replicas;
 mod scheduler;
 mod telegram;
 mod tokens;
+mod wecom;

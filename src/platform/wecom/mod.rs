@@ -1,0 +1,1073 @@
+//! The `wecom` platform (企业微信), in one of two modes per bot:
+//!
+//! - `aibot` (智能机器人, API mode): the only WeCom surface that receives group messages (the
+//!   bot is @'d in a group, or spoken to 1:1). The callback is `{"encrypt": …}` JSON; replies
+//!   go back as a passive encrypted `stream` reply in the response, and a reply that does not
+//!   fit goes once through the message's `response_url` (valid one hour).
+//! - `app` (自建应用): a self-built app receives 1:1 text as encrypted XML; replies go back as
+//!   a passive encrypted XML reply, and proactive messages through `message/send` with an
+//!   access token shared through Redis.
+//!
+//! Both prove origin with `msg_signature` (SHA-1 over the sorted token, timestamp, nonce and
+//! ciphertext) and encrypt with AES-256-CBC (see [`crypto`]). URL verification is a GET whose
+//! decrypted `echostr` is answered as the bare body. In either mode a 群机器人 (消息推送)
+//! webhook can carry pushes to the one group it sits in (`push_webhook_key` + `push_chat_id`).
+//!
+//! Every wire value is checked before use; no input can make this panic.
+
+pub mod crypto;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::{
+    http::{Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::crypto::{CryptoError, MsgCrypt};
+use super::{
+    BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, token,
+};
+use crate::{
+    config::{Secret, WecomBot, WecomMode},
+    store::Store,
+};
+
+/// Requests whose `timestamp` is further than this from our clock are refused. WeCom
+/// documents no window; this one equals the default dedup memory (24 h), so a captured
+/// request can be neither replayed while it is remembered nor after it is forgotten, while
+/// every real retry (seconds) and any plausible clock skew still passes.
+const MAX_SKEW: Duration = Duration::from_secs(24 * 3600);
+/// How long a `response_url` may be used (platforms.md §4: once, within one hour). A little
+/// is kept in hand for the request itself.
+const RESPONSE_URL_LIFE: Duration = Duration::from_secs(3600 - 60);
+/// Markdown content cap of the group robot and `response_url` (4096 bytes of UTF-8); also
+/// used for the passive stream reply, whose own cap is not documented in platforms.md.
+const MAX_MARKDOWN_BYTES: usize = 4096;
+/// Text content cap of `message/send` and of the app's passive reply (2048 bytes).
+const MAX_TEXT_BYTES: usize = 2048;
+/// The group robot's limit is 20 messages a minute; it throttles for that minute.
+const ROBOT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Wait after an API frequency answer (45009/45033), which carries no wait of its own.
+const API_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Longest display name kept.
+const MAX_NAME_CHARS: usize = 64;
+/// Longest id accepted for chats, users and messages.
+const MAX_ID_CHARS: usize = 128;
+/// Longest platform message copied into a send error.
+const MAX_ERRMSG_CHARS: usize = 200;
+/// How replies to one chat are joined into one message.
+const JOINER: &str = "\n\n";
+
+/// WeCom's published limits: 20 messages a minute per group robot (and at most 30 a minute
+/// to one member from an app). No per-app rate across chats is published; 20/s keeps well
+/// inside the API's frequency control.
+pub const LIMITS: SendLimits = SendLimits {
+    per_chat_per_minute: 20,
+    per_bot_per_second: 20,
+};
+
+/// A `[bots.<name>]` table of `platform = "wecom"` is missing a key or has a bad one.
+#[derive(Debug, thiserror::Error)]
+#[error("bots.{bot}.{key}: {problem}")]
+pub struct SettingError {
+    /// The bot's name.
+    pub bot: String,
+    /// The key at fault.
+    pub key: &'static str,
+    /// What is wrong.
+    pub problem: &'static str,
+}
+
+/// The app credentials used for `message/send` and `user/get`.
+#[derive(Debug)]
+struct AppCredentials {
+    corp_id: String,
+    corp_secret: Secret,
+    agent_id: i64,
+}
+
+/// A configured WeCom bot.
+#[derive(Debug)]
+pub struct WecomAdapter {
+    bot: String,
+    mode: WecomMode,
+    token: Secret,
+    crypt: MsgCrypt,
+    /// The app (required in app mode; optional in aibot mode, for private sends and names).
+    app: Option<AppCredentials>,
+    push_webhook_key: Option<Secret>,
+    push_chat_id: Option<String>,
+    bot_name: Option<String>,
+    api_base: String,
+    limits: SendLimits,
+    client: reqwest::Client,
+    store: Store,
+}
+
+impl WecomAdapter {
+    /// Builds the adapter from its `[bots.<name>]` table; API calls go through `client` and
+    /// access tokens are shared through `store`.
+    pub fn new(
+        bot: &str,
+        settings: &WecomBot,
+        client: reqwest::Client,
+        store: Store,
+    ) -> Result<Self, SettingError> {
+        let error = |key, problem| SettingError {
+            bot: bot.to_owned(),
+            key,
+            problem,
+        };
+        let token = settings
+            .token
+            .clone()
+            .ok_or_else(|| error("token", "required"))?;
+        let aes_key = settings
+            .encoding_aes_key
+            .as_ref()
+            .ok_or_else(|| error("encoding_aes_key", "required"))?;
+        let corp_id = settings
+            .corp_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let app = match (corp_id, &settings.corp_secret, settings.agent_id) {
+            (Some(corp_id), Some(corp_secret), Some(agent_id)) => Some(AppCredentials {
+                corp_id: corp_id.to_owned(),
+                corp_secret: corp_secret.clone(),
+                agent_id,
+            }),
+            _ if settings.mode == WecomMode::App => {
+                return Err(error(
+                    "corp_id",
+                    "app mode needs corp_id, corp_secret and agent_id",
+                ));
+            }
+            _ => None,
+        };
+        // The receive id inside every ciphertext: the corp id for the app, "" for the AI bot
+        // (platforms.md pitfall 5).
+        let receive_id = match settings.mode {
+            WecomMode::App => corp_id.unwrap_or_default(),
+            WecomMode::Aibot => "",
+        };
+        let crypt = MsgCrypt::new(aes_key.expose(), receive_id).map_err(|_| {
+            error(
+                "encoding_aes_key",
+                "must be the 43-character EncodingAESKey from the console",
+            )
+        })?;
+        let push_chat_id = settings
+            .push_chat_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        if settings.push_webhook_key.is_some() && push_chat_id.is_none() {
+            tracing::warn!(
+                bot,
+                "wecom push_webhook_key is set without push_chat_id; the push robot stays unused"
+            );
+        }
+        Ok(Self {
+            bot: bot.to_owned(),
+            mode: settings.mode,
+            token,
+            crypt,
+            app,
+            push_webhook_key: settings.push_webhook_key.clone(),
+            push_chat_id,
+            bot_name: settings
+                .bot_name
+                .as_deref()
+                .map(|n| n.trim().trim_start_matches('@').to_owned())
+                .filter(|n| !n.is_empty()),
+            api_base: settings.api_base.trim_end_matches('/').to_owned(),
+            limits: settings.limits.unwrap_or(LIMITS),
+            client,
+            store,
+        })
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The three signed query parameters.
+struct Signed {
+    signature: String,
+    timestamp: String,
+    nonce: String,
+}
+
+fn signed(request: &InboundRequest<'_>) -> Result<Signed, PlatformError> {
+    let get = |name| {
+        request
+            .query_param(name)
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+    };
+    match (get("msg_signature"), get("timestamp"), get("nonce")) {
+        (Some(signature), Some(timestamp), Some(nonce)) => Ok(Signed {
+            signature,
+            timestamp,
+            nonce,
+        }),
+        _ => Err(PlatformError::Unauthenticated("missing_signature")),
+    }
+}
+
+/// The outer `{"encrypt": …}` of an AI bot callback.
+#[derive(Debug, Deserialize)]
+struct JsonEnvelope {
+    encrypt: String,
+}
+
+/// The outer `<xml><ToUserName/><AgentID/><Encrypt/></xml>` of an app callback.
+#[derive(Debug, Deserialize)]
+struct XmlEnvelope {
+    #[serde(rename = "Encrypt")]
+    encrypt: String,
+}
+
+/// Refuses XML that declares anything: a DTD could define entities, and entities are how
+/// XXE and billion-laughs attacks work. WeCom never sends a declaration, and quick-xml would
+/// not expand one, so refusing outright costs nothing. CDATA sections are allowed.
+fn reject_declarations(xml: &str) -> Result<(), PlatformError> {
+    let mut rest = xml;
+    while let Some(at) = rest.find("<!") {
+        let tail = rest.get(at..).unwrap_or_default();
+        if !tail.starts_with("<![CDATA[") {
+            return Err(PlatformError::Malformed(
+                "XML declarations (DOCTYPE, ENTITY, comments) are not accepted".to_owned(),
+            ));
+        }
+        rest = tail.get(2..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+fn parse_xml<T: serde::de::DeserializeOwned>(xml: &str) -> Result<T, PlatformError> {
+    reject_declarations(xml)?;
+    quick_xml::de::from_str(xml).map_err(|e| {
+        let mut text = e.to_string();
+        text.truncate(200);
+        PlatformError::Malformed(format!("XML: {text}"))
+    })
+}
+
+fn crypto_rejection(error: &CryptoError) -> PlatformError {
+    PlatformError::Unauthenticated(match error {
+        CryptoError::ReceiveId => "receive_id",
+        CryptoError::IllegalAesKey | CryptoError::Decrypt | CryptoError::IllegalBuffer => "decrypt",
+    })
+}
+
+/// The decrypted AI bot callback (path/100719): only the fields we read.
+#[derive(Debug, Deserialize)]
+struct AibotMessage {
+    #[serde(default)]
+    msgid: Option<String>,
+    #[serde(default)]
+    chatid: Option<String>,
+    #[serde(default)]
+    chattype: Option<String>,
+    #[serde(default)]
+    from: Option<AibotFrom>,
+    #[serde(default)]
+    response_url: Option<String>,
+    #[serde(default)]
+    msgtype: Option<String>,
+    #[serde(default)]
+    text: Option<AibotText>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AibotFrom {
+    #[serde(default)]
+    userid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AibotText {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// The decrypted app callback (path/90239 text message): only the fields we read.
+#[derive(Debug, Deserialize)]
+struct AppMessage {
+    #[serde(rename = "FromUserName", default)]
+    from: Option<String>,
+    #[serde(rename = "CreateTime", default)]
+    create_time: Option<String>,
+    #[serde(rename = "MsgType", default)]
+    msg_type: Option<String>,
+    #[serde(rename = "Content", default)]
+    content: Option<String>,
+    #[serde(rename = "MsgId", default)]
+    msg_id: Option<String>,
+}
+
+/// Reply routing carried by an AI bot event to its deferred replies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct Context {
+    /// The chat the `response_url` answers into.
+    chat_id: String,
+    /// The one-shot reply URL.
+    response_url: String,
+    /// Unix seconds after which it is no longer tried.
+    expires_at: i64,
+}
+
+/// An empty 200: "received, nothing to say" for both modes (WeCom accepts an empty body).
+fn acknowledge() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// A string id from the wire: non-empty, bounded, no control characters.
+fn wire_id(field: &str, value: Option<&str>) -> Result<String, PlatformError> {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(PlatformError::Malformed(format!("{field} is missing")));
+    }
+    if value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(PlatformError::Malformed(format!(
+            "{field} is not a plausible id"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Characters WeCom and WeChat put after an @-mention, besides ordinary spaces.
+fn is_mention_gap(c: char) -> bool {
+    c.is_whitespace() || c == '\u{2005}' || c == '\u{3000}'
+}
+
+impl WecomAdapter {
+    /// The AI bot's content with its own @-mention removed. The payload has no mention list
+    /// (pitfall 7), so the name is matched in the text: `@bot_name` anywhere when the name is
+    /// configured, otherwise a leading `@word`.
+    fn strip_mention(&self, content: &str) -> String {
+        let content = content.trim_matches(is_mention_gap);
+        let stripped = match &self.bot_name {
+            Some(name) => content.replace(&format!("@{name}"), " "),
+            None => match content.strip_prefix('@') {
+                Some(rest) => rest
+                    .find(is_mention_gap)
+                    .and_then(|at| rest.get(at..))
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => content.to_owned(),
+            },
+        };
+        stripped.trim_matches(is_mention_gap).to_owned()
+    }
+
+    fn chat(&self, chat_id: String) -> ChatRef {
+        ChatRef {
+            platform: PlatformKind::Wecom,
+            bot: self.bot.clone(),
+            chat_id,
+        }
+    }
+
+    /// The callback's ciphertext: `echostr` for GET, the body's `encrypt` for POST.
+    fn ciphertext(&self, request: &InboundRequest<'_>) -> Result<String, PlatformError> {
+        if *request.method == Method::GET {
+            return request
+                .query_param("echostr")
+                .filter(|e| !e.is_empty())
+                .ok_or_else(|| PlatformError::Malformed("echostr is missing".to_owned()));
+        }
+        let body = std::str::from_utf8(request.body)
+            .map_err(|_| PlatformError::Malformed("the body is not UTF-8".to_owned()))?;
+        let encrypt = match self.mode {
+            WecomMode::Aibot => {
+                serde_json::from_str::<JsonEnvelope>(body)
+                    .map_err(|e| PlatformError::Malformed(format!("JSON: {e}")))?
+                    .encrypt
+            }
+            WecomMode::App => parse_xml::<XmlEnvelope>(body)?.encrypt,
+        };
+        if encrypt.is_empty() {
+            return Err(PlatformError::Malformed("encrypt is empty".to_owned()));
+        }
+        Ok(encrypt)
+    }
+
+    /// [`Platform::verify`] against a given clock, so the official vectors (from 2014) can be
+    /// checked.
+    fn verify_at(&self, request: InboundRequest<'_>, now: i64) -> Result<(), PlatformError> {
+        let signed = signed(&request)?;
+        let timestamp: i64 = signed
+            .timestamp
+            .parse()
+            .map_err(|_| PlatformError::Unauthenticated("bad_timestamp"))?;
+        let skew = now.saturating_sub(timestamp).unsigned_abs();
+        if skew > MAX_SKEW.as_secs() {
+            return Err(PlatformError::Unauthenticated("stale_timestamp"));
+        }
+        let ciphertext = self
+            .ciphertext(&request)
+            .map_err(|_| PlatformError::Unauthenticated("no_ciphertext"))?;
+        if crypto::signature_matches(
+            self.token.expose(),
+            &signed.timestamp,
+            &signed.nonce,
+            &ciphertext,
+            &signed.signature,
+        ) {
+            Ok(())
+        } else {
+            Err(PlatformError::Unauthenticated("signature"))
+        }
+    }
+
+    /// An AI bot callback, decrypted.
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/100719>
+    fn parse_aibot(&self, plain: &str) -> Result<Inbound, PlatformError> {
+        let message: AibotMessage = serde_json::from_str(plain)
+            .map_err(|e| PlatformError::Malformed(format!("decrypted JSON: {e}")))?;
+        // Images, mixed messages, stream refreshes and events are acknowledged and ignored.
+        if message.msgtype.as_deref() != Some("text") {
+            return Ok(Inbound::Immediate(acknowledge()));
+        }
+        let message_id = wire_id("msgid", message.msgid.as_deref())?;
+        let sender_id = wire_id(
+            "from.userid",
+            message.from.as_ref().and_then(|f| f.userid.as_deref()),
+        )?;
+        let (chat_kind, chat_id) = match message.chattype.as_deref() {
+            Some("group") => (
+                ChatKind::Group,
+                wire_id("chatid", message.chatid.as_deref())?,
+            ),
+            // A 1:1 chat has no chatid: the user is the chat.
+            Some("single") => (ChatKind::Private, sender_id.clone()),
+            _ => return Ok(Inbound::Immediate(acknowledge())),
+        };
+        let content = message.text.and_then(|t| t.content).unwrap_or_default();
+        let context = message
+            .response_url
+            .filter(|u| !u.is_empty() && u.len() <= 2048)
+            .map(|response_url| {
+                json!(Context {
+                    chat_id: chat_id.clone(),
+                    response_url,
+                    expires_at: now_secs()
+                        + i64::try_from(RESPONSE_URL_LIFE.as_secs()).unwrap_or(0),
+                })
+            });
+        Ok(Inbound::Event(InboundEvent {
+            chat: self.chat(chat_id),
+            chat_kind,
+            sender_id,
+            // The AI bot gives no names; the pipeline looks them up (app credentials needed).
+            sender_name: None,
+            message_id,
+            text: self.strip_mention(&content),
+            // Group callbacks arrive only when the bot is @'d; a 1:1 chat is always addressed.
+            mentioned: true,
+            sent_at: None,
+            context,
+        }))
+    }
+
+    /// An app callback, decrypted.
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/90239>
+    fn parse_app(&self, plain: &str) -> Result<Inbound, PlatformError> {
+        let message: AppMessage = parse_xml(plain)?;
+        if message.msg_type.as_deref() != Some("text") {
+            return Ok(Inbound::Immediate(acknowledge()));
+        }
+        let sender_id = wire_id("FromUserName", message.from.as_deref())?;
+        let message_id = wire_id("MsgId", message.msg_id.as_deref())?;
+        let sent_at = message
+            .create_time
+            .as_deref()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+        Ok(Inbound::Event(InboundEvent {
+            chat: self.chat(sender_id.clone()),
+            // Apps cannot be added to groups (pitfall 6): every message is 1:1.
+            chat_kind: ChatKind::Private,
+            sender_id,
+            sender_name: None,
+            message_id,
+            text: message.content.unwrap_or_default().trim().to_owned(),
+            mentioned: true,
+            sent_at,
+            context: None,
+        }))
+    }
+
+    /// Seals a passive reply: the AI bot's `stream` JSON, or the app's text XML.
+    fn passive_reply(&self, event: &InboundEvent, text: &str) -> Response {
+        let timestamp = now_secs().to_string();
+        let nonce = format!("{}", rand::random::<u32>() % 900_000_000 + 100_000_000);
+        match self.mode {
+            // https://developer.work.weixin.qq.com/document/path/101031
+            WecomMode::Aibot => {
+                let plain = json!({
+                    "msgtype": "stream",
+                    "stream": {
+                        "id": stream_id(&event.message_id),
+                        "finish": true,
+                        "content": fit_bytes(&escape_markdown(text), MAX_MARKDOWN_BYTES),
+                    }
+                });
+                let encrypt = self.crypt.encrypt(plain.to_string().as_bytes());
+                let signature =
+                    crypto::signature(self.token.expose(), &timestamp, &nonce, &encrypt);
+                // The official WXBizJsonMsgCrypt sends every field as a string; note
+                // `msgsignature` has no underscore.
+                let body = json!({
+                    "encrypt": encrypt,
+                    "msgsignature": signature,
+                    "timestamp": timestamp,
+                    "nonce": nonce,
+                });
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response()
+            }
+            // https://developer.work.weixin.qq.com/document/path/90241
+            WecomMode::App => {
+                let corp_id = self.app.as_ref().map_or("", |a| a.corp_id.as_str());
+                let plain = format!(
+                    "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
+                     <CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+                     <Content>{}</Content></xml>",
+                    cdata(&event.sender_id),
+                    cdata(corp_id),
+                    cdata(&fit_bytes(&escape_text(text), MAX_TEXT_BYTES)),
+                );
+                let encrypt = self.crypt.encrypt(plain.as_bytes());
+                let signature =
+                    crypto::signature(self.token.expose(), &timestamp, &nonce, &encrypt);
+                let body = format!(
+                    "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature>\
+                     <TimeStamp>{timestamp}</TimeStamp><Nonce>{}</Nonce></xml>",
+                    cdata(&encrypt),
+                    cdata(&signature),
+                    cdata(&nonce),
+                );
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+                    body,
+                )
+                    .into_response()
+            }
+        }
+    }
+
+    /// The most that fits inline, in bytes of the mode's content field.
+    fn inline_budget(&self) -> usize {
+        match self.mode {
+            WecomMode::Aibot => MAX_MARKDOWN_BYTES,
+            WecomMode::App => MAX_TEXT_BYTES,
+        }
+    }
+}
+
+/// A stable stream id per message, so a retried webhook gets the same reply.
+fn stream_id(message_id: &str) -> String {
+    crypto::signature("stream", message_id, "", "")
+        .chars()
+        .take(16)
+        .collect()
+}
+
+/// `<![CDATA[…]]>`, splitting any `]]>` in the text so it cannot close the section.
+fn cdata(text: &str) -> String {
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+}
+
+/// Cuts `text` to at most `max` bytes of UTF-8 on a character boundary, ending a cut text
+/// with `…`.
+fn fit_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let budget = max.saturating_sub('…'.len_utf8());
+    let mut end = 0;
+    for (at, c) in text.char_indices() {
+        if at + c.len_utf8() > budget {
+            break;
+        }
+        end = at + c.len_utf8();
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
+}
+
+/// Whether `token` (between `<` and `>`) is a mention made by [`Platform::mention`].
+fn is_mention_token(token: &str) -> bool {
+    token.strip_prefix('@').is_some_and(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id != "all"
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    })
+}
+
+/// Neutralises WeCom markdown in a reply: brackets and angle brackets (links, tags, font
+/// colours) and backquotes become their full-width forms, which read the same to a Chinese
+/// reader and cannot open markup. Mentions made by [`Platform::mention`] (`<@userid>`) are
+/// kept. Whether WeCom honours CommonMark backslash escapes is not documented, so none are
+/// relied on.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '<'
+            && let Some(close) = rest.find('>')
+            && let Some(token) = rest.get(1..close)
+            && is_mention_token(token)
+        {
+            out.push_str(rest.get(..=close).unwrap_or_default());
+            rest = rest.get(close + 1..).unwrap_or_default();
+            continue;
+        }
+        out.push(match c {
+            '<' => '＜',
+            '>' => '＞',
+            '[' => '［',
+            ']' => '］',
+            '`' => '｀',
+            other => other,
+        });
+        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+    }
+    out
+}
+
+/// Text messages of an app render `<a href>` links; angle brackets are made full-width so
+/// user text cannot add one.
+fn escape_text(text: &str) -> String {
+    text.replace('<', "＜").replace('>', "＞")
+}
+
+/// What a WeCom API answer means for the outbox.
+#[derive(Debug, PartialEq, Eq)]
+enum ApiOutcome {
+    Ok(Value),
+    /// 40014 (invalid) / 42001 (expired): refresh the token once.
+    InvalidToken,
+    Failed(SendError),
+}
+
+/// Reads a WeCom API answer: `errcode` 0 is success; −1 (busy) and 5xx are worth a retry;
+/// 45009/45033 are frequency limits; 40014/42001 ask for a new token; anything else is final.
+///
+/// <https://developer.work.weixin.qq.com/document/path/90313>
+fn classify(status: reqwest::StatusCode, body: &[u8], rate_wait: Duration) -> ApiOutcome {
+    if status.is_server_error() {
+        return ApiOutcome::Failed(SendError::Transient(format!("HTTP {}", status.as_u16())));
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return ApiOutcome::Failed(SendError::RateLimited {
+            retry_after: rate_wait,
+        });
+    }
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let Some(value) = parsed.filter(Value::is_object) else {
+        return ApiOutcome::Failed(if status.is_success() {
+            // A proxy's page or a cut body: the message may not have gone; try again.
+            SendError::Transient(format!("HTTP {}: not a WeCom answer", status.as_u16()))
+        } else {
+            SendError::Permanent(format!("HTTP {}", status.as_u16()))
+        });
+    };
+    let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+    let errmsg: String = value
+        .get("errmsg")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_ERRMSG_CHARS)
+        .collect();
+    match errcode {
+        0 if status.is_success() => ApiOutcome::Ok(value),
+        0 => ApiOutcome::Failed(SendError::Permanent(format!("HTTP {}", status.as_u16()))),
+        40014 | 42001 => ApiOutcome::InvalidToken,
+        45009 | 45033 => ApiOutcome::Failed(SendError::RateLimited {
+            retry_after: rate_wait,
+        }),
+        -1 => ApiOutcome::Failed(SendError::Transient(format!("errcode -1: {errmsg}"))),
+        code => ApiOutcome::Failed(SendError::Permanent(format!("errcode {code}: {errmsg}"))),
+    }
+}
+
+impl WecomAdapter {
+    /// Replaces every secret wherever it might have slipped into a message.
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        let secrets = [
+            self.app.as_ref().map(|a| a.corp_secret.expose()),
+            self.push_webhook_key.as_ref().map(Secret::expose),
+            Some(self.token.expose()),
+        ];
+        for secret in secrets.into_iter().flatten() {
+            if !secret.is_empty() {
+                text = text.replace(secret, "<secret>");
+            }
+        }
+        text
+    }
+
+    /// A transport error, without its URL (which carries keys and tokens).
+    fn request_error(&self, error: reqwest::Error) -> SendError {
+        let error = error.without_url();
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let text = self.redact(&text);
+        if error.is_builder() {
+            SendError::Permanent(text)
+        } else {
+            SendError::Transient(text)
+        }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder, rate_wait: Duration) -> ApiOutcome {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return ApiOutcome::Failed(self.request_error(e)),
+        };
+        let status = response.status();
+        match response.bytes().await {
+            Ok(bytes) => match classify(status, &bytes, rate_wait) {
+                ApiOutcome::Failed(e) => ApiOutcome::Failed(match e {
+                    SendError::Transient(m) => SendError::Transient(self.redact(&m)),
+                    SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
+                    rate @ SendError::RateLimited { .. } => rate,
+                }),
+                other => other,
+            },
+            Err(e) => ApiOutcome::Failed(self.request_error(e)),
+        }
+    }
+
+    /// `GET /cgi-bin/gettoken?corpid&corpsecret`.
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/91039>
+    async fn fetch_token(&self, app: &AppCredentials) -> Result<(String, Duration), SendError> {
+        let request = self
+            .client
+            .get(format!("{}/cgi-bin/gettoken", self.api_base))
+            .query(&[
+                ("corpid", app.corp_id.as_str()),
+                ("corpsecret", app.corp_secret.expose()),
+            ]);
+        match self.call(request, API_RETRY_AFTER).await {
+            ApiOutcome::Ok(value) => {
+                let token = value
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| SendError::Transient("gettoken: no access_token".to_owned()))?;
+                let life = value
+                    .get("expires_in")
+                    .and_then(Value::as_u64)
+                    .filter(|s| *s > 0)
+                    .unwrap_or(7200);
+                Ok((token.to_owned(), Duration::from_secs(life)))
+            }
+            ApiOutcome::InvalidToken => Err(SendError::Permanent(
+                "gettoken refused the corp credentials".to_owned(),
+            )),
+            ApiOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Runs an app API call with the shared token, refreshing it once when WeCom calls it
+    /// invalid or expired.
+    async fn with_token<F, Fut>(&self, app: &AppCredentials, call: F) -> Result<Value, SendError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = ApiOutcome>,
+    {
+        let mut stale: Option<String> = None;
+        for _ in 0..2 {
+            let token = token::access_token(&self.store, &self.bot, stale.as_deref(), || {
+                self.fetch_token(app)
+            })
+            .await?;
+            match call(token.clone()).await {
+                ApiOutcome::Ok(value) => return Ok(value),
+                ApiOutcome::InvalidToken => stale = Some(token),
+                ApiOutcome::Failed(e) => return Err(e),
+            }
+        }
+        Err(SendError::Transient(
+            "the access token was refused twice".to_owned(),
+        ))
+    }
+
+    /// `POST /cgi-bin/message/send` to one member.
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/90236>
+    async fn app_send(
+        &self,
+        app: &AppCredentials,
+        touser: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        let body = json!({
+            "touser": touser,
+            "msgtype": "text",
+            "agentid": app.agent_id,
+            "text": {"content": fit_bytes(&escape_text(text), MAX_TEXT_BYTES)},
+            "safe": 0,
+        });
+        self.with_token(app, |token| {
+            let request = self
+                .client
+                .post(format!("{}/cgi-bin/message/send", self.api_base))
+                .query(&[("access_token", token.as_str())])
+                .json(&body);
+            self.call(request, API_RETRY_AFTER)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `POST /cgi-bin/webhook/send?key=` of the push robot (消息推送).
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/91770>
+    async fn robot_send(&self, key: &Secret, text: &str) -> Result<(), SendError> {
+        let request = self
+            .client
+            .post(format!("{}/cgi-bin/webhook/send", self.api_base))
+            .query(&[("key", key.expose())])
+            .json(&markdown_body(text));
+        match self.call(request, ROBOT_RETRY_AFTER).await {
+            ApiOutcome::Ok(_) => Ok(()),
+            ApiOutcome::InvalidToken => Err(SendError::Permanent(
+                "the push robot refused its key".to_owned(),
+            )),
+            ApiOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// `POST <response_url>` once, within its hour. The URL's path and query are sent to
+    /// `api_base`, so a message can never point us at another host, and a private
+    /// deployment's proxy (or a test's fake) is honoured.
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/101138>
+    async fn response_url_send(&self, response_url: &str, text: &str) -> Result<(), SendError> {
+        let url = reqwest::Url::parse(response_url)
+            .map_err(|_| SendError::Permanent("response_url is not a URL".to_owned()))?;
+        let target = match url.query() {
+            Some(q) => format!("{}{}?{q}", self.api_base, url.path()),
+            None => format!("{}{}", self.api_base, url.path()),
+        };
+        let request = self.client.post(target).json(&markdown_body(text));
+        match self.call(request, API_RETRY_AFTER).await {
+            ApiOutcome::Ok(_) => Ok(()),
+            ApiOutcome::InvalidToken => {
+                Err(SendError::Permanent("response_url refused".to_owned()))
+            }
+            ApiOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
+        let text = message.text.trim();
+        if text.is_empty() {
+            return Err(SendError::Permanent("message text is empty".to_owned()));
+        }
+        // 1. The event's own response_url, for a reply to the chat it came from.
+        let context: Option<Context> = message
+            .context
+            .clone()
+            .and_then(|c| serde_json::from_value(c).ok());
+        let mut refused = None;
+        if let Some(ctx) = context
+            && ctx.chat_id == message.chat_id
+            && ctx.expires_at > now_secs()
+        {
+            match self.response_url_send(&ctx.response_url, text).await {
+                Ok(()) => return Ok(()),
+                // Used or expired: another route may still reach the chat.
+                Err(SendError::Permanent(m)) => refused = Some(m),
+                Err(other) => return Err(other),
+            }
+        }
+        // 2. The push robot, for the one group it sits in.
+        if let (Some(key), Some(chat)) = (&self.push_webhook_key, &self.push_chat_id)
+            && *chat == message.chat_id
+        {
+            return self.robot_send(key, text).await;
+        }
+        // 3. The app, to a member (app mode, or an AI bot with app credentials).
+        if let Some(app) = &self.app {
+            return self.app_send(app, &message.chat_id, text).await;
+        }
+        Err(SendError::Permanent(refused.unwrap_or_else(|| {
+            "no route to this chat: an AI bot answers through response_url within an hour; \
+             configure push_webhook_key with push_chat_id, or app credentials"
+                .to_owned()
+        })))
+    }
+
+    /// `GET /cgi-bin/user/get?userid=`: the member's name (newer apps may get the userid).
+    ///
+    /// <https://developer.work.weixin.qq.com/document/path/90196>
+    async fn lookup_name(&self, user_id: &str) -> Result<Option<String>, SendError> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        let value = self
+            .with_token(app, |token| {
+                let request = self
+                    .client
+                    .get(format!("{}/cgi-bin/user/get", self.api_base))
+                    .query(&[("access_token", token.as_str()), ("userid", user_id)]);
+                self.call(request, API_RETRY_AFTER)
+            })
+            .await?;
+        let name: String = value
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME_CHARS)
+            .collect();
+        Ok((!name.is_empty()).then_some(name))
+    }
+}
+
+fn markdown_body(text: &str) -> Value {
+    json!({
+        "msgtype": "markdown",
+        "markdown": {"content": fit_bytes(&escape_markdown(text), MAX_MARKDOWN_BYTES)},
+    })
+}
+
+impl Platform for WecomAdapter {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Wecom
+    }
+
+    fn bot(&self) -> &str {
+        &self.bot
+    }
+
+    fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError> {
+        self.verify_at(request, now_secs())
+    }
+
+    fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
+        let ciphertext = self.ciphertext(&request)?;
+        let plain = self
+            .crypt
+            .decrypt(&ciphertext)
+            .map_err(|e| crypto_rejection(&e))?;
+        if *request.method == Method::GET {
+            // URL verification: the plaintext as the bare body, no quotes, no newline
+            // (pitfall 4).
+            return Ok(Inbound::Immediate(
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    plain,
+                )
+                    .into_response(),
+            ));
+        }
+        let plain = String::from_utf8(plain).map_err(|_| {
+            PlatformError::Malformed("the decrypted message is not UTF-8".to_owned())
+        })?;
+        match self.mode {
+            WecomMode::Aibot => self.parse_aibot(&plain),
+            WecomMode::App => self.parse_app(&plain),
+        }
+    }
+
+    /// Every reply to the event's chat is joined into the one passive reply while it fits;
+    /// what does not fit, and replies to other chats, are deferred.
+    fn render_replies(&self, event: &InboundEvent, replies: &[Reply]) -> Rendered {
+        let budget = self.inline_budget();
+        let mut inline = String::new();
+        let mut deferred = Vec::new();
+        for reply in replies {
+            let fits =
+                inline.is_empty() || inline.len() + JOINER.len() + reply.text.len() <= budget;
+            if reply.chat_id == event.chat.chat_id && fits {
+                if !inline.is_empty() {
+                    inline.push_str(JOINER);
+                }
+                inline.push_str(&reply.text);
+            } else {
+                deferred.push(reply.clone());
+            }
+        }
+        if inline.trim().is_empty() {
+            return Rendered {
+                response: acknowledge(),
+                deferred,
+            };
+        }
+        Rendered {
+            response: self.passive_reply(event, &inline),
+            deferred,
+        }
+    }
+
+    fn accepts_get(&self) -> bool {
+        true
+    }
+
+    /// The AI bot and the push robot write mentions as `<@userid>` in markdown; an app's 1:1
+    /// text has no mention form, so it names the person.
+    fn mention(&self, name: &str, user_id: &str) -> String {
+        match self.mode {
+            WecomMode::Aibot if is_mention_token(&format!("@{user_id}")) => {
+                format!("<@{user_id}>")
+            }
+            _ => format!("@{name}"),
+        }
+    }
+
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(self.deliver(message))
+    }
+
+    fn limits(&self) -> SendLimits {
+        self.limits
+    }
+
+    fn fetch_display_name<'a>(
+        &'a self,
+        _chat_id: &'a str,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SendError>> {
+        Box::pin(self.lookup_name(user_id))
+    }
+}
+
+#[cfg(test)]
+mod tests;
