@@ -3,6 +3,7 @@
 //! carry text only; they never call into `chat` or `service`.
 
 pub mod event;
+pub mod feishu;
 pub mod sim;
 pub mod telegram;
 pub mod token;
@@ -311,6 +312,31 @@ impl Platforms {
                     let adapter =
                         telegram::TelegramAdapter::new(name, tg, client).map_err(|e| {
                             tracing::error!(error.message = %e, "telegram bot is not configured");
+                            unsupported()
+                        })?;
+                    Arc::new(adapter)
+                }
+                BotSettings::Feishu(fs) => {
+                    let client = match &http {
+                        Some(client) => client.clone(),
+                        None => {
+                            let client = reqwest::Client::builder()
+                                .use_rustls_tls()
+                                .timeout(std::time::Duration::from_secs(10))
+                                .connect_timeout(std::time::Duration::from_secs(5))
+                                .redirect(reqwest::redirect::Policy::none())
+                                .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
+                                .build()
+                                .map_err(|e| {
+                                    tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+                                    unsupported()
+                                })?;
+                            http.insert(client).clone()
+                        }
+                    };
+                    let adapter = feishu::FeishuAdapter::new(name, fs, client, store.clone())
+                        .map_err(|e| {
+                            tracing::error!(error.message = %e, "feishu bot is not configured");
                             unsupported()
                         })?;
                     Arc::new(adapter)
