@@ -42,7 +42,7 @@ const MAX_MSG_CHARS: usize = 300;
 const MAX_MEMBER_PAGES: usize = 5;
 
 /// The common answer shape: `code` 0 is success.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 struct Answer {
     code: Option<i64>,
@@ -222,10 +222,7 @@ impl FeishuAdapter {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Answer, Failure> {
-        let mut request = self
-            .client
-            .request(method.clone(), url)
-            .bearer_auth(token);
+        let mut request = self.client.request(method.clone(), url).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -279,7 +276,10 @@ impl FeishuAdapter {
         let uuid = send_uuid(&message.idempotency_key);
         let (url, body) = match reply_target(message) {
             Some(message_id) => (
-                format!("{}/open-apis/im/v1/messages/{message_id}/reply", self.api_base),
+                format!(
+                    "{}/open-apis/im/v1/messages/{message_id}/reply",
+                    self.api_base
+                ),
                 json!({"msg_type": "text", "content": content, "reply_in_thread": false,
                        "uuid": uuid}),
             ),
@@ -388,10 +388,27 @@ mod tests {
     #[test]
     fn answers_are_classified_for_the_outbox() {
         let none = headers(None);
-        assert!(classify(StatusCode::OK, &none, br#"{"code":0,"msg":"success","data":{}}"#).is_ok());
+        assert!(
+            classify(
+                StatusCode::OK,
+                &none,
+                br#"{"code":0,"msg":"success","data":{}}"#
+            )
+            .is_ok()
+        );
         for (status, reset, body, secs) in [
-            (429, Some("7"), &br#"{"code":99991400,"msg":"request trigger frequency limit"}"#[..], 7),
-            (400, Some("2"), br#"{"code":99991400,"msg":"frequency limit"}"#, 2),
+            (
+                429,
+                Some("7"),
+                &br#"{"code":99991400,"msg":"request trigger frequency limit"}"#[..],
+                7,
+            ),
+            (
+                400,
+                Some("2"),
+                br#"{"code":99991400,"msg":"frequency limit"}"#,
+                2,
+            ),
             (429, None, b"", 1),
             (429, Some("0"), b"{}", 1),
             (429, Some("x"), b"{}", 1),
@@ -432,7 +449,11 @@ mod tests {
         );
         // A 200 with a non-zero code is a refusal too.
         assert!(matches!(
-            classify(StatusCode::OK, &none, br#"{"code":230001,"msg":"invalid receive_id"}"#),
+            classify(
+                StatusCode::OK,
+                &none,
+                br#"{"code":230001,"msg":"invalid receive_id"}"#
+            ),
             Err(Failure::Send(SendError::Permanent(_)))
         ));
         assert!(matches!(
@@ -460,7 +481,10 @@ mod tests {
             context,
         };
         let ctx = json!({"message_id": "om_abc-1_2", "chat_id": "oc_1"});
-        assert_eq!(reply_target(&message("oc_1", Some(ctx.clone()))), Some("om_abc-1_2"));
+        assert_eq!(
+            reply_target(&message("oc_1", Some(ctx.clone()))),
+            Some("om_abc-1_2")
+        );
         assert_eq!(reply_target(&message("oc_2", Some(ctx))), None);
         assert_eq!(reply_target(&message("oc_1", None)), None);
         for bad in ["om_1/../x", "om_1?x=1", "", "om 1"] {
@@ -468,7 +492,10 @@ mod tests {
             assert_eq!(reply_target(&message("oc_1", Some(ctx))), None, "{bad}");
         }
         assert_eq!(
-            reply_target(&message("oc_1", Some(json!({"message_id": 5, "chat_id": "oc_1"})))),
+            reply_target(&message(
+                "oc_1",
+                Some(json!({"message_id": 5, "chat_id": "oc_1"}))
+            )),
             None
         );
     }

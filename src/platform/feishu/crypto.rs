@@ -191,7 +191,10 @@ mod tests {
         // with body = b'{"encrypt":"P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="}'.
         let body = br#"{"encrypt":"P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="}"#;
         let expected = "4673d8347d6928324f821737a9dc0ecf96af349e800547a2b8da59deeffd7fd0";
-        assert_eq!(signature("1700000000", "n0nce-42", "test key", body), expected);
+        assert_eq!(
+            signature("1700000000", "n0nce-42", "test key", body),
+            expected
+        );
         assert!(signature_matches(
             expected.as_bytes(),
             "1700000000",
@@ -221,6 +224,12 @@ mod tests {
                 body
             ));
         }
-        assert!(!signature_matches(b"", "1700000000", "n0nce-42", "test key", body));
+        assert!(!signature_matches(
+            b"",
+            "1700000000",
+            "n0nce-42",
+            "test key",
+            body
+        ));
     }
 }

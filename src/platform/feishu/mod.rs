@@ -158,9 +158,8 @@ impl FeishuAdapter {
         let Some((_, cipher)) = &self.encryption else {
             return Ok(body.to_vec());
         };
-        let envelope: Encrypted = serde_json::from_slice(body).map_err(|e| {
-            PlatformError::Malformed(format!("expected {{\"encrypt\": …}}: {e}"))
-        })?;
+        let envelope: Encrypted = serde_json::from_slice(body)
+            .map_err(|e| PlatformError::Malformed(format!("expected {{\"encrypt\": …}}: {e}")))?;
         cipher
             .decrypt(&envelope.encrypt)
             .map_err(|e| PlatformError::Malformed(e.to_string()))
@@ -196,7 +195,8 @@ impl FeishuAdapter {
         ) else {
             return Err(PlatformError::Unauthenticated("missing_signature"));
         };
-        let (Ok(timestamp), Ok(nonce)) = (std::str::from_utf8(timestamp), std::str::from_utf8(nonce))
+        let (Ok(timestamp), Ok(nonce)) =
+            (std::str::from_utf8(timestamp), std::str::from_utf8(nonce))
         else {
             return Err(PlatformError::Unauthenticated("bad_signature"));
         };
