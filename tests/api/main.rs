@@ -8,6 +8,7 @@
 mod bad_input;
 mod dedup;
 mod delivery;
+mod feishu;
 mod first_flow;
 mod helpers;
 mod outbox;
