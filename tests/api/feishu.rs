@@ -48,6 +48,8 @@ enum Answer {
     RefuseAllTokens,
     /// The contact API is not granted (names come from the chat members).
     NoContactPermission,
+    /// Replies are refused because the message was recalled; new messages go through.
+    Recalled,
 }
 
 #[derive(Clone)]
@@ -215,6 +217,11 @@ async fn open_api(
         return code(StatusCode::BAD_REQUEST, 230_001, "invalid message content");
     }
     match answer {
+        Answer::Recalled if reply => code(
+            StatusCode::BAD_REQUEST,
+            230_011,
+            "The message was withdrawn.",
+        ),
         Answer::RateLimited => {
             let mut response = code(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -592,6 +599,35 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
             format!("会议 #3 明天 19:30 开始 <at user_id=\"{MEMBER}\">李四</at>")
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_threads_to_its_message_and_falls_back_to_the_chat_when_it_was_recalled() {
+    let fake = FakeFeishu::start().await;
+    let app = spawn_fs_app(&fake).await;
+    let fs = adapter(&app, &fake.base);
+    let message = OutboundMessage {
+        chat_id: GROUP.to_owned(),
+        text: "签到成功".to_owned(),
+        idempotency_key: "reply:feishu:fs:oc_a:om_1:0".to_owned(),
+        context: Some(json!({"message_id": "om_recalled000000000000000000001", "chat_id": GROUP})),
+    };
+
+    assert_eq!(fs.send(&message).await, Ok(()));
+    fake.answer(Answer::Recalled);
+    assert_eq!(fs.send(&message).await, Ok(()));
+    // A reply meant for another chat (a private follow-up) is a new message there.
+    let elsewhere = OutboundMessage {
+        chat_id: "oc_private0000000000000000000001".to_owned(),
+        ..message.clone()
+    };
+    fake.answer(Answer::Ok);
+    assert_eq!(fs.send(&elsewhere).await, Ok(()));
+
+    let targets: Vec<String> = fake.messages().into_iter().map(|(t, _, _)| t).collect();
+    let reply = "POST /open-apis/im/v1/messages/om_recalled000000000000000000001/reply";
+    let create = "POST /open-apis/im/v1/messages?receive_id_type=chat_id";
+    assert_eq!(targets, [reply, reply, create, create]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

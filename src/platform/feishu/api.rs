@@ -157,7 +157,7 @@ fn fit_text(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// An id safe to put in a URL path as is (Feishu's are `om_…`, `oc_…`, `ou_…`).
-fn path_safe(id: &str) -> bool {
+pub(super) fn path_safe(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
@@ -274,24 +274,29 @@ impl FeishuAdapter {
         }
         let content = json!({ "text": fit_text(&message.text) }).to_string();
         let uuid = send_uuid(&message.idempotency_key);
-        let (url, body) = match reply_target(message) {
-            Some(message_id) => (
-                format!(
-                    "{}/open-apis/im/v1/messages/{message_id}/reply",
-                    self.api_base
-                ),
-                json!({"msg_type": "text", "content": content, "reply_in_thread": false,
-                       "uuid": uuid}),
-            ),
-            None => (
-                format!(
-                    "{}/open-apis/im/v1/messages?receive_id_type=chat_id",
-                    self.api_base
-                ),
-                json!({"receive_id": message.chat_id, "msg_type": "text", "content": content,
-                       "uuid": uuid}),
-            ),
-        };
+        if let Some(message_id) = reply_target(message) {
+            let url = format!(
+                "{}/open-apis/im/v1/messages/{message_id}/reply",
+                self.api_base
+            );
+            let body = json!({"msg_type": "text", "content": content, "reply_in_thread": false,
+                              "uuid": uuid});
+            match self.call(Method::POST, &url, Some(&body)).await {
+                // The message may have been recalled or deleted before the outbox got to it;
+                // the answer still belongs in the chat. Any other final refusal (bot removed,
+                // content refused) fails the same way below, at the cost of one call.
+                Err(SendError::Permanent(reason)) => {
+                    tracing::info!(reason, "reply refused; sending to the chat instead");
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        let url = format!(
+            "{}/open-apis/im/v1/messages?receive_id_type=chat_id",
+            self.api_base
+        );
+        let body = json!({"receive_id": message.chat_id, "msg_type": "text", "content": content,
+                          "uuid": uuid});
         self.call(Method::POST, &url, Some(&body)).await.map(|_| ())
     }
 

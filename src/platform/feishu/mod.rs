@@ -209,8 +209,7 @@ impl FeishuAdapter {
             .trim()
             .parse::<i64>()
             .map_err(|_| PlatformError::Unauthenticated("bad_timestamp"))?;
-        let window = i64::try_from(SIGNATURE_WINDOW.as_secs()).unwrap_or(i64::MAX);
-        if signed_at.abs_diff(now.timestamp()) > window.unsigned_abs() {
+        if signed_at.abs_diff(now.timestamp()) > SIGNATURE_WINDOW.as_secs() {
             return Err(PlatformError::Unauthenticated("expired"));
         }
         Ok(())
@@ -615,15 +614,13 @@ impl Platform for FeishuAdapter {
     ///
     /// <https://open.feishu.cn/document/server-docs/im-v1/message-content-description/create_json#c9e08671>
     fn mention(&self, name: &str, user_id: &str) -> String {
-        let id: String = user_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-            .collect();
         let name = clean_name(name).unwrap_or_default();
-        if id.is_empty() {
+        // Feishu ids are `ou_…`; anything else cannot be a working tag and must not break
+        // out of the attribute, so it degrades to plain text.
+        if !api::path_safe(user_id) {
             return format!("@{name}");
         }
-        format!("<at user_id=\"{id}\">{name}</at>")
+        format!("<at user_id=\"{user_id}\">{name}</at>")
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {

@@ -479,9 +479,13 @@ fn mentions_render_in_feishus_at_form() {
     );
     assert_eq!(
         a.mention("</at><at user_id=\"all\">", "ou_1\"><at user_id=\"all"),
-        "<at user_id=\"ou_1atuser_idall\"><\u{200B}/at><\u{200B}at user_id=\"all\"></at>"
+        "@<\u{200B}/at><\u{200B}at user_id=\"all\">"
     );
     assert_eq!(a.mention("张三", "\"<>"), "@张三");
+    assert_eq!(
+        a.mention("<at user_id=\"all\">", "ou_1"),
+        "<at user_id=\"ou_1\"><\u{200B}at user_id=\"all\"></at>"
+    );
 }
 
 #[tokio::test]
