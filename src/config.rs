@@ -496,8 +496,14 @@ pub struct FeishuBot {
     pub app_secret: Option<Secret>,
     /// Verification token.
     pub verification_token: Option<Secret>,
-    /// Encrypt key (optional).
+    /// Encrypt key (optional). With it, events arrive AES-encrypted and signed
+    /// (`X-Lark-Signature`), and the signature is required.
     pub encrypt_key: Option<Secret>,
+    /// The bot's own `open_id` (`GET /open-apis/bot/v3/info` → `bot.open_id`). With it, a
+    /// mention is "of the bot" exactly when its `open_id` matches; without it, mentions that
+    /// open a message are taken as addressed to the bot.
+    #[serde(default)]
+    pub bot_open_id: Option<String>,
     /// Open API base.
     #[serde(default = "default_feishu_api")]
     pub api_base: String,

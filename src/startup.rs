@@ -12,7 +12,7 @@ use crate::{
     http,
     metrics::Metrics,
     outbox::Outbox,
-    platform::{Platforms, UnsupportedPlatform},
+    platform::{BotSetupError, Platforms},
     scheduler::Scheduler,
     service::Services,
     service::notices::NoticeHandler,
@@ -32,9 +32,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-    /// A bot's platform has no adapter in this build.
+    /// A bot cannot start.
     #[error(transparent)]
-    Platform(#[from] UnsupportedPlatform),
+    Bot(#[from] BotSetupError),
     /// The Redis configuration is unusable.
     #[error("redis configuration")]
     Store(#[from] StoreError),

@@ -4,6 +4,7 @@
 
 pub mod dingtalk;
 pub mod event;
+pub mod feishu;
 pub mod onebot;
 pub mod sim;
 pub mod telegram;
@@ -287,51 +288,61 @@ fn shared_client(http: &mut Option<reqwest::Client>) -> Option<reqwest::Client> 
     Some(http.insert(client).clone())
 }
 
-/// A configured bot that this build cannot serve.
+/// A `[bots.<name>]` table lacks a key its adapter needs, or has an unusable one. Config
+/// validation reports these first; this is the adapters' panic-free backstop. It names keys,
+/// never values.
 #[derive(Debug, thiserror::Error)]
-#[error("bots.{bot}: the {platform} adapter is not available in this version yet")]
-pub struct UnsupportedPlatform {
+#[error("bots.{bot}.{key}: {problem}")]
+pub struct SettingError {
     /// The bot's name.
     pub bot: String,
-    /// Its platform.
-    pub platform: PlatformKind,
+    /// The key at fault.
+    pub key: &'static str,
+    /// What is wrong.
+    pub problem: &'static str,
+}
+
+/// Why a configured bot cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BotSetupError {
+    /// Its table lacks a key or has an unusable one.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// The HTTP client for platform APIs could not be built (TLS setup).
+    #[error("bots.{bot}: cannot build the HTTP client for platform APIs")]
+    HttpClient {
+        /// The bot's name.
+        bot: String,
+    },
 }
 
 impl Platforms {
-    /// Builds an adapter for every configured bot, refusing bots this build cannot serve.
-    pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, UnsupportedPlatform> {
+    /// Builds an adapter for every configured bot, refusing any that cannot start.
+    pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, BotSetupError> {
         let mut bots: HashMap<String, Arc<dyn Platform>> = HashMap::new();
         // One client for every HTTP adapter, so connections are pooled; built on first use so
         // that a sim-only deployment never sets up TLS.
         let mut http: Option<reqwest::Client> = None;
         for (name, bot) in &settings.bots {
-            let unsupported = || UnsupportedPlatform {
-                bot: name.clone(),
-                platform: bot.kind(),
-            };
+            let no_client = || BotSetupError::HttpClient { bot: name.clone() };
             let adapter: Arc<dyn Platform> = match bot {
                 BotSettings::Sim(sim) => Arc::new(sim::SimAdapter::new(name, sim, store.clone())),
                 BotSettings::Telegram(tg) => {
-                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let client = shared_client(&mut http).ok_or_else(no_client)?;
                     // Config validation refuses a bot without its secrets before this runs;
                     // this is the panic-free backstop.
-                    let adapter =
-                        telegram::TelegramAdapter::new(name, tg, client).map_err(|e| {
-                            tracing::error!(error.message = %e, "telegram bot is not configured");
-                            unsupported()
-                        })?;
+                    let adapter = telegram::TelegramAdapter::new(name, tg, client)
+                        .map_err(BotSetupError::Setting)?;
                     Arc::new(adapter)
                 }
                 BotSettings::Onebot(ob) => {
-                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
-                    let adapter = onebot::OnebotAdapter::new(name, ob, client).map_err(|e| {
-                        tracing::error!(error.message = %e, "onebot bot is not configured");
-                        unsupported()
-                    })?;
+                    let client = shared_client(&mut http).ok_or_else(no_client)?;
+                    let adapter = onebot::OnebotAdapter::new(name, ob, client)
+                        .map_err(BotSetupError::Setting)?;
                     Arc::new(adapter)
                 }
                 BotSettings::Dingtalk(dt) => {
-                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let client = shared_client(&mut http).ok_or_else(no_client)?;
                     // Config validation refuses a bot without its secrets before this runs;
                     // this is the panic-free backstop. DingTalk's signature window is wall
                     // time, so the adapter reads the system clock.
@@ -342,22 +353,21 @@ impl Platforms {
                         store.clone(),
                         Arc::new(crate::clock::SystemClock),
                     )
-                    .map_err(|e| {
-                        tracing::error!(error.message = %e, "dingtalk bot is not configured");
-                        unsupported()
-                    })?;
+                    .map_err(BotSetupError::Setting)?;
                     Arc::new(adapter)
                 }
                 BotSettings::Wecom(wx) => {
-                    let client = shared_client(&mut http).ok_or_else(unsupported)?;
+                    let client = shared_client(&mut http).ok_or_else(no_client)?;
                     let adapter = wecom::WecomAdapter::new(name, wx, client, store.clone())
-                        .map_err(|e| {
-                            tracing::error!(error.message = %e, "wecom bot is not configured");
-                            unsupported()
-                        })?;
+                        .map_err(BotSetupError::Setting)?;
                     Arc::new(adapter)
                 }
-                _ => return Err(unsupported()),
+                BotSettings::Feishu(fs) => {
+                    let client = shared_client(&mut http).ok_or_else(no_client)?;
+                    let adapter = feishu::FeishuAdapter::new(name, fs, client, store.clone())
+                        .map_err(BotSetupError::Setting)?;
+                    Arc::new(adapter)
+                }
             };
             bots.insert(name.clone(), adapter);
         }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::SettingError;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
@@ -36,16 +37,6 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_NAME_CHARS: usize = 129;
 /// Longest platform description copied into a send error.
 const MAX_DESCRIPTION_CHARS: usize = 300;
-
-/// A `[bots.<name>]` table of `platform = "telegram"` lacks a required key.
-#[derive(Debug, thiserror::Error)]
-#[error("bots.{bot}.{key}: required")]
-pub struct MissingSetting {
-    /// The bot's name.
-    pub bot: String,
-    /// The missing key.
-    pub key: &'static str,
-}
 
 /// A configured Telegram bot.
 #[derive(Debug)]
@@ -69,8 +60,9 @@ impl TelegramAdapter {
         bot: &str,
         settings: &TelegramBot,
         client: reqwest::Client,
-    ) -> Result<Self, MissingSetting> {
-        let missing = |key| MissingSetting {
+    ) -> Result<Self, SettingError> {
+        let missing = |key| SettingError {
+            problem: "required",
             bot: bot.to_owned(),
             key,
         };

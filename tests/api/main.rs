@@ -9,6 +9,7 @@ mod bad_input;
 mod dedup;
 mod delivery;
 mod dingtalk;
+mod feishu;
 mod first_flow;
 mod helpers;
 mod onebot;

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use self::api::{ApiOutcome, Outgoing, SessionOutcome};
+use super::SettingError;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, token,
@@ -61,16 +62,6 @@ const SESSION_MARGIN_MS: i64 = 30_000;
 const MAX_NAME_CHARS: usize = 64;
 /// Longest id (message, conversation, user) accepted from the wire.
 const MAX_ID_CHARS: usize = 256;
-
-/// A `[bots.<name>]` table of `platform = "dingtalk"` lacks a required key.
-#[derive(Debug, thiserror::Error)]
-#[error("bots.{bot}.{key}: required")]
-pub struct MissingSetting {
-    /// The bot's name.
-    pub bot: String,
-    /// The missing key.
-    pub key: &'static str,
-}
 
 /// DingTalk's default sending budget. A robot that sends more than 20 messages a minute is
 /// blocked for 10 minutes (platforms.md, pitfall 16), so one chat gets at most 20 a minute
@@ -235,8 +226,9 @@ impl DingtalkAdapter {
         client: reqwest::Client,
         store: Store,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, MissingSetting> {
-        let missing = |key| MissingSetting {
+    ) -> Result<Self, SettingError> {
+        let missing = |key| SettingError {
+            problem: "required",
             bot: bot.to_owned(),
             key,
         };

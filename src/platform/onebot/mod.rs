@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::SettingError;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
@@ -64,16 +65,6 @@ const MAX_DETAIL_CHARS: usize = 300;
 
 type HmacSha1 = Hmac<sha1::Sha1>;
 
-/// A `[bots.<name>]` table of `platform = "onebot"` lacks a required key or has an empty one.
-#[derive(Debug, thiserror::Error)]
-#[error("bots.{bot}.{key}: required and must not be empty")]
-pub struct MissingSetting {
-    /// The bot's name.
-    pub bot: String,
-    /// The missing key.
-    pub key: &'static str,
-}
-
 /// A configured OneBot (QQ) bot: one QQ account behind one OneBot implementation.
 #[derive(Debug)]
 pub struct OnebotAdapter {
@@ -93,13 +84,14 @@ impl OnebotAdapter {
         bot: &str,
         settings: &OnebotBot,
         client: reqwest::Client,
-    ) -> Result<Self, MissingSetting> {
+    ) -> Result<Self, SettingError> {
         // An empty HMAC key would let anyone who knows the scheme sign events.
         let secret = settings
             .secret
             .clone()
             .filter(|s| !s.expose().is_empty())
-            .ok_or_else(|| MissingSetting {
+            .ok_or_else(|| SettingError {
+                problem: "required and must not be empty",
                 bot: bot.to_owned(),
                 key: "secret",
             })?;

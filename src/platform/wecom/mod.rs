@@ -17,6 +17,7 @@
 
 pub mod crypto;
 
+use super::SettingError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{
@@ -70,18 +71,6 @@ pub const LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 20,
     per_bot_per_second: 20,
 };
-
-/// A `[bots.<name>]` table of `platform = "wecom"` is missing a key or has a bad one.
-#[derive(Debug, thiserror::Error)]
-#[error("bots.{bot}.{key}: {problem}")]
-pub struct SettingError {
-    /// The bot's name.
-    pub bot: String,
-    /// The key at fault.
-    pub key: &'static str,
-    /// What is wrong.
-    pub problem: &'static str,
-}
 
 /// The app credentials used for `message/send` and `user/get`.
 #[derive(Debug)]
