@@ -38,6 +38,7 @@ const TYPED_ENV_KEYS: &[&str] = &[
     "enabled",
     "per_chat_per_minute",
     "per_bot_per_second",
+    "per_bot_per_minute",
     "batch",
     "concurrency",
     "max_attempts",

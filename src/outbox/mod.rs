@@ -68,7 +68,12 @@ impl std::fmt::Debug for Outbox {
 /// The per-chat bucket: capacity plus a minute's refill never exceeds the per-minute limit,
 /// because some platforms punish a burst harshly (DingTalk blocks a robot for 10 minutes).
 pub fn chat_bucket(limits: SendLimits) -> Bucket {
-    let per_minute = f64::from(limits.per_chat_per_minute.max(1));
+    per_minute_bucket(limits.per_chat_per_minute)
+}
+
+/// A bucket that never allows more than `limit` sends in any sliding minute.
+fn per_minute_bucket(limit: u32) -> Bucket {
+    let per_minute = f64::from(limit.max(1));
     let capacity = (per_minute / 4.0).floor().max(1.0);
     let rate_per_ms = if per_minute > capacity {
         (per_minute - capacity) / 60_000.0
@@ -82,8 +87,12 @@ pub fn chat_bucket(limits: SendLimits) -> Bucket {
     }
 }
 
-/// The per-bot bucket: a second's worth of burst, refilled at the per-second limit.
+/// The per-bot bucket: a second's worth of burst, refilled at the per-second limit; or, for
+/// platforms that count a bot's messages per minute, sized like the per-chat bucket.
 pub fn bot_bucket(limits: SendLimits) -> Bucket {
+    if let Some(per_minute) = limits.per_bot_per_minute {
+        return per_minute_bucket(per_minute);
+    }
     let per_second = f64::from(limits.per_bot_per_second.max(1));
     Bucket {
         rate_per_ms: per_second / 1000.0,
@@ -400,11 +409,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_per_minute_bot_limit_holds_across_all_its_chats() {
+        let dingtalk = SendLimits {
+            per_chat_per_minute: 20,
+            per_bot_per_second: 1,
+            per_bot_per_minute: Some(20),
+        };
+        let b = bot_bucket(dingtalk);
+        assert!(
+            (b.capacity + b.rate_per_ms * 60_000.0).floor() <= 20.0,
+            "{b:?}"
+        );
+        let telegram = bot_bucket(SendLimits::TELEGRAM);
+        assert!((telegram.rate_per_ms * 1000.0 - 30.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn the_chat_bucket_never_allows_more_than_the_limit_in_a_minute() {
         for per_minute in [1, 5, 20, 60, 1000] {
             let b = chat_bucket(SendLimits {
                 per_chat_per_minute: per_minute,
                 per_bot_per_second: 30,
+                per_bot_per_minute: None,
             });
             let worst_minute = b.capacity + b.rate_per_ms * 60_000.0;
             // Sends take whole tokens: what counts is the whole number available in a minute.

@@ -246,6 +246,10 @@ pub struct SendLimits {
     pub per_chat_per_minute: u32,
     /// Messages per second across all chats of the bot (Telegram: 30).
     pub per_bot_per_second: u32,
+    /// Messages per minute across all chats of the bot, for platforms that count per minute
+    /// (a DingTalk robot: 20, and it is blocked for 10 minutes beyond that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_bot_per_minute: Option<u32>,
 }
 
 impl SendLimits {
@@ -253,11 +257,13 @@ impl SendLimits {
     pub const TELEGRAM: Self = Self {
         per_chat_per_minute: 20,
         per_bot_per_second: 30,
+        per_bot_per_minute: None,
     };
     /// Effectively unlimited (the sim platform's default).
     pub const UNLIMITED: Self = Self {
         per_chat_per_minute: 1_000_000,
         per_bot_per_second: 1_000_000,
+        per_bot_per_minute: None,
     };
 }
 

@@ -71,6 +71,7 @@ const MAX_ID_CHARS: usize = 256;
 pub const DINGTALK_LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 20,
     per_bot_per_second: 1,
+    per_bot_per_minute: Some(20),
 };
 
 /// A configured DingTalk robot.

@@ -61,6 +61,7 @@ pub const SIGNATURE_WINDOW: Duration = Duration::from_secs(5 * 60);
 pub const FEISHU_LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 300,
     per_bot_per_second: 50,
+    per_bot_per_minute: None,
 };
 
 /// The event type of a received message.

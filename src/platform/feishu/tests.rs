@@ -709,6 +709,7 @@ fn limits_default_to_feishus_published_numbers() {
     s.limits = Some(SendLimits {
         per_chat_per_minute: 10,
         per_bot_per_second: 2,
+        per_bot_per_minute: None,
     });
     let a = FeishuAdapter::new("fs", &s, reqwest::Client::new(), store()).unwrap();
     assert_eq!(a.limits().per_chat_per_minute, 10);

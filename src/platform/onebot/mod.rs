@@ -50,6 +50,7 @@ pub const PRIVATE_PREFIX: &str = "dm:";
 pub const DEFAULT_LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 20,
     per_bot_per_second: 5,
+    per_bot_per_minute: None,
 };
 
 /// The wait when an HTTP 429 (from a proxy in front of the implementation) names none.

@@ -70,6 +70,7 @@ const JOINER: &str = "\n\n";
 pub const LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 20,
     per_bot_per_second: 20,
+    per_bot_per_minute: None,
 };
 
 /// The app credentials used for `message/send` and `user/get`.
