@@ -6,6 +6,7 @@
 #![allow(unreachable_pub)]
 
 mod bad_input;
+mod cross_platform;
 mod dedup;
 mod delivery;
 mod dingtalk;

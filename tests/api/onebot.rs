@@ -144,7 +144,7 @@ async fn onebot_api(
 }
 
 /// The `[bots.qq]` table, pointed at `api_base`.
-fn qq_bot(api_base: &str, reply: &str, access_token: Option<&str>) -> String {
+pub(super) fn qq_bot(api_base: &str, reply: &str, access_token: Option<&str>) -> String {
     let token = access_token
         .map(|t| format!("access_token = \"{t}\"\n"))
         .unwrap_or_default();
@@ -185,7 +185,7 @@ fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// A group message in NapCat's array format, opening with an @ of the bot.
-fn napcat_group(message_id: i64, user_id: i64, card: &str, command: &str) -> Value {
+pub(super) fn napcat_group(message_id: i64, user_id: i64, card: &str, command: &str) -> Value {
     json!({
         "self_id": SELF_ID, "user_id": user_id, "time": 1_767_225_600,
         "message_id": message_id, "message_seq": message_id, "real_id": message_id,
@@ -227,14 +227,14 @@ async fn post_bytes(app: &TestApp, signature: Option<&str>, body: Vec<u8>) -> re
 }
 
 /// Posts an event signed with the bot's secret.
-async fn post_event(app: &TestApp, event: &Value) -> reqwest::Response {
+pub(super) async fn post_event(app: &TestApp, event: &Value) -> reqwest::Response {
     let body = event.to_string().into_bytes();
     let signature = signature(SECRET, &body);
     post_bytes(app, Some(&signature), body).await
 }
 
 /// Status, content type and body (JSON, or `null` when empty).
-async fn answer_of(response: reqwest::Response) -> (u16, String, Value) {
+pub(super) async fn answer_of(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -252,7 +252,7 @@ async fn answer_of(response: reqwest::Response) -> (u16, String, Value) {
 }
 
 /// The text of a quick-operation reply or a send body's `message`.
-fn segments_text(segments: &Value) -> String {
+pub(super) fn segments_text(segments: &Value) -> String {
     segments
         .as_array()
         .unwrap()

@@ -192,7 +192,7 @@ async fn api(State(fake): State<Fake>, method: Method, uri: Uri, body: Bytes) ->
     }
 }
 
-fn aibot_bot(api_base: &str) -> String {
+pub(super) fn aibot_bot(api_base: &str) -> String {
     format!(
         r#"
 [bots.wx]
@@ -240,7 +240,7 @@ fn now() -> i64 {
 }
 
 /// An AI bot group text callback, as WeCom delivers it after @BotName.
-fn group_text(msgid: &str, user: &str, content: &str, response_base: &str) -> Value {
+pub(super) fn group_text(msgid: &str, user: &str, content: &str, response_base: &str) -> Value {
     json!({
         "msgid": msgid,
         "aibotid": "AIBOTID",
@@ -277,7 +277,7 @@ async fn post(app: &TestApp, query: &str, body: String) -> reqwest::Response {
 }
 
 /// Seals, posts and opens, as one WeCom delivery.
-async fn deliver(app: &TestApp, message: &Value) -> (u16, Value) {
+pub(super) async fn deliver(app: &TestApp, message: &Value) -> (u16, Value) {
     let (query, body) = sealed(message, now());
     opened(post(app, &query, body).await).await
 }
@@ -308,7 +308,7 @@ async fn opened(response: reqwest::Response) -> (u16, Value) {
     (status, serde_json::from_slice(&plain).unwrap())
 }
 
-fn content(reply: &Value) -> &str {
+pub(super) fn content(reply: &Value) -> &str {
     assert_eq!(reply["msgtype"], "stream", "{reply}");
     assert_eq!(reply["stream"]["finish"], true, "{reply}");
     reply["stream"]["content"].as_str().unwrap()
