@@ -1,0 +1,554 @@
+//! Meetings of organisational life (组织生活): their kinds, attendance, and the rules that
+//! count them (summary, quorum). Pure: no Redis, no clock.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{BranchId, Language, Member, MemberStatus, Role};
+
+/// The standard kinds of meeting (三会一课 and the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingKind {
+    /// 支部党员大会.
+    GeneralAssembly,
+    /// 支委会.
+    Committee,
+    /// 党小组会.
+    Group,
+    /// 党课.
+    Lesson,
+    /// 主题党日.
+    ThemeDay,
+    /// 组织生活会.
+    LifeMeeting,
+    /// 民主评议党员.
+    Appraisal,
+    /// Anything else.
+    Other,
+}
+
+impl MeetingKind {
+    /// Every kind, in the order help lists them.
+    pub const ALL: [Self; 8] = [
+        Self::GeneralAssembly,
+        Self::Committee,
+        Self::Group,
+        Self::Lesson,
+        Self::ThemeDay,
+        Self::LifeMeeting,
+        Self::Appraisal,
+        Self::Other,
+    ];
+
+    /// The kind's name in a language.
+    pub fn label(self, lang: Language) -> &'static str {
+        match (self, lang) {
+            (Self::GeneralAssembly, Language::Zh) => "支部党员大会",
+            (Self::Committee, Language::Zh) => "支委会",
+            (Self::Group, Language::Zh) => "党小组会",
+            (Self::Lesson, Language::Zh) => "党课",
+            (Self::ThemeDay, Language::Zh) => "主题党日",
+            (Self::LifeMeeting, Language::Zh) => "组织生活会",
+            (Self::Appraisal, Language::Zh) => "民主评议党员",
+            (Self::Other, Language::Zh) => "其他会议",
+            (Self::GeneralAssembly, Language::En) => "general assembly",
+            (Self::Committee, Language::En) => "committee meeting",
+            (Self::Group, Language::En) => "group meeting",
+            (Self::Lesson, Language::En) => "party lesson",
+            (Self::ThemeDay, Language::En) => "theme day",
+            (Self::LifeMeeting, Language::En) => "organisational life meeting",
+            (Self::Appraisal, Language::En) => "member appraisal",
+            (Self::Other, Language::En) => "meeting",
+        }
+    }
+
+    /// Reads a kind typed in chat: full names, common short forms, English.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim().to_lowercase().as_str() {
+            "支部党员大会" | "党员大会" | "大会" | "general" | "assembly" => {
+                Self::GeneralAssembly
+            }
+            "支委会" | "支部委员会" | "committee" => Self::Committee,
+            "党小组会" | "小组会" | "group" => Self::Group,
+            "党课" | "lesson" => Self::Lesson,
+            "主题党日" | "党日" | "themeday" | "theme-day" => Self::ThemeDay,
+            "组织生活会" | "生活会" | "life" => Self::LifeMeeting,
+            "民主评议党员" | "民主评议" | "appraisal" => Self::Appraisal,
+            "其他" | "其他会议" | "会议" | "other" => Self::Other,
+            _ => return None,
+        })
+    }
+
+    /// Who is expected: the committee for 支委会, every active member otherwise.
+    pub fn expects(self, member: &Member) -> bool {
+        if member.status != MemberStatus::Active {
+            return false;
+        }
+        match self {
+            Self::Committee => member.role >= Role::Committee,
+            _ => member.role >= Role::Activist,
+        }
+    }
+
+    /// Who counts toward the quorum, for the kinds that have one: full members with voting
+    /// rights for 党员大会 (probationary members and activists do not vote), the committee
+    /// for 支委会.
+    pub fn quorum_voter(self, member: &Member) -> Option<bool> {
+        let active = member.status == MemberStatus::Active;
+        match self {
+            Self::GeneralAssembly => Some(active && member.role >= Role::Member),
+            Self::Committee => Some(active && member.role >= Role::Committee),
+            _ => None,
+        }
+    }
+}
+
+/// Where a meeting stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingStatus {
+    /// Announced, not yet ended.
+    Scheduled,
+    /// Called off.
+    Cancelled,
+    /// Held and closed with `结束会议`.
+    Ended,
+}
+
+/// A note appended to a meeting's minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinutesEntry {
+    /// Who wrote it (roster name).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The text.
+    pub text: String,
+}
+
+/// A meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meeting {
+    /// The short number members type (`#3`), unique in the branch across all kinds.
+    pub no: u64,
+    /// The branch.
+    pub branch: BranchId,
+    /// Kind.
+    pub kind: MeetingKind,
+    /// Topic.
+    pub topic: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// Planned length.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Online link (video meeting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Status.
+    pub status: MeetingStatus,
+    /// Who created it (member id).
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Minutes, in the order written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub minutes: Vec<MinutesEntry>,
+}
+
+/// A member's leave request for one meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The reason given (sensitive: never shown in a group).
+    pub reason: String,
+    /// When it was asked.
+    pub at: DateTime<Utc>,
+    /// Refused by the secretary (`驳回请假`): the member is then expected after all.
+    #[serde(default)]
+    pub refused: bool,
+}
+
+/// One member's attendance at one meeting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendance {
+    /// Said they will come (`参加`).
+    #[serde(default)]
+    pub rsvp: bool,
+    /// Asked for leave (`请假`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave: Option<Leave>,
+    /// Checked in at (`签到`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+impl Attendance {
+    /// Leave that stands (asked, not refused).
+    pub fn excused(&self) -> bool {
+        self.leave.as_ref().is_some_and(|l| !l.refused)
+    }
+}
+
+/// How one expected member ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Checked in by the start.
+    Present,
+    /// Checked in after the start.
+    Late,
+    /// On approved leave.
+    Excused,
+    /// None of the above.
+    Absent,
+}
+
+/// The counts of a meeting, and who is in each (names are for private use only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Expected members.
+    pub expected: usize,
+    /// Present on time.
+    pub present: usize,
+    /// Late.
+    pub late: usize,
+    /// On leave.
+    pub excused: usize,
+    /// Absent.
+    pub absent: usize,
+    /// Outcome per member id.
+    pub outcomes: HashMap<String, Outcome>,
+    /// For 党员大会 and 支委会: whether more than half of those with a vote attended.
+    pub quorum: Option<QuorumCount>,
+}
+
+/// Attendance among those who count toward a quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QuorumCount {
+    /// Members with a vote.
+    pub voters: usize,
+    /// Of them, attended (or, in a forecast, expected to).
+    pub attending: usize,
+}
+
+impl QuorumCount {
+    /// More than half.
+    pub fn met(self) -> bool {
+        self.voters > 0 && self.attending * 2 > self.voters
+    }
+}
+
+impl Summary {
+    /// Attended = present + late.
+    pub fn attended(&self) -> usize {
+        self.present + self.late
+    }
+}
+
+/// Counts a meeting: each expected member is present, late, excused or absent; a member who
+/// checked in counts as attending even if they had asked for leave.
+pub fn summarize(
+    meeting: &Meeting,
+    roster: &[Member],
+    attendance: &HashMap<String, Attendance>,
+) -> Summary {
+    let mut summary = Summary::default();
+    let mut voters = 0;
+    let mut voting_attended = 0;
+    for member in roster {
+        let record = attendance.get(&member.id);
+        let checked_in = record.and_then(|a| a.checked_in_at);
+        let expected = meeting.kind.expects(member);
+        if !expected && checked_in.is_none() {
+            continue;
+        }
+        let outcome = match checked_in {
+            Some(at) if at <= meeting.starts_at => Outcome::Present,
+            Some(_) => Outcome::Late,
+            None if record.is_some_and(Attendance::excused) => Outcome::Excused,
+            None => Outcome::Absent,
+        };
+        if expected {
+            summary.expected += 1;
+        }
+        match outcome {
+            Outcome::Present => summary.present += 1,
+            Outcome::Late => summary.late += 1,
+            Outcome::Excused => summary.excused += 1,
+            Outcome::Absent => summary.absent += 1,
+        }
+        if meeting.kind.quorum_voter(member) == Some(true) {
+            voters += 1;
+            if matches!(outcome, Outcome::Present | Outcome::Late) {
+                voting_attended += 1;
+            }
+        }
+        summary.outcomes.insert(member.id.clone(), outcome);
+    }
+    if meeting.kind.quorum_voter(&placeholder()).is_some() {
+        summary.quorum = Some(QuorumCount {
+            voters,
+            attending: voting_attended,
+        });
+    }
+    summary
+}
+
+/// The quorum forecast before the start: voters who said they will come (or already checked
+/// in), not counting those on leave. `None` for kinds without a quorum.
+pub fn quorum_forecast(
+    meeting: &Meeting,
+    roster: &[Member],
+    attendance: &HashMap<String, Attendance>,
+) -> Option<QuorumCount> {
+    meeting.kind.quorum_voter(&placeholder())?;
+    let mut count = QuorumCount {
+        voters: 0,
+        attending: 0,
+    };
+    for member in roster
+        .iter()
+        .filter(|m| meeting.kind.quorum_voter(m) == Some(true))
+    {
+        count.voters += 1;
+        let record = attendance.get(&member.id);
+        let coming = record.is_some_and(|a| a.checked_in_at.is_some() || (a.rsvp && !a.excused()));
+        if coming {
+            count.attending += 1;
+        }
+    }
+    Some(count)
+}
+
+/// Members expected who have neither said they will come nor asked for leave (for reminders).
+pub fn not_yet_answered<'a>(
+    meeting: &Meeting,
+    roster: &'a [Member],
+    attendance: &HashMap<String, Attendance>,
+) -> Vec<&'a Member> {
+    roster
+        .iter()
+        .filter(|m| meeting.kind.expects(m))
+        .filter(|m| {
+            attendance
+                .get(&m.id)
+                .is_none_or(|a| !a.rsvp && !a.excused() && a.checked_in_at.is_none())
+        })
+        .collect()
+}
+
+fn placeholder() -> Member {
+    Member {
+        id: String::new(),
+        name: String::new(),
+        role: Role::Guest,
+        status: MemberStatus::Active,
+        identities: Vec::new(),
+        pending_identities: Vec::new(),
+        joined_party_on: None,
+        birthday: None,
+        phone: None,
+        employer: None,
+        care_flags: Vec::new(),
+        notes: None,
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, role: Role) -> Member {
+        Member {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            role,
+            ..placeholder()
+        }
+    }
+
+    fn meeting(kind: MeetingKind) -> Meeting {
+        Meeting {
+            no: 1,
+            branch: BranchId::parse("b").unwrap(),
+            kind,
+            topic: "学习".to_owned(),
+            starts_at: DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap(),
+            duration: Duration::from_secs(5400),
+            link: None,
+            status: MeetingStatus::Scheduled,
+            created_by: "s".to_owned(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            ended_at: None,
+            minutes: Vec::new(),
+        }
+    }
+
+    fn at(m: &Meeting, minutes: i64) -> Option<DateTime<Utc>> {
+        Some(m.starts_at + chrono::Duration::minutes(minutes))
+    }
+
+    #[test]
+    fn kinds_parse_from_chat_words() {
+        assert_eq!(
+            MeetingKind::parse("党员大会"),
+            Some(MeetingKind::GeneralAssembly)
+        );
+        assert_eq!(MeetingKind::parse("支委会"), Some(MeetingKind::Committee));
+        assert_eq!(MeetingKind::parse("Theme-Day"), Some(MeetingKind::ThemeDay));
+        assert_eq!(MeetingKind::parse("茶话会"), None);
+    }
+
+    #[test]
+    fn a_general_assembly_is_counted_and_its_quorum_judged_among_full_members() {
+        let m = meeting(MeetingKind::GeneralAssembly);
+        let roster = vec![
+            member("sec", Role::Secretary),
+            member("a", Role::Member),
+            member("b", Role::Member),
+            member("c", Role::Member),
+            member("p", Role::Probationary),
+        ];
+        let mut att = HashMap::new();
+        att.insert(
+            "sec".to_owned(),
+            Attendance {
+                checked_in_at: at(&m, -5),
+                ..Default::default()
+            },
+        );
+        att.insert(
+            "a".to_owned(),
+            Attendance {
+                checked_in_at: at(&m, 10),
+                ..Default::default()
+            },
+        );
+        att.insert(
+            "b".to_owned(),
+            Attendance {
+                leave: Some(Leave {
+                    reason: "出差".to_owned(),
+                    at: m.created_at,
+                    refused: false,
+                }),
+                ..Default::default()
+            },
+        );
+        att.insert(
+            "p".to_owned(),
+            Attendance {
+                checked_in_at: at(&m, 0),
+                ..Default::default()
+            },
+        );
+        let s = summarize(&m, &roster, &att);
+        assert_eq!(
+            (s.expected, s.present, s.late, s.excused, s.absent),
+            (5, 2, 1, 1, 1)
+        );
+        assert_eq!(s.attended(), 3);
+        // Voters: sec, a, b, c (not the probationary member); attended sec and a: 2 of 4.
+        assert_eq!(
+            s.quorum,
+            Some(QuorumCount {
+                voters: 4,
+                attending: 2
+            })
+        );
+        assert!(!s.quorum.unwrap().met(), "2 of 4 is not more than half");
+    }
+
+    #[test]
+    fn refused_leave_counts_as_absent_and_a_committee_meeting_expects_the_committee() {
+        let m = meeting(MeetingKind::Committee);
+        let roster = vec![
+            member("sec", Role::Secretary),
+            member("c1", Role::Committee),
+            member("a", Role::Member),
+        ];
+        let mut att = HashMap::new();
+        att.insert(
+            "c1".to_owned(),
+            Attendance {
+                leave: Some(Leave {
+                    reason: "x".to_owned(),
+                    at: m.created_at,
+                    refused: true,
+                }),
+                ..Default::default()
+            },
+        );
+        att.insert(
+            "sec".to_owned(),
+            Attendance {
+                checked_in_at: at(&m, 0),
+                ..Default::default()
+            },
+        );
+        let s = summarize(&m, &roster, &att);
+        assert_eq!((s.expected, s.present, s.absent), (2, 1, 1));
+        assert_eq!(
+            s.quorum,
+            Some(QuorumCount {
+                voters: 2,
+                attending: 1
+            })
+        );
+        assert!(
+            !s.outcomes.contains_key("a"),
+            "a member is not expected at 支委会"
+        );
+    }
+
+    #[test]
+    fn the_forecast_counts_rsvps_and_reminders_skip_who_answered() {
+        let m = meeting(MeetingKind::GeneralAssembly);
+        let roster = vec![
+            member("sec", Role::Secretary),
+            member("a", Role::Member),
+            member("b", Role::Member),
+        ];
+        let mut att = HashMap::new();
+        att.insert(
+            "sec".to_owned(),
+            Attendance {
+                rsvp: true,
+                ..Default::default()
+            },
+        );
+        att.insert(
+            "a".to_owned(),
+            Attendance {
+                leave: Some(Leave {
+                    reason: "病".to_owned(),
+                    at: m.created_at,
+                    refused: false,
+                }),
+                ..Default::default()
+            },
+        );
+        let forecast = quorum_forecast(&m, &roster, &att).unwrap();
+        assert_eq!(
+            forecast,
+            QuorumCount {
+                voters: 3,
+                attending: 1
+            }
+        );
+        assert!(!forecast.met());
+        let waiting: Vec<&str> = not_yet_answered(&m, &roster, &att)
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(waiting, ["b"]);
+        assert!(quorum_forecast(&meeting(MeetingKind::Lesson), &roster, &att).is_none());
+    }
+}
