@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 /// Pure types and rules of branch life.
 pub mod domain;
+/// Ledger and calendar exports: CSV, XLSX, iCalendar.
+pub mod export;
 /// HTTP: webhooks, admin API, health, metrics.
 pub mod http;
 /// Prometheus metrics.

@@ -95,6 +95,13 @@ async fn run(
             reply::roster(lang, branch, &members)
         }
         CommandKey::Me => reply::me(lang, branch, ctx.member.as_ref(), services.clock.now()),
+        _ => match &ctx.member {
+            // Meeting commands need a roster entry (the role check above implies one).
+            Some(member) => {
+                super::meetings::run(services, event, branch, member, spec, args).await?
+            }
+            None => reply::forbidden(lang, spec),
+        },
     })
 }
 

@@ -24,6 +24,8 @@ macro_rules! t {
     };
 }
 
+pub mod meetings;
+
 fn usage(spec: &CommandSpec, lang: Language) -> &'static str {
     match lang {
         Language::Zh => spec.usage_zh,
@@ -324,6 +326,26 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
                 _ => t!(lang, "输入有误（{field}）：{msg}", "Invalid {field}: {msg}"),
             }
         }
+        ServiceError::MeetingNotFound(no) => t!(
+            lang,
+            "没有会议 #{no}。发送「会议」查看近期安排。",
+            "There is no meeting #{no}. Send \"meetings\" for the schedule."
+        ),
+        ServiceError::MeetingClosed(no) => t!(
+            lang,
+            "会议 #{no} 已取消或已结束。",
+            "Meeting #{no} is cancelled or over."
+        ),
+        ServiceError::MeetingStarted(no) => t!(
+            lang,
+            "会议 #{no} 已开始，不能再请假；如有情况请联系书记。",
+            "Meeting #{no} has started; leave is asked before the start. Talk to the secretary."
+        ),
+        ServiceError::NoLeave(name) => t!(
+            lang,
+            "{name} 没有待处理的请假。",
+            "{name} has no leave to refuse."
+        ),
         ServiceError::NotCommittee => t!(
             lang,
             "仅限书记、支委操作。请让书记或支委发送。",

@@ -160,6 +160,21 @@ pub struct Meeting {
     /// Minutes, in the order written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub minutes: Vec<MinutesEntry>,
+    /// A check-in window opened by hand (`开始签到`), replacing the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkin: Option<CheckinWindow>,
+}
+
+/// A check-in window opened by hand, optionally with a code said aloud in the meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinWindow {
+    /// Opens.
+    pub opens_at: DateTime<Utc>,
+    /// Closes.
+    pub closes_at: DateTime<Utc>,
+    /// The code members must send with `签到` (never shown in the group by the bot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// A member's leave request for one meeting.
@@ -388,6 +403,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             ended_at: None,
             minutes: Vec::new(),
+            checkin: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Pure types and rules of branch life: no I/O, no clocks, no Redis.
 
 pub mod branch;
+pub mod ledger;
 pub mod meeting;
 pub mod member;
 

@@ -152,10 +152,23 @@ pub async fn receive_webhook(
     span.record("chat_id", event.chat.chat_id.as_str());
     span.record("message_id", event.message_id.as_str());
 
-    let parsed = command::parse(&event.text, event.mentioned);
+    // Nothing a user types may carry the server's own markers (forged mentions).
     let mut event = event;
+    if event.text.chars().any(crate::platform::is_token_char) {
+        event.text.retain(|c| !crate::platform::is_token_char(c));
+    }
+    if let Some(name) = &mut event.sender_name {
+        name.retain(|c| !crate::platform::is_token_char(c));
+    }
+    let parsed = command::parse(&event.text, event.mentioned);
     if event.sender_name.is_none() && !matches!(parsed, command::Parsed::NotCommand) {
-        event.sender_name = sender_name(&state, adapter.as_ref(), &event).await;
+        event.sender_name = sender_name(&state, adapter.as_ref(), &event)
+            .await
+            .map(|n| {
+                n.chars()
+                    .filter(|c| !crate::platform::is_token_char(*c))
+                    .collect()
+            });
     }
 
     let started = std::time::Instant::now();

@@ -216,6 +216,14 @@ impl Outbox {
         let platform = adapter.kind().as_str();
         let mut delivered = Vec::new();
         for (message, covers) in batch {
+            // Server-made mentions become the platform's own form here, where the adapter is
+            // known; features write them once, platform-neutrally.
+            let message = OutboundMessage {
+                text: crate::platform::render_mentions(&message.text, |name, user| {
+                    adapter.mention(name, user)
+                }),
+                ..message
+            };
             match adapter.send(&message).await {
                 Ok(()) => {
                     let outcome = if covers.len() > 1 { "digested" } else { "sent" };

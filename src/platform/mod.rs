@@ -65,6 +65,58 @@ impl fmt::Display for PlatformKind {
     }
 }
 
+/// A mention of a user in text built by the server (reminders): the outbox renders it with
+/// the sending adapter's [`Platform::mention`], so each platform gets its own form. Made of
+/// Unicode noncharacters, which the webhook pipeline strips from everything users type, so
+/// no one can forge a mention through their name or message.
+pub fn mention_token(user_id: &str, name: &str) -> String {
+    let clean = |s: &str| s.chars().filter(|c| !is_token_char(*c)).collect::<String>();
+    format!("\u{FDE0}{}\u{FDE1}{}\u{FDE2}", clean(user_id), clean(name))
+}
+
+/// Whether a character is reserved for server-made markers (U+FDD0..U+FDEF, noncharacters).
+pub fn is_token_char(c: char) -> bool {
+    ('\u{FDD0}'..='\u{FDEF}').contains(&c)
+}
+
+/// Replaces every [`mention_token`] in `text` with `render(name, user_id)`; a broken token is
+/// dropped to its name.
+pub fn render_mentions(text: &str, render: impl Fn(&str, &str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('\u{FDE0}') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + '\u{FDE0}'.len_utf8()..];
+        match (after.find('\u{FDE1}'), after.find('\u{FDE2}')) {
+            (Some(sep), Some(end)) if sep < end => {
+                let user = &after[..sep];
+                let name = &after[sep + '\u{FDE1}'.len_utf8()..end];
+                out.push_str(&render(name, user));
+                rest = &after[end + '\u{FDE2}'.len_utf8()..];
+            }
+            _ => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.chars().filter(|c| !is_token_char(*c)).collect()
+}
+
+/// The chat id of a one-to-one chat with `user_id`, as each adapter names private chats, so
+/// that sensitive messages (absentee names, leave reasons) can go to one person. `None` where
+/// the platform's private chats have ids of their own that an event must tell us (Feishu).
+pub fn private_chat_id(platform: PlatformKind, user_id: &str) -> Option<String> {
+    match platform {
+        PlatformKind::Sim | PlatformKind::Onebot | PlatformKind::Dingtalk => {
+            Some(format!("dm:{user_id}"))
+        }
+        // A Telegram private chat's id is the user's id; a WeCom 1:1 chat is keyed by the user.
+        PlatformKind::Telegram | PlatformKind::Wecom => Some(user_id.to_owned()),
+        PlatformKind::Feishu => None,
+    }
+}
+
 /// A path segment that names no platform.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown platform {0:?}")]

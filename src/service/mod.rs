@@ -2,6 +2,7 @@
 
 pub mod branches;
 pub mod demo;
+pub mod meetings;
 pub mod members;
 pub mod notices;
 
@@ -61,6 +62,18 @@ pub enum ServiceError {
     /// Only the secretary or a committee member may do this.
     #[error("only the secretary or a committee member may do this")]
     NotCommittee,
+    /// No meeting with that number.
+    #[error("meeting #{0} not found")]
+    MeetingNotFound(u64),
+    /// The meeting was cancelled or has ended.
+    #[error("meeting #{0} is cancelled or over")]
+    MeetingClosed(u64),
+    /// The meeting has begun (leave is asked before the start).
+    #[error("meeting #{0} has started")]
+    MeetingStarted(u64),
+    /// The member has no leave to refuse.
+    #[error("{0} has no leave request")]
+    NoLeave(String),
     /// The member is not waiting for approval.
     #[error("member {0:?} is not pending")]
     NotPending(String),

@@ -64,6 +64,22 @@ impl Keys {
         self.branch_key(branch, &format!("bindcode:{code}"))
     }
 
+    /// String counter: the branch's short numbers (`#n`), one sequence for every kind of
+    /// object people type about.
+    pub fn sequence(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "seq")
+    }
+
+    /// Hash meeting number → meeting JSON.
+    pub fn meetings(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "meetings")
+    }
+
+    /// Hash member id → attendance JSON, for one meeting.
+    pub fn attendance(&self, branch: &BranchId, meeting: u64) -> String {
+        self.branch_key(branch, &format!("mtg:{meeting}:att"))
+    }
+
     /// Stream: the branch's audit log of admin changes.
     pub fn audit(&self, branch: &BranchId) -> String {
         self.branch_key(branch, "audit")

@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod jobs;
 pub mod keys;
 pub mod mailbox;
+pub mod meetings;
 pub mod outbox;
 pub mod roster;
 pub mod txn;

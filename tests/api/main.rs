@@ -13,6 +13,7 @@ mod dingtalk;
 mod feishu;
 mod first_flow;
 mod helpers;
+mod meetings;
 mod onebot;
 mod outbox;
 mod redis_down;

@@ -31,6 +31,10 @@ impl From<ServiceError> for ApiError {
                 Problem::not_found(format!("no member named {name}"))
             }
             ServiceError::NotCommittee => Problem::forbidden(e.to_string()),
+            ServiceError::MeetingNotFound(_) => Problem::not_found(e.to_string()),
+            ServiceError::MeetingClosed(_)
+            | ServiceError::MeetingStarted(_)
+            | ServiceError::NoLeave(_) => Problem::conflict(e.to_string()),
             ServiceError::NotPending(name) => Problem::conflict(format!("{name} is not pending")),
             ServiceError::AlreadyMember(_)
             | ServiceError::NameTaken(_)

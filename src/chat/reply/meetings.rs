@@ -1,0 +1,380 @@
+//! Meeting texts, proactive (announcements, reminders) and replies. Leave reasons and the
+//! names of absentees appear only in texts meant for the committee or the secretary.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::{
+    domain::{
+        Branch, Language,
+        meeting::{Meeting, QuorumCount, Summary},
+    },
+    service::meetings::{CheckIn, CheckInRefusal},
+};
+
+/// A time in the branch's zone: `12月5日（周六）19:30` / `Sat 5 Dec 19:30`.
+pub fn when(branch: &Branch, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&branch.timezone);
+    let (month, day, hour, minute) = (local.month(), local.day(), local.hour(), local.minute());
+    match branch.language {
+        Language::Zh => {
+            let weekday = ["一", "二", "三", "四", "五", "六", "日"]
+                [local.weekday().num_days_from_monday() as usize];
+            format!("{month}月{day}日（周{weekday}）{hour:02}:{minute:02}")
+        }
+        Language::En => local.format("%a %-d %b %H:%M").to_string(),
+    }
+}
+
+fn span(lang: Language, d: Duration) -> String {
+    let minutes = d.as_secs() / 60;
+    match (lang, minutes) {
+        (Language::Zh, m) if m >= 60 && m % 60 == 0 => format!("{} 小时", m / 60),
+        (Language::Zh, m) => format!("{m} 分钟"),
+        (Language::En, m) if m >= 60 && m % 60 == 0 => format!("{} h", m / 60),
+        (Language::En, m) => format!("{m} min"),
+    }
+}
+
+fn title(branch: &Branch, m: &Meeting) -> String {
+    let (no, kind) = (m.no, m.kind.label(branch.language));
+    match branch.language {
+        Language::Zh => format!("会议 #{no}（{kind}）"),
+        Language::En => format!("Meeting #{no} ({kind})"),
+    }
+}
+
+/// The announcement in every member chat.
+pub fn announcement(branch: &Branch, m: &Meeting) -> String {
+    let (no, kind, topic, at, length) = (
+        m.no,
+        m.kind.label(branch.language),
+        &m.topic,
+        when(branch, m.starts_at),
+        span(branch.language, m.duration),
+    );
+    let mut lines = vec![match branch.language {
+        Language::Zh => format!("【会议通知 #{no}】{kind}\n主题：{topic}\n时间：{at}，约 {length}"),
+        Language::En => {
+            format!("[Meeting #{no}] {kind}\nTopic: {topic}\nWhen: {at}, about {length}")
+        }
+    }];
+    if let Some(link) = &m.link {
+        lines.push(match branch.language {
+            Language::Zh => format!("线上链接：{link}"),
+            Language::En => format!("Online: {link}"),
+        });
+    }
+    lines.push(match branch.language {
+        Language::Zh => format!("回复「参加 #{no}」报名；不能参加请回复「请假 #{no} 理由」。"),
+        Language::En => {
+            format!("Reply \"rsvp #{no}\" to attend, or \"leave #{no} <reason>\" if you cannot.")
+        }
+    });
+    lines.join("\n")
+}
+
+/// A reminder before the start, naming who has not answered (mentions rendered per platform).
+pub fn reminder(branch: &Branch, m: &Meeting, before: Duration, waiting: &[String]) -> String {
+    let (no, at, left) = (
+        m.no,
+        when(branch, m.starts_at),
+        span(branch.language, before),
+    );
+    let mut lines = vec![match branch.language {
+        Language::Zh => format!(
+            "【会议提醒 #{no}】{}将于 {at} 开始（还有 {left}）。主题：{}",
+            m.kind.label(branch.language),
+            m.topic
+        ),
+        Language::En => format!(
+            "[Reminder #{no}] {} starts {at} (in {left}). Topic: {}",
+            m.kind.label(branch.language),
+            m.topic
+        ),
+    }];
+    if let Some(link) = &m.link {
+        lines.push(match branch.language {
+            Language::Zh => format!("线上链接：{link}"),
+            Language::En => format!("Online: {link}"),
+        });
+    }
+    if !waiting.is_empty() {
+        let names = waiting.join(" ");
+        lines.push(match branch.language {
+            Language::Zh => {
+                format!("尚未回复：{names}——请回复「参加 #{no}」或「请假 #{no} 理由」。")
+            }
+            Language::En => format!(
+                "Not answered yet: {names} — reply \"rsvp #{no}\" or \"leave #{no} <reason>\"."
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+/// To the committee: a member asked for leave (the reason is for them only).
+pub fn leave_notice(branch: &Branch, m: &Meeting, name: &str, reason: &str) -> String {
+    let (t, at, no) = (title(branch, m), when(branch, m.starts_at), m.no);
+    match branch.language {
+        Language::Zh => format!(
+            "【请假】{name} 请假：{t}，{at}。理由：{reason}\n如需驳回，发送「驳回请假 #{no} {name}」。"
+        ),
+        Language::En => format!(
+            "[Leave] {name} asks leave for {t}, {at}. Reason: {reason}\nTo refuse: \"refuse-leave #{no} {name}\"."
+        ),
+    }
+}
+
+/// To the member, privately: their leave was refused.
+pub fn leave_refused(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("你对{t}（{at}）的请假未获批准，请按时参加；如有困难请联系书记。"),
+        Language::En => format!(
+            "Your leave for {t} ({at}) was not approved; please attend, or talk to the secretary."
+        ),
+    }
+}
+
+/// To the group: the meeting moved.
+pub fn rescheduled(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("【改期】{t}「{}」改到 {at}。", m.topic),
+        Language::En => format!("[Moved] {t} \"{}\" is now {at}.", m.topic),
+    }
+}
+
+/// To the group: the meeting is off.
+pub fn cancelled(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("【取消】{t}「{}」（原定 {at}）已取消。", m.topic),
+        Language::En => format!("[Cancelled] {t} \"{}\" ({at}) is cancelled.", m.topic),
+    }
+}
+
+/// To the committee: who was absent (a prompt to talk with them, never for the group).
+pub fn absentees(branch: &Branch, m: &Meeting, names: &[&str]) -> String {
+    let t = title(branch, m);
+    match branch.language {
+        Language::Zh => format!("{t} 缺席：{}。建议会后逐一谈心了解情况。", names.join("、")),
+        Language::En => format!(
+            "{t} absent: {}. Consider a word with each.",
+            names.join(", ")
+        ),
+    }
+}
+
+/// To the committee: the quorum looks unlikely.
+pub fn quorum_warning(branch: &Branch, m: &Meeting, forecast: QuorumCount) -> String {
+    let (t, at, yes, of) = (
+        title(branch, m),
+        when(branch, m.starts_at),
+        forecast.attending,
+        forecast.voters,
+    );
+    match branch.language {
+        Language::Zh => format!(
+            "【法定人数提醒】{t}（{at}）目前确认参加的有表决权人员 {yes}/{of}，未过半数，会议可能无法有效召开。"
+        ),
+        Language::En => format!(
+            "[Quorum] {t} ({at}): {yes} of {of} voters confirmed, not more than half; the meeting may not be quorate."
+        ),
+    }
+}
+
+/// Reply: created (the group was told separately).
+pub fn created(branch: &Branch, m: &Meeting) -> String {
+    let (t, at, no) = (title(branch, m), when(branch, m.starts_at), m.no);
+    match branch.language {
+        Language::Zh => format!(
+            "已创建{t}，{at}，已通知各群。改期发送「改期 #{no} <时间>」，取消发送「取消会议 #{no}」。"
+        ),
+        Language::En => format!(
+            "Created {t}, {at}; every chat was told. \"reschedule #{no} <time>\" or \"cancel-meeting #{no}\" to change it."
+        ),
+    }
+}
+
+/// Reply: upcoming meetings.
+pub fn list(branch: &Branch, meetings: &[Meeting]) -> String {
+    if meetings.is_empty() {
+        return match branch.language {
+            Language::Zh => {
+                "暂无安排的会议。书记、支委可发送「新建会议 <类型> <时间> <主题>」。".to_owned()
+            }
+            Language::En => {
+                "No meetings planned. The committee can send \"new-meeting <kind> <time> <topic>\"."
+                    .to_owned()
+            }
+        };
+    }
+    let mut lines = vec![match branch.language {
+        Language::Zh => "近期会议：".to_owned(),
+        Language::En => "Coming meetings:".to_owned(),
+    }];
+    for m in meetings.iter().take(10) {
+        lines.push(format!(
+            "#{} {} {} {}",
+            m.no,
+            m.kind.label(branch.language),
+            when(branch, m.starts_at),
+            m.topic
+        ));
+    }
+    lines.push(match branch.language {
+        Language::Zh => "发送「会议 #编号」查看详情。".to_owned(),
+        Language::En => "Send \"meetings #<no>\" for one.".to_owned(),
+    });
+    lines.join("\n")
+}
+
+/// Reply: one meeting with its counts (counts only: no names in a group).
+pub fn show(branch: &Branch, m: &Meeting, rsvps: usize, leaves: usize, waiting: usize) -> String {
+    let mut text = announcement(branch, m);
+    text.push('\n');
+    text.push_str(&match branch.language {
+        Language::Zh => format!("报名 {rsvps} 人，请假 {leaves} 人，未回复 {waiting} 人。"),
+        Language::En => format!("{rsvps} attending, {leaves} on leave, {waiting} not answered."),
+    });
+    text
+}
+
+/// Reply: RSVP recorded.
+pub fn rsvp_ok(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("已报名{t}，{at}。"),
+        Language::En => format!("You are down for {t}, {at}."),
+    }
+}
+
+/// Reply: leave asked (the reason is not repeated in the group).
+pub fn leave_ok(branch: &Branch, m: &Meeting) -> String {
+    let t = title(branch, m);
+    match branch.language {
+        Language::Zh => format!("已提交{t}的请假，书记会收到通知。"),
+        Language::En => format!("Leave for {t} asked; the secretary is told."),
+    }
+}
+
+/// Reply: leave refused (without naming whom, in case this is a group).
+pub fn refused_ok(branch: &Branch, m: &Meeting) -> String {
+    let t = title(branch, m);
+    match branch.language {
+        Language::Zh => format!("已驳回{t}的该项请假，并已私下告知本人。"),
+        Language::En => format!("That leave for {t} is refused; the member was told privately."),
+    }
+}
+
+/// Reply: moved or cancelled (the group was told).
+pub fn changed_ok(branch: &Branch, m: &Meeting) -> String {
+    let t = title(branch, m);
+    match branch.language {
+        Language::Zh => format!("{t}已更新，各群已通知。"),
+        Language::En => format!("{t} updated; every chat was told."),
+    }
+}
+
+/// Reply: a check-in.
+pub fn checked_in(branch: &Branch, m: &Meeting, name: &str, outcome: &CheckIn) -> String {
+    let t = title(branch, m);
+    match (branch.language, outcome) {
+        (Language::Zh, CheckIn::Recorded { late: false }) => format!("{name} 签到成功：{t}。"),
+        (Language::Zh, CheckIn::Recorded { late: true }) => format!("{name} 已签到（迟到）：{t}。"),
+        (Language::Zh, CheckIn::Already { .. }) => format!("{name} 已签到过{t}，不重复计。"),
+        (Language::En, CheckIn::Recorded { late: false }) => format!("{name} checked in: {t}."),
+        (Language::En, CheckIn::Recorded { late: true }) => {
+            format!("{name} checked in (late): {t}.")
+        }
+        (Language::En, CheckIn::Already { .. }) => format!("{name} had checked in to {t} already."),
+    }
+}
+
+/// Reply: a refused check-in.
+pub fn checkin_refused(branch: &Branch, no: Option<u64>, refusal: &CheckInRefusal) -> String {
+    let lang = branch.language;
+    match refusal {
+        CheckInRefusal::NoneOpen => match lang {
+            Language::Zh => {
+                "当前没有开放签到的会议。签到在会前 15 分钟开放；发送「会议」查看安排。".to_owned()
+            }
+            Language::En => {
+                "No meeting is open for check-in now. Send \"meetings\" for the schedule."
+                    .to_owned()
+            }
+        },
+        CheckInRefusal::Several(nos) => {
+            let list = nos
+                .iter()
+                .map(|n| format!("#{n}"))
+                .collect::<Vec<_>>()
+                .join("、");
+            match lang {
+                Language::Zh => format!("有多个会议正在签到：{list}。请发送「签到 #编号」。"),
+                Language::En => {
+                    format!("Several meetings are open: {list}. Send \"checkin #<no>\".")
+                }
+            }
+        }
+        CheckInRefusal::Closed { opens_at: Some(at) } => {
+            let (no, at) = (no.unwrap_or_default(), when(branch, *at));
+            match lang {
+                Language::Zh => format!("会议 #{no} 的签到将于 {at} 开放。"),
+                Language::En => format!("Check-in for meeting #{no} opens {at}."),
+            }
+        }
+        CheckInRefusal::Closed { opens_at: None } => {
+            let no = no.unwrap_or_default();
+            match lang {
+                Language::Zh => format!("会议 #{no} 的签到已结束。"),
+                Language::En => format!("Check-in for meeting #{no} has closed."),
+            }
+        }
+        CheckInRefusal::WrongCode => match lang {
+            Language::Zh => "签到码不对，请核对后重发「签到 签到码」。".to_owned(),
+            Language::En => "Wrong check-in code; send \"checkin <code>\" again.".to_owned(),
+        },
+    }
+}
+
+/// Reply (to the group): the counts and the quorum, never names.
+pub fn ended(branch: &Branch, m: &Meeting, s: &Summary) -> String {
+    let t = title(branch, m);
+    let (expected, attended, late, excused, absent) =
+        (s.expected, s.attended(), s.late, s.excused, s.absent);
+    let mut text = match branch.language {
+        Language::Zh => format!(
+            "{t}已结束：应到 {expected} 人，实到 {attended} 人（其中迟到 {late} 人），请假 {excused} 人，缺席 {absent} 人。"
+        ),
+        Language::En => format!(
+            "{t} ended: {expected} expected, {attended} attended ({late} late), {excused} on leave, {absent} absent."
+        ),
+    };
+    if let Some(q) = s.quorum {
+        let (yes, of) = (q.attending, q.voters);
+        text.push_str(&match (branch.language, q.met()) {
+            (Language::Zh, true) => format!("\n法定人数：已达到（{yes}/{of}）。"),
+            (Language::Zh, false) => {
+                format!("\n法定人数：未达到（{yes}/{of}），会议决定需另行确认。")
+            }
+            (Language::En, true) => format!("\nQuorum: met ({yes}/{of})."),
+            (Language::En, false) => {
+                format!("\nQuorum: not met ({yes}/{of}); decisions need confirming.")
+            }
+        });
+    }
+    text
+}
+
+/// Reply: minutes appended.
+pub fn minutes_ok(branch: &Branch, m: &Meeting) -> String {
+    let (t, n) = (title(branch, m), m.minutes.len());
+    match branch.language {
+        Language::Zh => format!("已记入{t}的会议记录（共 {n} 条）。"),
+        Language::En => format!("Added to the minutes of {t} ({n} entries)."),
+    }
+}

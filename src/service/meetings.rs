@@ -1,0 +1,786 @@
+//! Meetings (SPEC §6): create and announce, RSVP and leave, reminders, reschedule and cancel,
+//! check-in, end with counts, minutes. Chat commands and the admin API both call these.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, ServiceError, Services, retry_on_conflict};
+use crate::{
+    chat::reply::meetings as texts,
+    domain::{
+        Branch, BranchId, Invalid, Member, MemberStatus, Role,
+        meeting::{
+            self, Attendance, Leave, Meeting, MeetingKind, MeetingStatus, MinutesEntry, Summary,
+        },
+    },
+    platform::{BoxFuture, ChatRef, private_chat_id},
+    scheduler::{Job, JobError, JobHandler},
+};
+
+/// The job kind of a meeting reminder.
+pub const REMINDER_JOB: &str = "meeting.reminder";
+/// Default length of a meeting.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(90 * 60);
+/// Longest topic.
+pub const MAX_TOPIC: usize = 100;
+
+/// What creating a meeting needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMeeting {
+    /// Kind.
+    pub kind: MeetingKind,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// Topic.
+    pub topic: String,
+    /// Length; default 90 minutes.
+    #[serde(default, with = "humantime_serde::option")]
+    pub duration: Option<Duration>,
+    /// Online link.
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// The outcome of a check-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckIn {
+    /// Recorded now; late if after the start.
+    Recorded {
+        /// Late.
+        late: bool,
+    },
+    /// Recorded before: acknowledged, not counted again.
+    Already {
+        /// Late.
+        late: bool,
+    },
+}
+
+/// Why a check-in was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CheckInRefusal {
+    /// No window is open in the branch.
+    NoneOpen,
+    /// Several are open: say which (`签到 #n`).
+    Several(Vec<u64>),
+    /// This meeting's window is not open now; it opens then (or closed).
+    Closed {
+        /// Opens at (if still ahead).
+        opens_at: Option<DateTime<Utc>>,
+    },
+    /// The code does not match.
+    WrongCode,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ReminderPayload {
+    branch: BranchId,
+    no: u64,
+    before_secs: u64,
+}
+
+fn reminder_key(branch: &BranchId, no: u64, before: Duration) -> String {
+    format!(
+        "meeting:{branch}:{no}:reminder:{}",
+        humantime::format_duration(before)
+    )
+}
+
+fn parse_topic(raw: &str) -> Result<String> {
+    let topic = raw.trim();
+    if topic.is_empty() || topic.chars().count() > MAX_TOPIC {
+        return Err(
+            Invalid::new("topic", format!("1 to {MAX_TOPIC} characters"))
+                .zh(format!("主题需 1 到 {MAX_TOPIC} 个字"))
+                .into(),
+        );
+    }
+    Ok(topic.to_owned())
+}
+
+fn parse_link(raw: Option<&str>) -> Result<Option<String>> {
+    match raw.map(str::trim).filter(|l| !l.is_empty()) {
+        None => Ok(None),
+        Some(l)
+            if (l.starts_with("https://") || l.starts_with("http://"))
+                && l.len() <= 500
+                && !l.contains(char::is_whitespace) =>
+        {
+            Ok(Some(l.to_owned()))
+        }
+        Some(_) => Err(
+            Invalid::new("link", "an http(s) URL of at most 500 characters")
+                .zh("链接需以 http:// 或 https:// 开头")
+                .into(),
+        ),
+    }
+}
+
+impl Services {
+    /// A meeting of the branch, or `MeetingNotFound`.
+    pub async fn meeting(&self, branch: &BranchId, no: u64) -> Result<Meeting> {
+        Ok(self
+            .store
+            .meeting(branch, no)
+            .await?
+            .ok_or(ServiceError::MeetingNotFound(no))?
+            .0)
+    }
+
+    /// Creates a meeting, announces it in every bound chat and schedules its reminders.
+    pub async fn create_meeting(
+        &self,
+        branch: &Branch,
+        creator: &Member,
+        input: NewMeeting,
+    ) -> Result<Meeting> {
+        let topic = parse_topic(&input.topic)?;
+        let link = parse_link(input.link.as_deref())?;
+        let now = self.clock.now();
+        if input.starts_at <= now {
+            return Err(Invalid::new("starts_at", "must be in the future")
+                .zh("会议时间已过，请换一个将来的时间")
+                .into());
+        }
+        if input.starts_at > now + chrono::Duration::days(366) {
+            return Err(Invalid::new("starts_at", "must be within a year")
+                .zh("会议时间需在一年以内")
+                .into());
+        }
+        let duration = input.duration.unwrap_or(DEFAULT_DURATION);
+        if duration < Duration::from_secs(60) || duration > Duration::from_secs(24 * 3600) {
+            return Err(Invalid::new("duration", "between 1m and 24h")
+                .zh("时长需在 1 分钟到 24 小时之间")
+                .into());
+        }
+        let meeting = Meeting {
+            no: self.store.next_number(&branch.id).await?,
+            branch: branch.id.clone(),
+            kind: input.kind,
+            topic,
+            starts_at: input.starts_at,
+            duration,
+            link,
+            status: MeetingStatus::Scheduled,
+            created_by: creator.id.clone(),
+            created_at: now,
+            ended_at: None,
+            minutes: Vec::new(),
+            checkin: None,
+        };
+        self.store.insert_meeting(&meeting).await?;
+        let text = texts::announcement(branch, &meeting);
+        self.tell_branch(
+            branch,
+            &text,
+            &format!("meeting:{}:{}:announce", branch.id, meeting.no),
+        )
+        .await?;
+        self.schedule_reminders(branch, &meeting).await?;
+        Ok(meeting)
+    }
+
+    async fn schedule_reminders(&self, branch: &Branch, meeting: &Meeting) -> Result<()> {
+        let now = self.clock.now();
+        for before in branch.timing.apply(&self.settings.timing).meeting_reminders {
+            let due = meeting.starts_at - chrono::Duration::from_std(before).unwrap_or_default();
+            let key = reminder_key(&branch.id, meeting.no, before);
+            if due <= now {
+                self.store.cancel_job(&key).await?;
+                continue;
+            }
+            let payload = ReminderPayload {
+                branch: branch.id.clone(),
+                no: meeting.no,
+                before_secs: before.as_secs(),
+            };
+            let job = Job {
+                key,
+                kind: REMINDER_JOB.to_owned(),
+                due,
+                payload: serde_json::to_value(&payload)
+                    .map_err(|e| Invalid::new("meeting", e.to_string()))?,
+                recurrence: None,
+                attempts: 0,
+            };
+            self.store.schedule_job(&job).await?;
+        }
+        Ok(())
+    }
+
+    async fn cancel_reminders(&self, branch: &Branch, no: u64) -> Result<()> {
+        for before in branch.timing.apply(&self.settings.timing).meeting_reminders {
+            self.store
+                .cancel_job(&reminder_key(&branch.id, no, before))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a text to every member chat of the branch, once per intent and chat.
+    pub async fn tell_branch(&self, branch: &Branch, text: &str, intent: &str) -> Result<()> {
+        for chat in self.store.branch_chats(&branch.id).await? {
+            self.send_to_chat(&chat, text, &format!("{intent}:chat:{}", chat.key()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sensitive text (names of absentees, leave reasons) for the secretary only: the committee
+    /// chat if one is bound, else the secretary's private chats (SPEC §4). Never a group.
+    pub async fn tell_committee(&self, branch: &Branch, text: &str, intent: &str) -> Result<bool> {
+        if let Some(chat) = &branch.committee_chat {
+            self.send_to_chat(chat, text, &format!("{intent}:committee"))
+                .await?;
+            return Ok(true);
+        }
+        let roster = self.store.roster(&branch.id).await?;
+        let mut told = false;
+        for secretary in roster
+            .members
+            .values()
+            .filter(|m| m.role == Role::Secretary && m.status == MemberStatus::Active)
+        {
+            for identity in &secretary.identities {
+                if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
+                    let chat = ChatRef {
+                        platform: identity.platform,
+                        bot: identity.bot.clone(),
+                        chat_id,
+                    };
+                    self.send_to_chat(&chat, text, &format!("{intent}:dm:{}", identity.key()))
+                        .await?;
+                    told = true;
+                }
+            }
+        }
+        Ok(told)
+    }
+
+    /// Meetings not yet over, soonest first.
+    pub async fn upcoming_meetings(&self, branch: &BranchId) -> Result<Vec<Meeting>> {
+        let now = self.clock.now();
+        let mut meetings: Vec<Meeting> = self
+            .store
+            .meetings(branch)
+            .await?
+            .into_iter()
+            .filter(|m| m.status == MeetingStatus::Scheduled)
+            .filter(|m| {
+                m.starts_at + chrono::Duration::from_std(m.duration).unwrap_or_default() > now
+            })
+            .collect();
+        meetings.sort_by_key(|m| m.starts_at);
+        Ok(meetings)
+    }
+
+    /// A meeting with its counts so far.
+    pub async fn meeting_with_summary(
+        &self,
+        branch: &BranchId,
+        no: u64,
+    ) -> Result<(Meeting, Summary, HashMap<String, Attendance>)> {
+        let meeting = self.meeting(branch, no).await?;
+        let roster = self.store.roster(branch).await?;
+        let members: Vec<Member> = roster.members.into_values().collect();
+        let attendance = self.store.attendance(branch, no).await?;
+        let summary = meeting::summarize(&meeting, &members, &attendance);
+        Ok((meeting, summary, attendance))
+    }
+
+    async fn open_meeting(&self, branch: &BranchId, no: u64) -> Result<Meeting> {
+        let meeting = self.meeting(branch, no).await?;
+        match meeting.status {
+            MeetingStatus::Scheduled => Ok(meeting),
+            MeetingStatus::Cancelled => Err(ServiceError::MeetingClosed(no)),
+            MeetingStatus::Ended => Err(ServiceError::MeetingClosed(no)),
+        }
+    }
+
+    /// Changes one member's attendance record, optimistically.
+    async fn update_attendance<F>(
+        &self,
+        branch: &BranchId,
+        no: u64,
+        member: &Member,
+        change: F,
+    ) -> Result<Attendance>
+    where
+        F: Fn(&mut Attendance),
+    {
+        let record = retry_on_conflict!("attendance", {
+            let (mut attendance, raw) =
+                self.store.member_attendance(branch, no, &member.id).await?;
+            change(&mut attendance);
+            self.store
+                .put_attendance(branch, no, &member.id, &attendance, raw.as_deref())
+                .await?
+                .then_some(attendance)
+        });
+        Ok(record)
+    }
+
+    /// `参加 #n`: the member will attend (this withdraws a leave request).
+    pub async fn rsvp(&self, branch: &BranchId, no: u64, member: &Member) -> Result<Meeting> {
+        let meeting = self.open_meeting(branch, no).await?;
+        self.update_attendance(branch, no, member, |a| {
+            a.rsvp = true;
+            a.leave = None;
+        })
+        .await?;
+        Ok(meeting)
+    }
+
+    /// `请假 #n <理由>`: before the start only; the secretary is told privately.
+    pub async fn ask_leave(
+        &self,
+        branch: &Branch,
+        no: u64,
+        member: &Member,
+        reason: &str,
+    ) -> Result<Meeting> {
+        let meeting = self.open_meeting(&branch.id, no).await?;
+        let now = self.clock.now();
+        if now >= meeting.starts_at {
+            return Err(ServiceError::MeetingStarted(no));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(Invalid::new("reason", "1 to 200 characters")
+                .zh("请写明请假理由（200 字以内）")
+                .into());
+        }
+        let leave = Leave {
+            reason: reason.to_owned(),
+            at: now,
+            refused: false,
+        };
+        self.update_attendance(&branch.id, no, member, |a| {
+            a.rsvp = false;
+            a.leave = Some(leave.clone());
+        })
+        .await?;
+        let text = texts::leave_notice(branch, &meeting, &member.name, reason);
+        self.tell_committee(
+            branch,
+            &text,
+            &format!("meeting:{}:{no}:leave:{}", branch.id, member.id),
+        )
+        .await?;
+        Ok(meeting)
+    }
+
+    /// `驳回请假 #n <姓名>`: the member is expected after all, and told so privately.
+    pub async fn refuse_leave(
+        &self,
+        branch: &Branch,
+        no: u64,
+        name: &str,
+    ) -> Result<(Meeting, Member)> {
+        let meeting = self.open_meeting(&branch.id, no).await?;
+        let roster = self.store.roster(&branch.id).await?;
+        let member = roster
+            .by_name(name.trim())
+            .cloned()
+            .ok_or_else(|| ServiceError::MemberNotFound(name.trim().to_owned()))?;
+        let (attendance, _) = self
+            .store
+            .member_attendance(&branch.id, no, &member.id)
+            .await?;
+        if !attendance.excused() {
+            return Err(ServiceError::NoLeave(member.name.clone()));
+        }
+        self.update_attendance(&branch.id, no, &member, |a| {
+            if let Some(leave) = &mut a.leave {
+                leave.refused = true;
+            }
+        })
+        .await?;
+        let text = texts::leave_refused(branch, &meeting);
+        for identity in &member.identities {
+            if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
+                let chat = ChatRef {
+                    platform: identity.platform,
+                    bot: identity.bot.clone(),
+                    chat_id,
+                };
+                self.send_to_chat(
+                    &chat,
+                    &text,
+                    &format!("meeting:{}:{no}:refused:{}", branch.id, identity.key()),
+                )
+                .await?;
+            }
+        }
+        Ok((meeting, member))
+    }
+
+    /// `改期 #n <时间>`: moves the meeting and its reminders, and tells the group.
+    pub async fn reschedule(
+        &self,
+        branch: &Branch,
+        no: u64,
+        starts_at: DateTime<Utc>,
+    ) -> Result<Meeting> {
+        if starts_at <= self.clock.now() {
+            return Err(Invalid::new("starts_at", "must be in the future")
+                .zh("新时间已过，请换一个将来的时间")
+                .into());
+        }
+        let meeting = retry_on_conflict!("meeting", {
+            let (mut m, raw) = self
+                .store
+                .meeting(&branch.id, no)
+                .await?
+                .ok_or(ServiceError::MeetingNotFound(no))?;
+            if m.status != MeetingStatus::Scheduled {
+                return Err(ServiceError::MeetingClosed(no));
+            }
+            m.starts_at = starts_at;
+            self.store.update_meeting(&m, &raw).await?.then_some(m)
+        });
+        self.schedule_reminders(branch, &meeting).await?;
+        let text = texts::rescheduled(branch, &meeting);
+        let intent = format!("meeting:{}:{no}:moved:{}", branch.id, starts_at.timestamp());
+        self.tell_branch(branch, &text, &intent).await?;
+        Ok(meeting)
+    }
+
+    /// `取消会议 #n`: removes its reminders and tells the group.
+    pub async fn cancel_meeting(&self, branch: &Branch, no: u64) -> Result<Meeting> {
+        let meeting = self
+            .set_status(&branch.id, no, MeetingStatus::Cancelled)
+            .await?;
+        self.cancel_reminders(branch, no).await?;
+        let text = texts::cancelled(branch, &meeting);
+        self.tell_branch(
+            branch,
+            &text,
+            &format!("meeting:{}:{no}:cancelled", branch.id),
+        )
+        .await?;
+        Ok(meeting)
+    }
+
+    async fn set_status(
+        &self,
+        branch: &BranchId,
+        no: u64,
+        status: MeetingStatus,
+    ) -> Result<Meeting> {
+        let now = self.clock.now();
+        let meeting = retry_on_conflict!("meeting", {
+            let (mut m, raw) = self
+                .store
+                .meeting(branch, no)
+                .await?
+                .ok_or(ServiceError::MeetingNotFound(no))?;
+            if m.status != MeetingStatus::Scheduled {
+                return Err(ServiceError::MeetingClosed(no));
+            }
+            m.status = status;
+            if status == MeetingStatus::Ended {
+                m.ended_at = Some(now);
+            }
+            self.store.update_meeting(&m, &raw).await?.then_some(m)
+        });
+        Ok(meeting)
+    }
+
+    /// The check-in window of a meeting: from `checkin_opens_before` before the start to
+    /// `checkin_closes_after` after it (branch timing).
+    pub fn checkin_window(
+        &self,
+        branch: &Branch,
+        meeting: &Meeting,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        if let Some(w) = &meeting.checkin {
+            return (w.opens_at, w.closes_at);
+        }
+        let timing = branch.timing.apply(&self.settings.timing);
+        let opens = meeting.starts_at
+            - chrono::Duration::from_std(timing.checkin_opens_before).unwrap_or_default();
+        let closes = meeting.starts_at
+            + chrono::Duration::from_std(timing.checkin_closes_after).unwrap_or_default();
+        (opens, closes)
+    }
+
+    /// `签到 [#n]`: records present (by the start) or late. Without a number, the one meeting
+    /// whose window is open; with several open, the member is asked which.
+    pub async fn check_in(
+        &self,
+        branch: &Branch,
+        member: &Member,
+        no: Option<u64>,
+        code: Option<&str>,
+    ) -> Result<std::result::Result<(Meeting, CheckIn), CheckInRefusal>> {
+        let now = self.clock.now();
+        let meeting = match no {
+            Some(no) => {
+                let m = self.open_meeting(&branch.id, no).await?;
+                let (opens, closes) = self.checkin_window(branch, &m);
+                if now < opens || now > closes {
+                    return Ok(Err(CheckInRefusal::Closed {
+                        opens_at: (now < opens).then_some(opens),
+                    }));
+                }
+                m
+            }
+            None => {
+                let open: Vec<Meeting> = self
+                    .upcoming_meetings(&branch.id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| {
+                        let (opens, closes) = self.checkin_window(branch, m);
+                        now >= opens && now <= closes
+                    })
+                    .collect();
+                match open.as_slice() {
+                    [] => return Ok(Err(CheckInRefusal::NoneOpen)),
+                    [one] => one.clone(),
+                    several => {
+                        return Ok(Err(CheckInRefusal::Several(
+                            several.iter().map(|m| m.no).collect(),
+                        )));
+                    }
+                }
+            }
+        };
+        if let Some(expected) = meeting.checkin.as_ref().and_then(|w| w.code.as_deref())
+            && code.map(str::trim) != Some(expected)
+        {
+            return Ok(Err(CheckInRefusal::WrongCode));
+        }
+        let late = now > meeting.starts_at;
+        // Whether this call recorded it, decided by the state the committed update saw (a
+        // time comparison would mistake two check-ins in one instant for two first ones).
+        let already = std::sync::atomic::AtomicBool::new(false);
+        let record = self
+            .update_attendance(&branch.id, meeting.no, member, |a| {
+                already.store(
+                    a.checked_in_at.is_some(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if a.checked_in_at.is_none() {
+                    a.checked_in_at = Some(now);
+                }
+            })
+            .await?;
+        let first = !already.load(std::sync::atomic::Ordering::Relaxed);
+        let late_recorded = record.checked_in_at.is_some_and(|t| t > meeting.starts_at);
+        let outcome = if first {
+            CheckIn::Recorded { late }
+        } else {
+            CheckIn::Already {
+                late: late_recorded,
+            }
+        };
+        Ok(Ok((meeting, outcome)))
+    }
+
+    /// `开始签到 #n [分钟] [签到码]`: opens the check-in window now for `minutes` (default: until
+    /// the default window's close), optionally with a code.
+    pub async fn open_checkin(
+        &self,
+        branch: &Branch,
+        no: u64,
+        minutes: Option<u32>,
+        code: Option<&str>,
+    ) -> Result<Meeting> {
+        let now = self.clock.now();
+        if let Some(code) = code
+            && (code.is_empty()
+                || code.chars().count() > 16
+                || code.chars().any(char::is_whitespace))
+        {
+            return Err(Invalid::new("code", "1 to 16 characters without spaces")
+                .zh("签到码需 1 到 16 个字符，不含空格")
+                .into());
+        }
+        if minutes.is_some_and(|m| m == 0 || m > 24 * 60) {
+            return Err(Invalid::new("minutes", "1 to 1440")
+                .zh("签到时长需在 1 到 1440 分钟之间")
+                .into());
+        }
+        let meeting = retry_on_conflict!("meeting", {
+            let (mut m, raw) = self
+                .store
+                .meeting(&branch.id, no)
+                .await?
+                .ok_or(ServiceError::MeetingNotFound(no))?;
+            if m.status != MeetingStatus::Scheduled {
+                return Err(ServiceError::MeetingClosed(no));
+            }
+            let closes_at = match minutes {
+                Some(minutes) => now + chrono::Duration::minutes(i64::from(minutes)),
+                None => self
+                    .checkin_window(
+                        branch,
+                        &Meeting {
+                            checkin: None,
+                            ..m.clone()
+                        },
+                    )
+                    .1
+                    .max(now + chrono::Duration::minutes(15)),
+            };
+            m.checkin = Some(meeting::CheckinWindow {
+                opens_at: now,
+                closes_at,
+                code: code.map(str::to_owned),
+            });
+            self.store.update_meeting(&m, &raw).await?.then_some(m)
+        });
+        Ok(meeting)
+    }
+
+    /// `结束会议 #n`: closes it; the group gets the counts (and the quorum), the committee chat
+    /// (or the secretary privately) the names of the absent.
+    pub async fn end_meeting(&self, branch: &Branch, no: u64) -> Result<(Meeting, Summary)> {
+        let meeting = self
+            .set_status(&branch.id, no, MeetingStatus::Ended)
+            .await?;
+        self.cancel_reminders(branch, no).await?;
+        let roster = self.store.roster(&branch.id).await?;
+        let members: Vec<Member> = roster.members.into_values().collect();
+        let attendance = self.store.attendance(&branch.id, no).await?;
+        let summary = meeting::summarize(&meeting, &members, &attendance);
+        let mut absent: Vec<&str> = members
+            .iter()
+            .filter(|m| summary.outcomes.get(&m.id) == Some(&meeting::Outcome::Absent))
+            .map(|m| m.name.as_str())
+            .collect();
+        absent.sort_unstable();
+        if !absent.is_empty() {
+            let text = texts::absentees(branch, &meeting, &absent);
+            self.tell_committee(branch, &text, &format!("meeting:{}:{no}:absent", branch.id))
+                .await?;
+        }
+        Ok((meeting, summary))
+    }
+
+    /// `会议记录 #n <text>`: appends to the minutes, with who wrote it and when.
+    pub async fn add_minutes(
+        &self,
+        branch: &BranchId,
+        no: u64,
+        author: &Member,
+        text: &str,
+    ) -> Result<Meeting> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 2000 {
+            return Err(Invalid::new("text", "1 to 2000 characters")
+                .zh("记录内容需 1 到 2000 字")
+                .into());
+        }
+        let now = self.clock.now();
+        let meeting = retry_on_conflict!("meeting", {
+            let (mut m, raw) = self
+                .store
+                .meeting(branch, no)
+                .await?
+                .ok_or(ServiceError::MeetingNotFound(no))?;
+            if m.status == MeetingStatus::Cancelled {
+                return Err(ServiceError::MeetingClosed(no));
+            }
+            m.minutes.push(MinutesEntry {
+                by: author.name.clone(),
+                at: now,
+                text: text.to_owned(),
+            });
+            self.store.update_meeting(&m, &raw).await?.then_some(m)
+        });
+        Ok(meeting)
+    }
+}
+
+/// Sends the reminders of meetings: who has neither said they come nor asked for leave is
+/// named, with the platform's own mention where the member has an account on that chat's bot.
+#[derive(Debug)]
+pub struct ReminderHandler {
+    services: Services,
+}
+
+impl ReminderHandler {
+    /// A handler over the services.
+    pub fn new(services: Services) -> Self {
+        Self { services }
+    }
+
+    async fn remind(&self, payload: ReminderPayload) -> Result<()> {
+        let services = &self.services;
+        let branch = services.branch(&payload.branch).await?;
+        let Some((meeting, _)) = services.store.meeting(&branch.id, payload.no).await? else {
+            return Ok(());
+        };
+        if meeting.status != MeetingStatus::Scheduled {
+            return Ok(());
+        }
+        let roster = services.store.roster(&branch.id).await?;
+        let members: Vec<Member> = roster.members.into_values().collect();
+        let attendance = services.store.attendance(&branch.id, meeting.no).await?;
+        let mut waiting = meeting::not_yet_answered(&meeting, &members, &attendance);
+        waiting.sort_by(|a, b| a.name.cmp(&b.name));
+        let before = Duration::from_secs(payload.before_secs);
+        for chat in services.store.branch_chats(&branch.id).await? {
+            let names: Vec<String> = waiting
+                .iter()
+                .map(|m| {
+                    match m
+                        .identities
+                        .iter()
+                        .find(|i| i.platform == chat.platform && i.bot == chat.bot)
+                    {
+                        Some(identity) => {
+                            crate::platform::mention_token(&identity.user_id, &m.name)
+                        }
+                        None => m.name.clone(),
+                    }
+                })
+                .collect();
+            let text = texts::reminder(&branch, &meeting, before, &names);
+            let intent = format!(
+                "{}:chat:{}",
+                reminder_key(&branch.id, meeting.no, before),
+                chat.key()
+            );
+            services.send_to_chat(&chat, &text, &intent).await?;
+        }
+        // A quorum that looks unlikely is the secretary's to act on, privately.
+        if let Some(forecast) = meeting::quorum_forecast(&meeting, &members, &attendance)
+            && !forecast.met()
+        {
+            let text = texts::quorum_warning(&branch, &meeting, forecast);
+            let intent = format!("{}:quorum", reminder_key(&branch.id, meeting.no, before));
+            services.tell_committee(&branch, &text, &intent).await?;
+        }
+        Ok(())
+    }
+}
+
+impl JobHandler for ReminderHandler {
+    fn kind(&self) -> &'static str {
+        REMINDER_JOB
+    }
+
+    fn grace(&self) -> Duration {
+        // A reminder is worth sending a little late, never after the meeting has begun.
+        Duration::from_secs(10 * 60)
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, std::result::Result<(), JobError>> {
+        Box::pin(async move {
+            let payload: ReminderPayload = serde_json::from_value(job.payload.clone())
+                .map_err(|e| JobError::Fail(format!("bad reminder payload: {e}")))?;
+            match self.remind(payload).await {
+                Ok(()) => Ok(()),
+                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
+                Err(e) => Err(JobError::Fail(e.to_string())),
+            }
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! A meeting's whole life through the sim platform and real Redis: create (three time forms),
+//! announce, RSVP, leave and its refusal, reminders, reschedule, check-in (present, late,
+//! duplicate, wrong code, outside the window), the end with counts and quorum, minutes; and
+//! the privacy and permission rules around them.
+
+use mobile_branch::clock::Clock;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{TestApp, Who, spawn_app};
+
+const SEC: Who<'static> = Who {
+    chat: "g1",
+    user: "u-sec",
+    name: "王书记",
+};
+const ZHANG: Who<'static> = Who {
+    chat: "g1",
+    user: "u-zhang",
+    name: "张三",
+};
+const LI: Who<'static> = Who {
+    chat: "g1",
+    user: "u-li",
+    name: "李四",
+};
+const ZHAO: Who<'static> = Who {
+    chat: "g1",
+    user: "u-zhao",
+    name: "赵六",
+};
+
+/// A branch with a secretary, a committee chat and three members.
+async fn branch(app: &TestApp) -> String {
+    let (id, code) = app.create_branch("会议支部").await;
+    app.say1(SEC, &format!("绑定 {code}")).await;
+    for who in [ZHANG, LI, ZHAO] {
+        app.api(
+            Method::POST,
+            &format!("/branches/{id}/members"),
+            Some(json!({"name": who.name, "phone": "13900000000"})),
+        )
+        .await;
+        app.say1(who, &format!("加入 {}", who.name)).await;
+    }
+    let (_, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/bind-codes"),
+            Some(json!({"committee": true})),
+        )
+        .await;
+    app.say1(
+        Who { chat: "gc", ..SEC },
+        &format!("绑定支委群 {}", body["bind_code"].as_str().unwrap()),
+    )
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn a_meeting_lives_from_announcement_to_minutes() {
+    let app = spawn_app().await;
+    let _id = branch(&app).await;
+
+    // Three time forms; the first is announced in the group.
+    let reply = app
+        .say1(
+            SEC,
+            "新建会议 党员大会 明天 19:30 学习二十大精神 90分钟 https://meeting.example/abc",
+        )
+        .await;
+    assert!(
+        reply.contains("会议 #1") && reply.contains("已通知"),
+        "{reply}"
+    );
+    app.eventually(5, "announcement", || async {
+        app.mailbox("demo", "g1")
+            .await
+            .iter()
+            .any(|t| t.contains("【会议通知 #1】") && t.contains("https://meeting.example/abc"))
+    })
+    .await;
+    let reply = app
+        .say1(SEC, "新建会议 支委会 下周三 20:00 研究发展党员")
+        .await;
+    assert!(reply.contains("会议 #2"), "{reply}");
+    let local =
+        app.clock.now().with_timezone(&chrono_tz::Asia::Shanghai) + chrono::Duration::days(3);
+    let reply = app
+        .say1(
+            SEC,
+            &format!(
+                "新建会议 主题党日 {} 9:00 志愿服务",
+                local.format("%-m月%-d日")
+            ),
+        )
+        .await;
+    assert!(reply.contains("会议 #3"), "{reply}");
+    let reply = app.say1(SEC, "新建会议 党员大会 昨天 19:30 补开").await;
+    assert!(
+        reply.contains("已经过去") || reply.contains("支持的时间写法"),
+        "{reply}"
+    );
+
+    // RSVP, leave (told to the committee only), refusal (told to the member privately).
+    assert!(app.say1(ZHANG, "参加 #1").await.contains("已报名"));
+    let reply = app.say1(LI, "请假 #1 出差在外地").await;
+    assert!(
+        reply.contains("已提交") && !reply.contains("出差"),
+        "the reason stays out of the group: {reply}"
+    );
+    app.eventually(5, "leave told to the committee", || async {
+        app.mailbox("demo", "gc")
+            .await
+            .iter()
+            .any(|t| t.contains("李四") && t.contains("出差在外地"))
+    })
+    .await;
+    let reply = app.say1(SEC, "驳回请假 #1 李四").await;
+    assert!(
+        reply.contains("已驳回") && !reply.contains("李四"),
+        "{reply}"
+    );
+    app.eventually(5, "refusal told privately", || async {
+        app.mailbox("demo", "dm:u-li")
+            .await
+            .iter()
+            .any(|t| t.contains("未获批准"))
+    })
+    .await;
+    let show = app.say1(ZHAO, "会议 #1").await;
+    assert!(
+        show.contains("报名 1 人") && show.contains("未回复"),
+        "{show}"
+    );
+
+    // The 1 h reminder names who has not answered, as @mentions on sim.
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let tomorrow =
+        app.clock.now().with_timezone(&shanghai).date_naive() + chrono::Duration::days(1);
+    let starts = tomorrow
+        .and_hms_opt(19, 30, 0)
+        .and_then(|t| t.and_local_timezone(shanghai).single())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    app.clock
+        .advance(starts - app.clock.now() - chrono::Duration::minutes(59));
+    app.eventually(5, "reminder", || async {
+        app.mailbox("demo", "g1")
+            .await
+            .iter()
+            .any(|t| t.contains("【会议提醒 #1】") && t.contains("@赵六"))
+    })
+    .await;
+    let reminder = app
+        .mailbox("demo", "g1")
+        .await
+        .into_iter()
+        .find(|t| t.contains("【会议提醒 #1】"))
+        .unwrap();
+    assert!(
+        !reminder.contains("@张三"),
+        "who answered is not nagged: {reminder}"
+    );
+
+    // Check-in: outside the window, present, duplicate, then late after the start.
+    let reply = app.say1(ZHANG, "签到 #1").await;
+    assert!(reply.contains("将于") && reply.contains("开放"), "{reply}");
+    app.clock.advance(chrono::Duration::minutes(50));
+    assert!(app.say1(ZHANG, "签到").await.contains("签到成功"));
+    assert!(app.say1(ZHANG, "签到").await.contains("不重复计"));
+    app.clock
+        .advance(starts - app.clock.now() + chrono::Duration::minutes(5));
+    assert!(app.say1(SEC, "签到 #1").await.contains("迟到"));
+
+    // A window with a code: wrong code refused, right one accepted.
+    assert!(
+        app.say1(SEC, "开始签到 #1 10 7788")
+            .await
+            .contains("签到已开放")
+    );
+    assert!(app.say1(ZHAO, "签到 1234").await.contains("签到码不对"));
+    assert!(app.say1(ZHAO, "签到 7788").await.contains("迟到"));
+
+    // The end: counts and quorum in the group, names of the absent in the committee chat only.
+    let ended = app.say1(SEC, "结束会议 #1").await;
+    assert!(
+        ended.contains("应到 4 人") && ended.contains("实到 3 人") && ended.contains("缺席 1 人"),
+        "{ended}"
+    );
+    assert!(ended.contains("法定人数：已达到（3/4）"), "{ended}");
+    assert!(!ended.contains("李四"), "{ended}");
+    app.eventually(5, "absentees to the committee", || async {
+        app.mailbox("demo", "gc")
+            .await
+            .iter()
+            .any(|t| t.contains("缺席：李四"))
+    })
+    .await;
+    assert!(
+        app.say1(SEC, "会议记录 #1 学习了报告第一部分")
+            .await
+            .contains("共 1 条")
+    );
+    assert!(app.say1(ZHANG, "签到 #1").await.contains("已取消或已结束"));
+
+    // Reschedule and cancel move and remove what is planned, and tell the group.
+    assert!(app.say1(SEC, "改期 #2 后天 20:00").await.contains("已更新"));
+    assert!(app.say1(SEC, "取消会议 #3").await.contains("已更新"));
+    app.eventually(5, "moved and cancelled told", || async {
+        let g = app.mailbox("demo", "g1").await;
+        g.iter().any(|t| t.contains("【改期】")) && g.iter().any(|t| t.contains("【取消】"))
+    })
+    .await;
+
+    // Nothing in any group chat carries a leave reason, an absentee list or a phone number.
+    for text in app.mailbox("demo", "g1").await {
+        assert!(
+            !text.contains("出差") && !text.contains("缺席：") && !text.contains("13900000000"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn members_cannot_run_meetings_and_bad_input_is_refused() {
+    let app = spawn_app().await;
+    branch(&app).await;
+    for command in [
+        "新建会议 支委会 明天 19:30 学习",
+        "结束会议 #1",
+        "取消会议 #1",
+        "改期 #1 明天 20:00",
+        "开始签到 #1",
+        "驳回请假 #1 李四",
+        "会议记录 #1 x",
+    ] {
+        let reply = app.say1(ZHANG, command).await;
+        assert!(reply.contains("仅限"), "{command}: {reply}");
+    }
+    assert!(
+        app.say1(SEC, "新建会议 茶话会 明天 19:30 聊天")
+            .await
+            .contains("支部党员大会"),
+        "lists the kinds"
+    );
+    assert!(
+        app.say1(SEC, "新建会议 支委会 明天 19:30")
+            .await
+            .contains("格式不对"),
+        "a topic is required"
+    );
+    assert!(
+        app.say1(SEC, "新建会议 支委会 2月30日 19:30 学习")
+            .await
+            .contains("不存在")
+    );
+    assert!(app.say1(SEC, "结束会议 #99").await.contains("没有会议 #99"));
+    assert!(app.say1(ZHANG, "参加 三").await.contains("格式不对"));
+    assert!(app.say1(ZHANG, "签到").await.contains("没有开放签到"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_hundred_members_checking_in_at_once_on_two_replicas_count_once_each() {
+    let settings = crate::helpers::test_settings(&crate::helpers::REDIS.url(), "");
+    let one = crate::helpers::spawn_app_with(settings.clone()).await;
+    let two = crate::helpers::spawn_app_with(settings).await;
+    let (id, code) = one.create_branch("大支部").await;
+    one.say1(SEC, &format!("绑定 {code}")).await;
+    let users: Vec<String> = (0..300).map(|i| format!("u{i:03}")).collect();
+    let joins = users.iter().map(|u| {
+        let body = json!({"chat_id": "g1", "user_id": u, "user_name": u, "message_id": format!("join-{u}"), "text": format!("加入 党员{u}")});
+        one.post_raw("/webhook/sim/demo", body.to_string())
+    });
+    futures::future::join_all(joins).await;
+    let approvals: Vec<String> = users.iter().map(|u| format!("批准 党员{u}")).collect();
+    futures::future::join_all(approvals.iter().map(|text| one.say1(SEC, text))).await;
+    assert!(
+        one.say1(SEC, "新建会议 党员大会 明天 19:30 年度总结")
+            .await
+            .contains("#1")
+    );
+    assert!(one.say1(SEC, "开始签到 #1 30").await.contains("签到已开放"));
+    // Both replicas' clocks stand where the window is open (it opened "now" on replica one).
+    two.clock.advance(one.clock.now() - two.clock.now());
+
+    let checkins = users.iter().enumerate().map(|(i, u)| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let body =
+            json!({"chat_id": "g1", "user_id": u, "message_id": format!("in-{u}"), "text": "签到"});
+        app.post_raw("/webhook/sim/demo", body.to_string())
+    });
+    let responses = futures::future::join_all(checkins).await;
+    for r in responses {
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["replies"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("签到成功"),
+            "{v}"
+        );
+    }
+    let ended = one.say1(SEC, "结束会议 #1").await;
+    assert!(
+        ended.contains("应到 301 人")
+            && ended.contains("实到 300 人")
+            && ended.contains("缺席 1 人"),
+        "{ended}"
+    );
+    let (_, members) = one
+        .api(
+            Method::GET,
+            &format!("/branches/{id}/members?per_page=1"),
+            None,
+        )
+        .await;
+    assert_eq!(members["total"], 301);
+}
