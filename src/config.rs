@@ -61,6 +61,7 @@ const SECTIONS: &[&str] = &[
     "timing",
     "scheduler",
     "outbox",
+    "ledger",
     "demo",
     "bots",
 ];
@@ -138,6 +139,8 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     /// Proactive message delivery.
     pub outbox: OutboxSettings,
+    /// The 三会一课 rule table.
+    pub ledger: crate::domain::ledger::LedgerRules,
     /// The demo branch seeded for newcomers.
     pub demo: DemoSettings,
     /// Chat bots by name; the name is the `{bot}` path segment of the webhook.
@@ -790,6 +793,13 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     let demo = section::<DemoSettings>(root, "demo", errors);
     let scheduler = section::<SchedulerSettings>(root, "scheduler", errors);
     let outbox = section::<OutboxSettings>(root, "outbox", errors);
+    let ledger = section::<crate::domain::ledger::LedgerRules>(root, "ledger", errors);
+    if let Some(Err(e)) = ledger
+        .as_ref()
+        .map(crate::domain::ledger::LedgerRules::validate)
+    {
+        errors.push(format!("ledger.{e}"));
+    }
     if let Some(s) = &scheduler {
         check_workers(
             "scheduler",
@@ -837,6 +847,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         demo: demo?,
         scheduler: scheduler?,
         outbox: outbox?,
+        ledger: ledger?,
         bots,
     })
 }

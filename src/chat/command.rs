@@ -49,6 +49,8 @@ pub enum CommandKey {
     EndMeeting,
     /// 会议记录 #n <内容>.
     Minutes,
+    /// 台账 [期间].
+    Ledger,
 }
 
 /// Whether a command takes arguments.
@@ -244,6 +246,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage_en: "minutes #no <text>",
         help_zh: "追加会议记录",
         help_en: "append to a meeting's minutes",
+    },
+    CommandSpec {
+        key: CommandKey::Ledger,
+        zh: &["台账"],
+        en: &["ledger"],
+        min_role: Role::Committee,
+        unbound_ok: false,
+        args: Args::Optional,
+        usage_zh: "台账 [2026-Q4 | 2026-12 | 2026]",
+        usage_en: "ledger [2026-Q4 | 2026-12 | 2026]",
+        help_zh: "查看「三会一课」台账（默认本季度）",
+        help_en: "the meetings ledger (this quarter by default)",
     },
     CommandSpec {
         key: CommandKey::RefuseLeave,

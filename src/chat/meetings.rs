@@ -124,7 +124,7 @@ pub(super) async fn run(
                 duration,
                 link,
             };
-            let created = services.create_meeting(branch, member, input).await?;
+            let created = services.create_meeting(branch, &member.id, input).await?;
             texts::created(branch, &created)
         }
         CommandKey::Meetings => match words.next() {
@@ -251,6 +251,20 @@ pub(super) async fn run(
                 branch,
                 &services.add_minutes(&branch.id, no, member, &text).await?,
             )
+        }
+        CommandKey::Ledger => {
+            let period = match words.next() {
+                Some(p) => match crate::domain::ledger::Period::parse(p) {
+                    Ok(p) => p,
+                    Err(_) => return Ok(usage()),
+                },
+                None => crate::domain::ledger::Period::current(
+                    crate::domain::ledger::Cadence::Quarterly,
+                    now,
+                    branch.timezone,
+                ),
+            };
+            texts::ledger_summary(branch, &services.ledger(branch, period).await?)
         }
         _ => usage(),
     })

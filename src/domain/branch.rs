@@ -239,6 +239,9 @@ pub struct Branch {
     /// The committee chat, once bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committee_chat: Option<ChatRef>,
+    /// The secret in the branch's iCalendar feed URL; rotating it revokes old subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_token: Option<String>,
 }
 
 mod opt_humantime_list {

@@ -157,6 +157,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             timing: TimingOverrides::default(),
             committee_chat: None,
+            calendar_token: None,
         }
     }
 

@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/calendar/{branch}/{file}",
+            get(api::meetings::calendar_feed),
+        )
         .merge(webhooks)
         .nest("/api/v1", api)
         .fallback(|| async { problem::Problem::not_found("no such route") })

@@ -153,6 +153,7 @@ impl Services {
                 created_at: now,
                 timing: TimingOverrides::default(),
                 committee_chat: None,
+                calendar_token: None,
             };
             let code = generate_code();
             if self.store.bind_code_branch(&code).await?.is_some() {
@@ -189,6 +190,7 @@ impl Services {
             created_at: self.clock.now(),
             timing: TimingOverrides::default(),
             committee_chat: None,
+            calendar_token: None,
         };
         self.store
             .insert_branch(&branch, None, self.clock.now())

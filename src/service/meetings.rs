@@ -11,6 +11,7 @@ use crate::{
     chat::reply::meetings as texts,
     domain::{
         Branch, BranchId, Invalid, Member, MemberStatus, Role,
+        ledger::{self, Ledger, Period},
         meeting::{
             self, Attendance, Leave, Meeting, MeetingKind, MeetingStatus, MinutesEntry, Summary,
         },
@@ -134,7 +135,7 @@ impl Services {
     pub async fn create_meeting(
         &self,
         branch: &Branch,
-        creator: &Member,
+        creator: &str,
         input: NewMeeting,
     ) -> Result<Meeting> {
         let topic = parse_topic(&input.topic)?;
@@ -165,7 +166,7 @@ impl Services {
             duration,
             link,
             status: MeetingStatus::Scheduled,
-            created_by: creator.id.clone(),
+            created_by: creator.to_owned(),
             created_at: now,
             ended_at: None,
             minutes: Vec::new(),
@@ -661,6 +662,71 @@ impl Services {
                 .await?;
         }
         Ok((meeting, summary))
+    }
+
+    /// The 三会一课 ledger of a period: the configured rules judged against the ended
+    /// meetings, with counts and attendance rates.
+    pub async fn ledger(&self, branch: &Branch, period: Period) -> Result<Ledger> {
+        let rules = &self.settings.ledger;
+        let covering = rules.covering(period);
+        let roster = self.store.roster(&branch.id).await?;
+        let members: Vec<Member> = roster.members.into_values().collect();
+        let mut pairs = Vec::new();
+        for m in self.store.meetings(&branch.id).await? {
+            if !covering.contains_instant(m.starts_at, branch.timezone) {
+                continue;
+            }
+            let attendance = self.store.attendance(&branch.id, m.no).await?;
+            let summary = meeting::summarize(&m, &members, &attendance);
+            pairs.push((m, summary));
+        }
+        Ok(ledger::ledger(
+            rules,
+            period,
+            branch.timezone,
+            &pairs,
+            &members,
+            self.clock.now(),
+        ))
+    }
+
+    /// The branch's meetings as an iCalendar feed, if `token` is its current feed secret.
+    pub async fn calendar_feed(&self, branch: &BranchId, token: &str) -> Result<Option<String>> {
+        let Some(branch) = self.store.branch(branch).await? else {
+            return Ok(None);
+        };
+        let matches = branch.calendar_token.as_deref().is_some_and(|t| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                t.as_bytes(),
+                token.as_bytes(),
+            ))
+        });
+        if !matches {
+            return Ok(None);
+        }
+        let meetings = self.store.meetings(&branch.id).await?;
+        Ok(Some(crate::export::ical::calendar(
+            &branch,
+            &meetings,
+            self.clock.now(),
+        )))
+    }
+
+    /// A new secret for the branch's calendar feed; the old URL stops working.
+    pub async fn rotate_calendar_token(&self, branch: &BranchId) -> Result<String> {
+        let token: String = (0..32)
+            .map(|_| format!("{:x}", rand::random_range(0..16u8)))
+            .collect();
+        retry_on_conflict!("branch", {
+            let (mut b, raw) = self
+                .store
+                .branch_raw(branch)
+                .await?
+                .ok_or(ServiceError::BranchNotFound)?;
+            b.calendar_token = Some(token.clone());
+            self.store.update_branch(&b, &raw).await?.then_some(())
+        });
+        Ok(token)
     }
 
     /// `会议记录 #n <text>`: appends to the minutes, with who wrote it and when.

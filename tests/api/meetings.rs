@@ -319,3 +319,184 @@ async fn three_hundred_members_checking_in_at_once_on_two_replicas_count_once_ea
         .await;
     assert_eq!(members["total"], 301);
 }
+
+#[tokio::test]
+async fn the_ledger_exports_and_the_calendar_feed_hold_the_meetings() {
+    use calamine::{Reader, Xlsx};
+    use icalendar::parser::{read_calendar, unfold};
+
+    let app = spawn_app().await;
+    let id = branch(&app).await;
+    // A meeting through the API, held and ended in chat.
+    let starts = app.clock.now() + chrono::Duration::minutes(10);
+    let (status, created) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings"),
+            Some(json!({"kind": "committee", "starts_at": starts.to_rfc3339(), "topic": "研究工作, 安排; 下月"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let no = created["no"].as_u64().unwrap();
+    assert!(
+        app.say1(SEC, &format!("签到 #{no}"))
+            .await
+            .contains("签到成功")
+    );
+    assert!(
+        app.say1(SEC, &format!("结束会议 #{no}"))
+            .await
+            .contains("已结束")
+    );
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings"),
+            Some(json!({"kind": "committee", "starts_at": "2020-01-01T00:00:00Z", "topic": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("starts_at")),
+        "{body}"
+    );
+
+    // JSON: the committee rule's current month is met by that meeting.
+    let (status, ledger) = app
+        .api(Method::GET, &format!("/branches/{id}/ledger"), None)
+        .await;
+    assert_eq!(status, 200, "{ledger}");
+    assert_eq!(ledger["meetings"][0]["no"], no, "{ledger}");
+    assert_eq!(ledger["meetings"][0]["attended"], 1);
+    let (status, _) = app
+        .api(
+            Method::GET,
+            &format!("/branches/{id}/ledger?period=2026-Q9"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // CSV: UTF-8 with a BOM and a Chinese header row.
+    let url = format!("{}/api/v1/branches/{id}/ledger?format=csv", app.base);
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let bytes = resp.bytes().await.unwrap();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(text.starts_with('\u{feff}'), "BOM");
+    assert!(text.lines().next().unwrap().contains("会议编号"), "{text}");
+    assert!(text.contains("研究工作"), "{text}");
+
+    // XLSX: a real reader finds the sheets and the meeting row.
+    let url = format!("{}/api/v1/branches/{id}/ledger?format=xlsx", app.base);
+    let bytes = app
+        .client
+        .get(&url)
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(book.sheet_names(), ["台账", "会议", "党员出勤"]);
+    let meetings = book.worksheet_range("会议").unwrap();
+    let row: Vec<String> = meetings
+        .rows()
+        .nth(1)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert!(row.iter().any(|c| c.contains("研究工作")), "{row:?}");
+
+    // 台账 in chat: counts for the committee, refused to members.
+    let summary = app.say1(SEC, "台账").await;
+    assert!(
+        summary.contains("台账") && summary.contains("支委会") && summary.contains("已完成"),
+        "{summary}"
+    );
+    assert!(app.say1(ZHANG, "台账").await.contains("仅限"));
+
+    // iCalendar: a secret URL that a real parser reads, with UTC times; rotating revokes it.
+    let (status, feed) = app
+        .api(Method::POST, &format!("/branches/{id}/calendar-feed"), None)
+        .await;
+    assert_eq!(status, 201, "{feed}");
+    let path = feed["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/calendar/")
+        .unwrap()
+        .1
+        .to_owned();
+    let resp = app
+        .client
+        .get(format!("{}/calendar/{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = resp.text().await.unwrap();
+    let unfolded = unfold(&ics);
+    let calendar = read_calendar(&unfolded).unwrap();
+    let event = calendar
+        .components
+        .iter()
+        .find(|c| c.name == "VEVENT")
+        .unwrap();
+    let dtstart = event
+        .properties
+        .iter()
+        .find(|p| p.name == "DTSTART")
+        .unwrap()
+        .val
+        .to_string();
+    assert_eq!(dtstart, starts.format("%Y%m%dT%H%M%SZ").to_string());
+    let summary = event
+        .properties
+        .iter()
+        .find(|p| p.name == "SUMMARY")
+        .unwrap()
+        .val
+        .to_string();
+    assert!(
+        summary.contains(&format!("#{no}")) && summary.contains("研究工作, 安排; 下月"),
+        "{summary}"
+    );
+    app.api(Method::POST, &format!("/branches/{id}/calendar-feed"), None)
+        .await;
+    let stale = app
+        .client
+        .get(format!("{}/calendar/{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404, "a rotated secret stops working");
+    let guess = app
+        .client
+        .get(format!("{}/calendar/{id}/guess.ics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guess.status(), 404);
+}

@@ -378,3 +378,54 @@ pub fn minutes_ok(branch: &Branch, m: &Meeting) -> String {
         Language::En => format!("Added to the minutes of {t} ({n} entries)."),
     }
 }
+
+/// `台账`: the period's ledger as counts and statuses (no names: it may be read in a group).
+pub fn ledger_summary(branch: &Branch, ledger: &crate::domain::ledger::Ledger) -> String {
+    use crate::domain::ledger::UnitStatus;
+    let english = |s: UnitStatus| match s {
+        UnitStatus::Met => "met",
+        UnitStatus::Missed => "missed",
+        UnitStatus::Due => "due",
+        UnitStatus::AtRisk => "at risk",
+        UnitStatus::Upcoming => "upcoming",
+    };
+    let mut lines = vec![match branch.language {
+        Language::Zh => format!("{}「三会一课」台账：", ledger.period.label_zh()),
+        Language::En => format!("Ledger for {}:", ledger.period.label()),
+    }];
+    for rule in &ledger.rules {
+        let units: Vec<String> = rule
+            .units
+            .iter()
+            .map(|u| match branch.language {
+                Language::Zh => format!("{} {}", u.unit.label_zh(), u.status.label_zh()),
+                Language::En => format!("{} {}", u.unit.label(), english(u.status)),
+            })
+            .collect();
+        let (kind, min) = (rule.kind.label(branch.language), rule.min);
+        lines.push(match branch.language {
+            Language::Zh => format!(
+                "· {kind}（{}≥{min}次）：{}",
+                rule.cadence.label_zh(),
+                units.join("；")
+            ),
+            Language::En => format!(
+                "· {kind} (≥{min} per {:?}): {}",
+                rule.cadence,
+                units.join("; ")
+            ),
+        });
+    }
+    let held = ledger.meetings.len();
+    let rates: Vec<f64> = ledger.meetings.iter().filter_map(|m| m.rate).collect();
+    let average = if rates.is_empty() {
+        0.0
+    } else {
+        rates.iter().sum::<f64>() / rates.len() as f64 * 100.0
+    };
+    lines.push(match branch.language {
+        Language::Zh => format!("本期已开会议 {held} 次，平均出勤率 {average:.0}%。明细可由管理员导出（CSV / XLSX）。"),
+        Language::En => format!("{held} meetings held, average attendance {average:.0}%. Admins can export the detail (CSV / XLSX)."),
+    });
+    lines.join("\n")
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod branches;
 pub mod error;
 pub mod json;
+pub mod meetings;
 pub mod members;
 pub mod notices;
 pub mod ops;
@@ -37,6 +38,16 @@ pub fn router() -> Router<AppState> {
             get(members::list_members).post(members::create_member),
         )
         .route("/branches/{id}/notices", post(notices::create_notice))
+        .route(
+            "/branches/{id}/meetings",
+            post(meetings::create_meeting).get(meetings::list_meetings),
+        )
+        .route("/branches/{id}/meetings/{no}", get(meetings::get_meeting))
+        .route("/branches/{id}/ledger", get(meetings::get_ledger))
+        .route(
+            "/branches/{id}/calendar-feed",
+            post(meetings::rotate_calendar_feed),
+        )
         .route(
             "/branches/{id}/notices/{notice}",
             axum::routing::delete(notices::cancel_notice),

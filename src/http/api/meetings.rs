@@ -1,0 +1,241 @@
+//! `/api/v1/branches/{id}/meetings`, the ledger and the calendar feed.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    Page, PageQuery,
+    auth::Admin,
+    branches::{audit, branch_id},
+    error::ApiError,
+    json::ApiJson,
+};
+use crate::{
+    domain::ledger::{Cadence, Period},
+    export,
+    http::problem::Problem,
+    service::meetings::NewMeeting,
+    state::AppState,
+};
+
+/// `POST /branches/{id}/meetings`: plans a meeting, announces it and schedules its reminders.
+pub async fn create_meeting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<NewMeeting>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let branch = state.services.branch(&id).await?;
+    let meeting = state
+        .services
+        .create_meeting(&branch, &format!("api:{}", admin.actor), input)
+        .await?;
+    audit(
+        &state,
+        Some(&id),
+        &admin,
+        "meeting.create",
+        &meeting.no.to_string(),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(meeting)).into_response())
+}
+
+/// `GET /branches/{id}/meetings`: every meeting, newest number first.
+pub async fn list_meetings(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let (offset, limit) = page.bounds()?;
+    state.services.branch(&id).await?;
+    let mut all = state.services.store.meetings(&id).await?;
+    all.reverse();
+    let total = all.len();
+    let items: Vec<_> = all.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(Page {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    })
+    .into_response())
+}
+
+/// `GET /branches/{id}/meetings/{no}`: the meeting, its counts and everyone's attendance
+/// (names and leave reasons: personal data, for admins only).
+pub async fn get_meeting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, no)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let no: u64 = no
+        .parse()
+        .map_err(|_| Problem::not_found("no such meeting"))?;
+    let (meeting, summary, attendance) = state.services.meeting_with_summary(&id, no).await?;
+    let roster = state.services.store.roster(&id).await?;
+    let mut people: Vec<_> = roster
+        .members
+        .values()
+        .filter(|m| summary.outcomes.contains_key(&m.id) || attendance.contains_key(&m.id))
+        .map(|m| {
+            json!({
+                "member_id": m.id,
+                "name": m.name,
+                "outcome": summary.outcomes.get(&m.id),
+                "attendance": attendance.get(&m.id),
+            })
+        })
+        .collect();
+    people.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(Json(json!({
+        "meeting": meeting,
+        "summary": {
+            "expected": summary.expected, "present": summary.present, "late": summary.late,
+            "excused": summary.excused, "absent": summary.absent, "attended": summary.attended(),
+            "quorum": summary.quorum.map(|q| json!({"voters": q.voters, "attending": q.attending, "met": q.met()})),
+        },
+        "attendance": people,
+    }))
+    .into_response())
+}
+
+/// Query of the ledger.
+#[derive(Debug, Deserialize)]
+pub struct LedgerQuery {
+    /// `2026-12`, `2026-Q4` or `2026`; default the current quarter.
+    period: Option<String>,
+    /// json (default), csv or xlsx.
+    format: Option<String>,
+    /// For CSV: meetings (default) or members.
+    table: Option<String>,
+}
+
+/// `GET /branches/{id}/ledger`: the 三会一课 ledger as JSON, CSV or XLSX.
+pub async fn get_ledger(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(query): Query<LedgerQuery>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let branch = state.services.branch(&id).await?;
+    let period = match query.period.as_deref() {
+        Some(p) => Period::parse(p).map_err(|e| ApiError::invalid("period", &e.message))?,
+        None => Period::current(
+            Cadence::Quarterly,
+            state.services.clock.now(),
+            branch.timezone,
+        ),
+    };
+    let ledger = state.services.ledger(&branch, period).await?;
+    let file = |ext: &str| {
+        format!(
+            "attachment; filename=\"ledger-{}-{}.{ext}\"",
+            branch.id,
+            period.label()
+        )
+    };
+    let failed = |e: export::ExportError| {
+        tracing::error!(error.message = %e, "ledger export failed");
+        ApiError::from(Problem::internal())
+    };
+    Ok(match query.format.as_deref().unwrap_or("json") {
+        "json" => Json(ledger).into_response(),
+        "csv" => {
+            let bytes = match query.table.as_deref().unwrap_or("meetings") {
+                "meetings" => export::csv::meetings_csv(&ledger).map_err(failed)?,
+                "members" => export::csv::members_csv(&ledger).map_err(failed)?,
+                _ => return Err(ApiError::invalid("table", "meetings or members")),
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, file("csv")),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        "xlsx" => {
+            let bytes = export::xlsx::ledger_xlsx(&ledger).map_err(failed)?;
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_owned(),
+                    ),
+                    (header::CONTENT_DISPOSITION, file("xlsx")),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        _ => return Err(ApiError::invalid("format", "json, csv or xlsx")),
+    })
+}
+
+/// `POST /branches/{id}/calendar-feed`: a new secret feed URL (the old one stops working).
+pub async fn rotate_calendar_feed(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let token = state.services.rotate_calendar_token(&id).await?;
+    audit(&state, Some(&id), &admin, "calendar_feed.rotate", "").await;
+    let base = state
+        .services
+        .settings
+        .server
+        .public_url
+        .trim_end_matches('/');
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "url": format!("{base}/calendar/{id}/{token}.ics") })),
+    )
+        .into_response())
+}
+
+/// `GET /calendar/{branch}/{token}.ics`: the feed phone calendars subscribe to. The secret in
+/// the path is the only credential, as calendar apps send no headers.
+pub async fn calendar_feed(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let not_found = || Problem::not_found("no such calendar").into_response();
+    let (Some(id), Some(token)) = (
+        crate::domain::BranchId::parse(&id),
+        file.strip_suffix(".ics"),
+    ) else {
+        return not_found();
+    };
+    if token.len() > 64 {
+        return not_found();
+    }
+    match state.services.calendar_feed(&id, token).await {
+        Ok(Some(ics)) => (
+            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+            ics,
+        )
+            .into_response(),
+        Ok(None) => not_found(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
