@@ -42,6 +42,30 @@ enum Command {
     /// Timed jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token (printed once).
+    Issue {
+        /// region or branch.
+        #[arg(long, value_parser = ["region", "branch"])]
+        scope: String,
+        /// The branch, for --scope branch.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Lifetime, e.g. 30d (default: until revoked).
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id (tok_…).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +133,7 @@ impl Cli {
             Command::Branch(cmd) => branch(settings, cmd).await,
             Command::Outbox(cmd) => outbox(settings, cmd).await,
             Command::Jobs(cmd) => jobs(settings, cmd).await,
+            Command::Token(cmd) => token(settings, cmd).await,
             Command::CheckConfig => Ok(ExitCode::SUCCESS),
         }
     }
@@ -192,6 +217,60 @@ async fn outbox(settings: Settings, cmd: OutboxCommand) -> anyhow::Result<ExitCo
                 println!("{id} is queued again");
             } else {
                 eprintln!("no dead message {id}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(settings: Settings, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&settings.redis).context("redis configuration")?;
+    let services = Services {
+        store,
+        clock: std::sync::Arc::new(SystemClock),
+        settings: std::sync::Arc::new(settings),
+    };
+    match cmd {
+        TokenCommand::Issue {
+            scope,
+            branch,
+            expires_in,
+        } => {
+            let expires_in = expires_in
+                .map(|d| humantime::parse_duration(&d).context("--expires-in takes forms like 30d"))
+                .transpose()?;
+            let input = mobile_branch::service::tokens::NewToken {
+                scope,
+                branch_id: branch,
+                expires_in,
+            };
+            let (token, clear) = services
+                .issue_token(input)
+                .await
+                .context("failed to issue the token")?;
+            services
+                .store
+                .audit(None, "cli", "token.create", &token.id)
+                .await
+                .ok();
+            println!("{clear}");
+            eprintln!("token {} issued; it is shown this once", token.id);
+        }
+        TokenCommand::Revoke { id } => {
+            if services
+                .revoke_token(&id)
+                .await
+                .context("failed to revoke")?
+            {
+                services
+                    .store
+                    .audit(None, "cli", "token.revoke", &id)
+                    .await
+                    .ok();
+                eprintln!("{id} revoked");
+            } else {
+                eprintln!("no token {id}");
                 return Ok(ExitCode::from(1));
             }
         }

@@ -217,6 +217,16 @@ impl Keys {
         format!("{}:name:{bot}:{user_id}", self.prefix)
     }
 
+    /// Hash sha256(token) → API token JSON (tokens are stored hashed, never in clear).
+    pub fn api_tokens(&self) -> String {
+        format!("{}:{{tokens}}:by_hash", self.prefix)
+    }
+
+    /// Hash token id → sha256(token), to revoke by id.
+    pub fn api_token_ids(&self) -> String {
+        format!("{}:{{tokens}}:by_id", self.prefix)
+    }
+
     /// Stream: region-level audit log (branch creation, tokens).
     pub fn region_audit(&self) -> String {
         format!("{}:audit", self.prefix)

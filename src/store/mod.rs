@@ -8,6 +8,7 @@ pub mod mailbox;
 pub mod meetings;
 pub mod outbox;
 pub mod roster;
+pub mod tokens;
 pub mod txn;
 
 use std::{sync::Arc, time::Duration};

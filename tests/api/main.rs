@@ -16,6 +16,7 @@ mod helpers;
 mod meetings;
 mod onebot;
 mod outbox;
+mod permissions;
 mod redis_down;
 mod replicas;
 mod scheduler;

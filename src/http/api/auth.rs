@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::{domain::BranchId, http::problem::Problem, state::AppState};
+use crate::{domain::BranchId, http::problem::Problem, state::AppState, store::tokens::TokenScope};
 
 /// What a token may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,21 @@ impl FromRequestParts<AppState> for Admin {
                 });
             }
         }
-        tracing::debug!("admin API: unknown bearer token");
-        Err(Problem::unauthorized("unknown or revoked token").into())
+        match state.services.authenticate(presented).await? {
+            Some(token) => {
+                let scope = match token.scope {
+                    TokenScope::Region => Scope::Region,
+                    TokenScope::Branch { branch_id } => Scope::Branch(branch_id),
+                };
+                Ok(Self {
+                    scope,
+                    actor: token.id,
+                })
+            }
+            None => {
+                tracing::debug!("admin API: unknown, revoked or expired bearer token");
+                Err(Problem::unauthorized("unknown, revoked or expired token").into())
+            }
+        }
     }
 }

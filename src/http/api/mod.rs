@@ -9,6 +9,7 @@ pub mod meetings;
 pub mod members;
 pub mod notices;
 pub mod ops;
+pub mod tokens;
 
 use axum::{
     Router,
@@ -52,6 +53,11 @@ pub fn router() -> Router<AppState> {
             "/branches/{id}/notices/{notice}",
             axum::routing::delete(notices::cancel_notice),
         )
+        .route(
+            "/tokens",
+            post(tokens::create_token).get(tokens::list_tokens),
+        )
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
         .route("/outbox/dead", get(ops::list_dead))
         .route("/outbox/dead/{id}/retry", post(ops::retry_dead))
         .route("/jobs/skipped", get(ops::list_skipped))
