@@ -15,7 +15,7 @@ use crate::{
     platform::{BotSetupError, Platforms},
     scheduler::Scheduler,
     service::Services,
-    service::{meetings::ReminderHandler, notices::NoticeHandler},
+    service::{meetings::ReminderHandler, notices::NoticeHandler, series::SeriesHandler},
     state::AppState,
     store::{Store, StoreError},
 };
@@ -93,6 +93,7 @@ impl Application {
         // Every job kind is registered here, so the scheduler never imports a feature.
         scheduler.register(Arc::new(NoticeHandler::new(services.clone())));
         scheduler.register(Arc::new(ReminderHandler::new(services.clone())));
+        scheduler.register(Arc::new(SeriesHandler::new(services.clone())));
         let outbox = Outbox::new(
             services.store.clone(),
             platforms.clone(),

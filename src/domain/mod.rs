@@ -4,6 +4,7 @@ pub mod branch;
 pub mod ledger;
 pub mod meeting;
 pub mod member;
+pub mod workdays;
 
 pub use branch::{Branch, BranchId, Language, TimingOverrides};
 pub use member::{Identity, Member, MemberStatus, Role};

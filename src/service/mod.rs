@@ -5,6 +5,7 @@ pub mod demo;
 pub mod meetings;
 pub mod members;
 pub mod notices;
+pub mod series;
 pub mod tokens;
 
 use std::sync::Arc;

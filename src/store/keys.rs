@@ -75,6 +75,11 @@ impl Keys {
         self.branch_key(branch, "meetings")
     }
 
+    /// Hash series id → recurring meeting series JSON.
+    pub fn meeting_series(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "series")
+    }
+
     /// Hash member id → attendance JSON, for one meeting.
     pub fn attendance(&self, branch: &BranchId, meeting: u64) -> String {
         self.branch_key(branch, &format!("mtg:{meeting}:att"))

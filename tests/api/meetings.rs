@@ -500,3 +500,93 @@ async fn the_ledger_exports_and_the_calendar_feed_hold_the_meetings() {
         .unwrap();
     assert_eq!(guess.status(), 404);
 }
+
+#[tokio::test]
+async fn a_monthly_series_plans_each_occurrence_on_a_working_day_until_cancelled() {
+    use chrono::Datelike;
+    use mobile_branch::{
+        domain::workdays,
+        scheduler::{Recurrence, Rule},
+    };
+
+    let app = spawn_app().await;
+    let id = branch(&app).await;
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let at = chrono::NaiveTime::from_hms_opt(19, 30, 0).unwrap();
+    let rule = Recurrence {
+        rule: Rule::Month { day: 5, at },
+        timezone: shanghai,
+    };
+
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/recurring-meetings"),
+            Some(json!({"kind": "theme_day", "topic": "主题党日", "day": 5, "at": "19:30"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let series = body["series"]["id"].as_str().unwrap().to_owned();
+    let raw = rule.next_after(app.clock.now()).unwrap();
+    let expected_day = workdays::next_working_day(raw.with_timezone(&shanghai).date_naive());
+    let first: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["first_meeting"]["starts_at"].clone()).unwrap();
+    assert_eq!(first.with_timezone(&shanghai).date_naive(), expected_day);
+    assert!(workdays::is_working_day(expected_day) && expected_day.day() >= 5);
+    app.eventually(5, "announced", || async {
+        app.mailbox("demo", "g1")
+            .await
+            .iter()
+            .any(|t| t.contains("【会议通知 #1】主题党日"))
+    })
+    .await;
+
+    // When the rule's time comes, the next month's meeting is planned, once.
+    app.clock
+        .advance(raw - app.clock.now() + chrono::Duration::minutes(1));
+    app.eventually(5, "second occurrence", || async {
+        app.api(Method::GET, &format!("/branches/{id}/meetings"), None)
+            .await
+            .1["total"]
+            == 2
+    })
+    .await;
+    let (_, list) = app
+        .api(Method::GET, &format!("/branches/{id}/meetings"), None)
+        .await;
+    let second: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(list["items"][0]["starts_at"].clone()).unwrap();
+    let next_raw = rule.next_after(raw).unwrap();
+    assert_eq!(
+        second.with_timezone(&shanghai).date_naive(),
+        workdays::next_working_day(next_raw.with_timezone(&shanghai).date_naive())
+    );
+
+    // Cancelled: no further occurrence is planned.
+    assert_eq!(
+        app.api(
+            Method::DELETE,
+            &format!("/branches/{id}/recurring-meetings/{series}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    app.clock.advance(chrono::Duration::days(40));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.api(Method::GET, &format!("/branches/{id}/meetings"), None)
+            .await
+            .1["total"],
+        2
+    );
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/recurring-meetings"),
+            Some(json!({"kind": "theme_day", "topic": "x", "day": 32, "at": "19:30"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+}

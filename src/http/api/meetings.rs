@@ -113,6 +113,44 @@ pub async fn get_meeting(
     .into_response())
 }
 
+/// `POST /branches/{id}/recurring-meetings`: a monthly series; answers the series and its
+/// first planned meeting.
+pub async fn create_series(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<crate::service::series::NewSeries>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let branch = state.services.branch(&id).await?;
+    let (series, first) = state
+        .services
+        .create_series(&branch, &format!("api:{}", admin.actor), input)
+        .await?;
+    audit(&state, Some(&id), &admin, "series.create", &series.id).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "series": series, "first_meeting": first })),
+    )
+        .into_response())
+}
+
+/// `DELETE /branches/{id}/recurring-meetings/{series}`: no further occurrences are planned.
+pub async fn cancel_series(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, series)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    if series.len() > 32 || !state.services.cancel_series(&id, &series).await? {
+        return Err(Problem::not_found("no such series").into());
+    }
+    audit(&state, Some(&id), &admin, "series.cancel", &series).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Query of the ledger.
 #[derive(Debug, Deserialize)]
 pub struct LedgerQuery {

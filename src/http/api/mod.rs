@@ -46,6 +46,14 @@ pub fn router() -> Router<AppState> {
         .route("/branches/{id}/meetings/{no}", get(meetings::get_meeting))
         .route("/branches/{id}/ledger", get(meetings::get_ledger))
         .route(
+            "/branches/{id}/recurring-meetings",
+            post(meetings::create_series),
+        )
+        .route(
+            "/branches/{id}/recurring-meetings/{series}",
+            axum::routing::delete(meetings::cancel_series),
+        )
+        .route(
             "/branches/{id}/calendar-feed",
             post(meetings::rotate_calendar_feed),
         )

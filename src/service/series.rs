@@ -1,0 +1,267 @@
+//! Recurring meetings (e.g. 主题党日 every month on the 5th at 19:30): each occurrence is
+//! planned one cycle ahead, moved to the next working day when its day is not one, and
+//! announced like any meeting.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, ServiceError, Services, meetings::NewMeeting};
+use crate::{
+    domain::{
+        Branch, BranchId, Invalid,
+        meeting::{Meeting, MeetingKind},
+        workdays,
+    },
+    platform::BoxFuture,
+    scheduler::{Job, JobError, JobHandler, Recurrence, Rule, job::local_to_utc},
+    store::{decode, encode},
+};
+
+/// The job kind that plans a series' next meeting.
+pub const SERIES_JOB: &str = "meeting.series";
+
+/// What creating a series needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSeries {
+    /// Kind.
+    pub kind: MeetingKind,
+    /// Topic of every occurrence.
+    pub topic: String,
+    /// Day of the month, 1..=31 (a month without it uses its last day).
+    pub day: u32,
+    /// Local time, `HH:MM`.
+    pub at: String,
+    /// Length.
+    #[serde(default, with = "humantime_serde::option")]
+    pub duration: Option<Duration>,
+    /// Online link.
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// A stored series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Id within the branch.
+    pub id: String,
+    /// The branch.
+    pub branch: BranchId,
+    /// Kind.
+    pub kind: MeetingKind,
+    /// Topic.
+    pub topic: String,
+    /// Day of the month.
+    pub day: u32,
+    /// Local time.
+    pub at: NaiveTime,
+    /// Length.
+    #[serde(default, with = "humantime_serde::option")]
+    pub duration: Option<Duration>,
+    /// Link.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// The rule date (before any working-day move) of the latest planned occurrence, so a job
+    /// that runs twice plans it once.
+    pub planned_through: Option<NaiveDate>,
+}
+
+impl Series {
+    fn recurrence(&self, branch: &Branch) -> Recurrence {
+        Recurrence {
+            rule: Rule::Month {
+                day: self.day,
+                at: self.at,
+            },
+            timezone: branch.timezone,
+        }
+    }
+}
+
+fn series_key(branch: &BranchId, id: &str) -> String {
+    format!("series:{branch}:{id}")
+}
+
+impl Services {
+    /// Creates a series and plans its first meeting.
+    pub async fn create_series(
+        &self,
+        branch: &Branch,
+        creator: &str,
+        input: NewSeries,
+    ) -> Result<(Series, Meeting)> {
+        if !(1..=31).contains(&input.day) {
+            return Err(Invalid::new("day", "1 to 31").into());
+        }
+        let at = NaiveTime::parse_from_str(input.at.trim(), "%H:%M")
+            .map_err(|_| Invalid::new("at", "a local time as HH:MM, e.g. 19:30"))?;
+        let series = Series {
+            id: format!("{:010x}", rand::random::<u64>() & 0xff_ffff_ffff),
+            branch: branch.id.clone(),
+            kind: input.kind,
+            topic: input.topic,
+            day: input.day,
+            at,
+            duration: input.duration,
+            link: input.link,
+            created_by: creator.to_owned(),
+            planned_through: None,
+        };
+        let key = self.store.keys().meeting_series(&branch.id);
+        let mut conn = self.store.conn().await?;
+        let _: i64 = redis::cmd("HSET")
+            .arg(&key)
+            .arg(&series.id)
+            .arg(encode(&key, &series)?)
+            .query_async(&mut conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let rule_due = series
+            .recurrence(branch)
+            .next_after(self.clock.now())
+            .ok_or_else(|| Invalid::new("day", "no next occurrence"))?;
+        let meeting = match self.plan_occurrence(branch, &series.id, rule_due).await? {
+            Some(m) => m,
+            None => {
+                return Err(ServiceError::Store(crate::store::StoreError::Contention(
+                    "series".to_owned(),
+                )));
+            }
+        };
+        let job = Job {
+            key: series_key(&branch.id, &series.id),
+            kind: SERIES_JOB.to_owned(),
+            due: rule_due,
+            payload: serde_json::json!({ "branch": branch.id, "series": series.id }),
+            recurrence: Some(series.recurrence(branch)),
+            attempts: 0,
+        };
+        self.store.schedule_job(&job).await?;
+        let series = self.series(&branch.id, &series.id).await?.unwrap_or(series);
+        Ok((series, meeting))
+    }
+
+    async fn series(&self, branch: &BranchId, id: &str) -> Result<Option<Series>> {
+        let key = self.store.keys().meeting_series(branch);
+        let mut conn = self.store.conn().await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        Ok(raw.map(|r| decode(&key, &r)).transpose()?)
+    }
+
+    /// Plans the occurrence whose rule time is `rule_at`, once: moved to the next working day,
+    /// announced like any meeting. `None` if the series is gone.
+    async fn plan_occurrence(
+        &self,
+        branch: &Branch,
+        id: &str,
+        rule_at: DateTime<Utc>,
+    ) -> Result<Option<Meeting>> {
+        let key = self.store.keys().meeting_series(&branch.id);
+        let rule_date = rule_at.with_timezone(&branch.timezone).date_naive();
+        // Claim the date first (compare-and-set on the stored series): a retried job plans once.
+        let series = loop {
+            let mut conn = self.store.conn().await?;
+            let raw: Option<String> = redis::cmd("HGET")
+                .arg(&key)
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .map_err(crate::store::StoreError::from)?;
+            let Some(raw) = raw else { return Ok(None) };
+            let mut series: Series = decode(&key, &raw)?;
+            if series.planned_through.is_some_and(|d| d >= rule_date) {
+                return Ok(None);
+            }
+            series.planned_through = Some(rule_date);
+            let mut txn = crate::store::txn::Txn::new();
+            txn.expect_field(&key, id, Some(&raw));
+            txn.hset(&key, id, &encode(&key, &series)?);
+            if txn.commit(&mut conn).await? {
+                break series;
+            }
+        };
+        let day = workdays::next_working_day(rule_date);
+        let starts_at = local_to_utc(branch.timezone, day, series.at)
+            .ok_or_else(|| Invalid::new("at", "no such local time"))?;
+        let input = NewMeeting {
+            kind: series.kind,
+            starts_at,
+            topic: series.topic.clone(),
+            duration: series.duration,
+            link: series.link.clone(),
+        };
+        Ok(Some(
+            self.create_meeting(branch, &series.created_by, input)
+                .await?,
+        ))
+    }
+
+    /// Stops a series; meetings already planned stay (cancel them one by one).
+    pub async fn cancel_series(&self, branch: &BranchId, id: &str) -> Result<bool> {
+        let key = self.store.keys().meeting_series(branch);
+        let mut conn = self.store.conn().await?;
+        let removed: i64 = redis::cmd("HDEL")
+            .arg(&key)
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        self.store.cancel_job(&series_key(branch, id)).await?;
+        Ok(removed == 1)
+    }
+}
+
+/// When a series' rule time comes, plans the following occurrence.
+#[derive(Debug)]
+pub struct SeriesHandler {
+    services: Services,
+}
+
+impl SeriesHandler {
+    /// A handler over the services.
+    pub fn new(services: Services) -> Self {
+        Self { services }
+    }
+}
+
+impl JobHandler for SeriesHandler {
+    fn kind(&self) -> &'static str {
+        SERIES_JOB
+    }
+
+    fn grace(&self) -> Duration {
+        // Planning next month's meeting a day late still leaves weeks of notice.
+        Duration::from_secs(24 * 3600)
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, std::result::Result<(), JobError>> {
+        Box::pin(async move {
+            let branch_id = job.payload["branch"].as_str().and_then(BranchId::parse);
+            let id = job.payload["series"].as_str();
+            let (Some(branch_id), Some(id), Some(rule)) = (branch_id, id, &job.recurrence) else {
+                return Err(JobError::Fail("bad series payload".to_owned()));
+            };
+            let next = rule
+                .next_after(job.due)
+                .ok_or_else(|| JobError::Fail("no next occurrence".to_owned()))?;
+            let result = async {
+                let branch = self.services.branch(&branch_id).await?;
+                self.services.plan_occurrence(&branch, id, next).await
+            };
+            match result.await {
+                Ok(_) => Ok(()),
+                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
+                Err(e) => Err(JobError::Fail(e.to_string())),
+            }
+        })
+    }
+}
