@@ -124,13 +124,10 @@ impl Services {
             .recurrence(branch)
             .next_after(self.clock.now())
             .ok_or_else(|| Invalid::new("day", "no next occurrence"))?;
-        let meeting = match self.plan_occurrence(branch, &series.id, rule_due).await? {
-            Some(m) => m,
-            None => {
-                return Err(ServiceError::Store(crate::store::StoreError::Contention(
-                    "series".to_owned(),
-                )));
-            }
+        let Some(meeting) = self.plan_occurrence(branch, &series.id, rule_due).await? else {
+            return Err(ServiceError::Store(crate::store::StoreError::Contention(
+                "series".to_owned(),
+            )));
         };
         let job = Job {
             key: series_key(&branch.id, &series.id),
