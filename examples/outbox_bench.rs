@@ -168,7 +168,8 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
     loop {
         let jobs = store.job_counts().await.unwrap();
         let depth = store.outbox_depth().await.unwrap();
-        if jobs == (0, 0) && depth == 0 {
+        // The monthly early-warning job is always pending; nothing else may be.
+        if jobs.0 <= 1 && jobs.1 == 0 && depth == 0 {
             break;
         }
         assert!(

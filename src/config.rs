@@ -283,6 +283,10 @@ pub struct TimingSettings {
     /// How long a processed message id is remembered.
     #[serde(with = "humantime_serde")]
     pub dedup_ttl: Duration,
+    /// A member with no attendance at organisational life this long is named privately to
+    /// the secretary (SPEC §6 early warning).
+    #[serde(with = "humantime_serde")]
+    pub inactivity_warning: Duration,
 }
 
 /// `[scheduler]`.
@@ -798,7 +802,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         .as_ref()
         .map(crate::domain::ledger::LedgerRules::validate)
     {
-        errors.push(format!("ledger.{e}"));
+        errors.push(e.to_string());
     }
     if let Some(s) = &scheduler {
         check_workers(

@@ -15,7 +15,10 @@ use crate::{
     platform::{BotSetupError, Platforms},
     scheduler::Scheduler,
     service::Services,
-    service::{meetings::ReminderHandler, notices::NoticeHandler, series::SeriesHandler},
+    service::{
+        meetings::ReminderHandler, notices::NoticeHandler, series::SeriesHandler,
+        warnings::WarningHandler,
+    },
     state::AppState,
     store::{Store, StoreError},
 };
@@ -94,6 +97,7 @@ impl Application {
         scheduler.register(Arc::new(NoticeHandler::new(services.clone())));
         scheduler.register(Arc::new(ReminderHandler::new(services.clone())));
         scheduler.register(Arc::new(SeriesHandler::new(services.clone())));
+        scheduler.register(Arc::new(WarningHandler::new(services.clone())));
         let outbox = Outbox::new(
             services.store.clone(),
             platforms.clone(),
@@ -143,6 +147,7 @@ impl Application {
         let grace = self.state.services.settings.server.shutdown_grace;
         let token = CancellationToken::new();
         spawn_demo_seed(&self.state, token.clone());
+        spawn_global_jobs(&self.state, token.clone());
         let settings = &self.state.services.settings;
         let mut workers = Vec::new();
         if settings.scheduler.enabled {
@@ -207,6 +212,27 @@ fn spawn_demo_seed(state: &AppState, stop: CancellationToken) {
                     tracing::error!(error.message = %e, "demo seed failed");
                     return;
                 }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    });
+}
+
+/// Makes sure the jobs every deployment has (the monthly early warning) exist, retrying
+/// while Redis is not there yet.
+fn spawn_global_jobs(state: &AppState, stop: CancellationToken) {
+    if !state.services.settings.scheduler.enabled {
+        return;
+    }
+    let services = state.services.clone();
+    tokio::spawn(async move {
+        loop {
+            match services.ensure_warning_job().await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(error.message = %e, "global jobs wait for redis"),
             }
             tokio::select! {
                 () = stop.cancelled() => return,

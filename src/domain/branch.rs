@@ -127,6 +127,13 @@ pub struct TimingOverrides {
         skip_serializing_if = "Option::is_none"
     )]
     pub dedup_ttl: Option<Duration>,
+    /// See [`TimingSettings::inactivity_warning`].
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inactivity_warning: Option<Duration>,
 }
 
 /// The shortest timing a branch may set.
@@ -165,6 +172,7 @@ impl TimingOverrides {
             ("timing.care_lead", self.care_lead),
             ("timing.care_overdue_repeat", self.care_overdue_repeat),
             ("timing.bind_code_ttl", self.bind_code_ttl),
+            ("timing.inactivity_warning", self.inactivity_warning),
         ] {
             if value.is_some_and(|d| d < MIN_TIMING || d > MAX_TIMING) {
                 return Err(Invalid::new(field, "must be between 1s and 366d"));
@@ -197,6 +205,9 @@ impl TimingOverrides {
                 .unwrap_or(defaults.care_overdue_repeat),
             bind_code_ttl: self.bind_code_ttl.unwrap_or(defaults.bind_code_ttl),
             dedup_ttl: self.dedup_ttl.unwrap_or(defaults.dedup_ttl),
+            inactivity_warning: self
+                .inactivity_warning
+                .unwrap_or(defaults.inactivity_warning),
         }
     }
 
@@ -214,7 +225,8 @@ impl TimingOverrides {
             care_lead,
             care_overdue_repeat,
             bind_code_ttl,
-            dedup_ttl
+            dedup_ttl,
+            inactivity_warning
         );
     }
 }

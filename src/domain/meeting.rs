@@ -376,6 +376,32 @@ fn placeholder() -> Member {
     }
 }
 
+/// Members who attended no ended meeting since `since` (and were on the roster before it, so
+/// newcomers are not flagged): the early warning's list. Names go to the secretary only.
+pub fn inactive_since<'a>(
+    roster: &'a [Member],
+    held: &[(Meeting, HashMap<String, Attendance>)],
+    since: DateTime<Utc>,
+) -> Vec<&'a Member> {
+    let mut inactive: Vec<&Member> = roster
+        .iter()
+        .filter(|m| {
+            m.status == MemberStatus::Active && m.role >= Role::Activist && m.created_at <= since
+        })
+        .filter(|m| {
+            !held.iter().any(|(meeting, attendance)| {
+                meeting.status == MeetingStatus::Ended
+                    && meeting.starts_at >= since
+                    && attendance
+                        .get(&m.id)
+                        .is_some_and(|a| a.checked_in_at.is_some())
+            })
+        })
+        .collect();
+    inactive.sort_by(|a, b| a.name.cmp(&b.name));
+    inactive
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,10 +52,11 @@ pub fn validate_name(field: &'static str, raw: &str, max: usize) -> Result<Strin
                 .zh(format!("姓名最多 {max} 个字")),
         );
     }
-    if name
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '#' | '@' | '<' | '>' | '\u{3000}'))
-    {
+    if name.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '#' | '@' | '<' | '>' | '\u{3000}')
+            || crate::platform::is_token_char(c)
+    }) {
         return Err(
             Invalid::new(field, "must not contain control characters, #, @, < or >")
                 .zh("姓名不能包含 # @ < > 等符号"),

@@ -46,10 +46,16 @@ pub fn router(state: AppState) -> Router {
             settings.request_timeout,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The calendar feed's secret is in its path: it never reaches a log.
+            let path = req.uri().path();
+            let path = match path.strip_prefix("/calendar/") {
+                Some(rest) => format!("/calendar/{}/…", rest.split('/').next().unwrap_or_default()),
+                None => path.to_owned(),
+            };
             tracing::info_span!(
                 "request",
                 method = %req.method(),
-                path = %req.uri().path(),
+                path = %path,
                 platform = tracing::field::Empty,
                 bot = tracing::field::Empty,
                 chat_id = tracing::field::Empty,

@@ -79,8 +79,8 @@ pub fn is_token_char(c: char) -> bool {
     ('\u{FDD0}'..='\u{FDEF}').contains(&c)
 }
 
-/// Replaces every [`mention_token`] in `text` with `render(name, user_id)`; a broken token is
-/// dropped to its name.
+/// Replaces every [`mention_token`] in `text` with `render(name, user_id)`; the marker
+/// characters of a broken token are dropped (its text stays).
 pub fn render_mentions(text: &str, render: impl Fn(&str, &str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

@@ -90,8 +90,13 @@ fn reminder_key(branch: &BranchId, no: u64, before: Duration) -> String {
     )
 }
 
-fn parse_topic(raw: &str) -> Result<String> {
-    let topic = raw.trim();
+/// Checks a topic; server-made marker characters are dropped (see `platform::mention_token`).
+pub(crate) fn parse_topic(raw: &str) -> Result<String> {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !crate::platform::is_token_char(*c))
+        .collect();
+    let topic = cleaned.trim();
     if topic.is_empty() || topic.chars().count() > MAX_TOPIC {
         return Err(
             Invalid::new("topic", format!("1 to {MAX_TOPIC} characters"))
@@ -102,7 +107,7 @@ fn parse_topic(raw: &str) -> Result<String> {
     Ok(topic.to_owned())
 }
 
-fn parse_link(raw: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn parse_link(raw: Option<&str>) -> Result<Option<String>> {
     match raw.map(str::trim).filter(|l| !l.is_empty()) {
         None => Ok(None),
         Some(l)
@@ -258,6 +263,13 @@ impl Services {
                 }
             }
         }
+        if !told {
+            // Nowhere private to say it (SPEC §4): the group learns only that something waits.
+            tracing::warn!(branch = %branch.id, "no committee chat or reachable secretary for a sensitive notice");
+            let pointer = texts::sensitive_pointer(branch);
+            self.tell_branch(branch, &pointer, &format!("{intent}:pointer"))
+                .await?;
+        }
         Ok(told)
     }
 
@@ -365,12 +377,13 @@ impl Services {
         })
         .await?;
         let text = texts::leave_notice(branch, &meeting, &member.name, reason);
-        self.tell_committee(
-            branch,
-            &text,
-            &format!("meeting:{}:{no}:leave:{}", branch.id, member.id),
-        )
-        .await?;
+        let intent = format!(
+            "meeting:{}:{no}:leave:{}:{}",
+            branch.id,
+            member.id,
+            now.timestamp_millis()
+        );
+        self.tell_committee(branch, &text, &intent).await?;
         Ok(meeting)
     }
 
@@ -809,9 +822,11 @@ impl ReminderHandler {
                 })
                 .collect();
             let text = texts::reminder(&branch, &meeting, before, &names);
+            // The start is part of the intent: after 改期 the new reminders are new messages.
             let intent = format!(
-                "{}:chat:{}",
+                "{}:{}:chat:{}",
                 reminder_key(&branch.id, meeting.no, before),
+                meeting.starts_at.timestamp(),
                 chat.key()
             );
             services.send_to_chat(&chat, &text, &intent).await?;

@@ -7,6 +7,7 @@ pub mod members;
 pub mod notices;
 pub mod series;
 pub mod tokens;
+pub mod warnings;
 
 use std::sync::Arc;
 

@@ -89,7 +89,12 @@ impl Services {
     /// Creates a notice: queued at once, or scheduled for `at`.
     pub async fn create_notice(&self, branch: &BranchId, input: NewNotice) -> Result<Notice> {
         self.branch(branch).await?;
-        let text = input.text.trim();
+        let cleaned: String = input
+            .text
+            .chars()
+            .filter(|c| !crate::platform::is_token_char(*c))
+            .collect();
+        let text = cleaned.trim();
         if text.is_empty() || text.chars().count() > MAX_NOTICE_CHARS {
             return Err(Invalid::new("text", format!("1 to {MAX_NOTICE_CHARS} characters")).into());
         }

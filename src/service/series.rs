@@ -99,15 +99,24 @@ impl Services {
         }
         let at = NaiveTime::parse_from_str(input.at.trim(), "%H:%M")
             .map_err(|_| Invalid::new("at", "a local time as HH:MM, e.g. 19:30"))?;
+        // Checked before anything is stored, so a refusal leaves nothing behind.
+        let topic = super::meetings::parse_topic(&input.topic)?;
+        let link = super::meetings::parse_link(input.link.as_deref())?;
+        if input
+            .duration
+            .is_some_and(|d| d < Duration::from_secs(60) || d > Duration::from_secs(24 * 3600))
+        {
+            return Err(Invalid::new("duration", "between 1m and 24h").into());
+        }
         let series = Series {
             id: format!("{:010x}", rand::random::<u64>() & 0xff_ffff_ffff),
             branch: branch.id.clone(),
             kind: input.kind,
-            topic: input.topic,
+            topic,
             day: input.day,
             at,
             duration: input.duration,
-            link: input.link,
+            link,
             created_by: creator.to_owned(),
             planned_through: None,
         };

@@ -97,6 +97,18 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// A job by key.
+    pub async fn job(&self, key: &str) -> Result<Option<Job>> {
+        let jobs = self.keys().jobs();
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&jobs)
+            .arg(key)
+            .query_async(&mut conn)
+            .await?;
+        raw.map(|r| decode(&jobs, &r)).transpose()
+    }
+
     /// Claims up to `batch` due jobs for `lease`, as `owner`.
     pub async fn claim_jobs(
         &self,

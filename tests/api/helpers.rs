@@ -230,7 +230,26 @@ async fn spawn_app_on(settings: Settings, manual: Option<ManualClock>) -> TestAp
     let base = format!("http://{}", app.local_addr());
     let store = app.state().services.store.clone();
     let outbox = app.outbox();
+    let scheduling = app.state().services.settings.scheduler.enabled;
     tokio::spawn(app.run_until_stopped(std::future::pending()));
+    // Startup creates the deployment's global jobs in the background; tests that compare
+    // keys before and after start from the settled state.
+    if scheduling {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store
+            .job(mobile_branch::service::warnings::WARNING_JOB)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "startup did not create the global jobs"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     TestApp {
         base,
         client: reqwest::Client::builder()

@@ -594,3 +594,74 @@ async fn a_monthly_series_plans_each_occurrence_on_a_working_day_until_cancelled
         .await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test]
+async fn members_absent_for_three_months_are_named_to_the_committee_once_a_month() {
+    use mobile_branch::scheduler::{Recurrence, Rule};
+
+    let app = spawn_app().await;
+    let id = branch(&app).await;
+    let hold = |topic: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let starts = app.clock.now() + chrono::Duration::minutes(10);
+            let (_, m) = app
+                .api(
+                    Method::POST,
+                    &format!("/branches/{id}/meetings"),
+                    Some(
+                        json!({"kind": "group", "starts_at": starts.to_rfc3339(), "topic": topic}),
+                    ),
+                )
+                .await;
+            let no = m["no"].as_u64().unwrap();
+            assert!(
+                app.say1(ZHANG, &format!("签到 #{no}"))
+                    .await
+                    .contains("签到成功")
+            );
+            assert!(
+                app.say1(SEC, &format!("结束会议 #{no}"))
+                    .await
+                    .contains("已结束")
+            );
+        }
+    };
+    hold("第一次").await;
+    app.clock.advance(chrono::Duration::days(100));
+    hold("第二次").await;
+
+    // The monthly run after that: the 1st, 09:00 China time.
+    let monthly = Recurrence {
+        rule: Rule::Month {
+            day: 1,
+            at: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        },
+        timezone: chrono_tz::Asia::Shanghai,
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let next = monthly.next_after(app.clock.now()).unwrap();
+    app.clock
+        .advance(next - app.clock.now() + chrono::Duration::minutes(1));
+    app.eventually(5, "warning", || async {
+        app.mailbox("demo", "gc")
+            .await
+            .iter()
+            .any(|t| t.contains("【谈心提示】"))
+    })
+    .await;
+    let warning = app
+        .mailbox("demo", "gc")
+        .await
+        .into_iter()
+        .find(|t| t.contains("【谈心提示】"))
+        .unwrap();
+    assert!(
+        warning.contains("李四") && warning.contains("赵六") && !warning.contains("张三"),
+        "{warning}"
+    );
+    for text in app.mailbox("demo", "g1").await {
+        assert!(!text.contains("谈心提示"), "never in the group: {text}");
+    }
+}

@@ -129,7 +129,8 @@ async fn a_replica_killed_while_holding_leases_loses_and_doubles_nothing() {
         let count: usize = all.values().map(Vec::len).sum();
         let depth = app.store.outbox_depth().await.unwrap();
         let jobs = app.store.job_counts().await.unwrap();
-        if count >= expected && depth == 0 && jobs == (0, 0) {
+        // The deployment's one global job (the monthly early warning) is always pending.
+        if count >= expected && depth == 0 && jobs.0 <= 1 && jobs.1 == 0 {
             break all;
         }
         assert!(

@@ -186,6 +186,14 @@ pub fn quorum_warning(branch: &Branch, m: &Meeting, forecast: QuorumCount) -> St
     }
 }
 
+/// To the group, when a sensitive notice has nowhere private to go: only that it exists.
+pub fn sensitive_pointer(branch: &Branch) -> String {
+    match branch.language {
+        Language::Zh => "有一条需书记处理的通知，但本支部尚未绑定支委群。请书记在支委群发送「绑定支委群 <绑定码>」后查看。".to_owned(),
+        Language::En => "A notice for the secretary is waiting, but no committee chat is bound. The secretary can bind one with \"bind-committee <code>\".".to_owned(),
+    }
+}
+
 /// Reply: created (the group was told separately).
 pub fn created(branch: &Branch, m: &Meeting) -> String {
     let (t, at, no) = (title(branch, m), when(branch, m.starts_at), m.no);
@@ -428,4 +436,18 @@ pub fn ledger_summary(branch: &Branch, ledger: &crate::domain::ledger::Ledger) -
         Language::En => format!("{held} meetings held, average attendance {average:.0}%. Admins can export the detail (CSV / XLSX)."),
     });
     lines.join("\n")
+}
+
+/// To the committee: members with no attendance for a while (a prompt, not a ranking).
+pub fn inactivity_warning(branch: &Branch, names: &[&str], days: u64) -> String {
+    match branch.language {
+        Language::Zh => format!(
+            "【谈心提示】以下同志近 {days} 天未参加组织生活：{}。建议书记、支委分别谈心谈话，了解困难。",
+            names.join("、")
+        ),
+        Language::En => format!(
+            "[A word with them] No organisational life attended in {days} days: {}. Consider talking with each.",
+            names.join(", ")
+        ),
+    }
 }
