@@ -43,6 +43,7 @@ const TYPED_ENV_KEYS: &[&str] = &[
     "concurrency",
     "max_attempts",
     "digest_max_chars",
+    "digest_threshold",
     "webhook_body_limit",
     "api_body_limit",
     "seed",
@@ -61,6 +62,7 @@ const SECTIONS: &[&str] = &[
     "timing",
     "scheduler",
     "outbox",
+    "checkin",
     "ledger",
     "demo",
     "bots",
@@ -139,6 +141,8 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     /// Proactive message delivery.
     pub outbox: OutboxSettings,
+    /// Check-in acknowledgements in busy chats.
+    pub checkin: CheckinSettings,
     /// The 三会一课 rule table.
     pub ledger: crate::domain::ledger::LedgerRules,
     /// The demo branch seeded for newcomers.
@@ -344,6 +348,20 @@ pub struct OutboxSettings {
     pub idempotency_ttl: Duration,
     /// Longest digest text.
     pub digest_max_chars: usize,
+}
+
+/// `[checkin]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinSettings {
+    /// More check-ins than this in one chat within `digest_window` switch to digests.
+    pub digest_threshold: u32,
+    /// The window the threshold counts over.
+    #[serde(with = "humantime_serde")]
+    pub digest_window: Duration,
+    /// How often a digest goes out.
+    #[serde(with = "humantime_serde")]
+    pub digest_every: Duration,
 }
 
 /// `[demo]`.
@@ -798,6 +816,14 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     let scheduler = section::<SchedulerSettings>(root, "scheduler", errors);
     let outbox = section::<OutboxSettings>(root, "outbox", errors);
     let ledger = section::<crate::domain::ledger::LedgerRules>(root, "ledger", errors);
+    let checkin = section::<CheckinSettings>(root, "checkin", errors);
+    if let Some(c) = &checkin
+        && (c.digest_window.is_zero() || c.digest_every < Duration::from_secs(1))
+    {
+        errors.push(
+            "checkin: digest_window must be positive and digest_every at least 1s".to_owned(),
+        );
+    }
     if let Some(Err(e)) = ledger
         .as_ref()
         .map(crate::domain::ledger::LedgerRules::validate)
@@ -852,6 +878,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         scheduler: scheduler?,
         outbox: outbox?,
         ledger: ledger?,
+        checkin: checkin?,
         bots,
     })
 }

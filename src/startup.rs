@@ -16,8 +16,8 @@ use crate::{
     scheduler::Scheduler,
     service::Services,
     service::{
-        meetings::ReminderHandler, notices::NoticeHandler, series::SeriesHandler,
-        warnings::WarningHandler,
+        checkin_digest::DigestHandler, meetings::ReminderHandler, notices::NoticeHandler,
+        series::SeriesHandler, warnings::WarningHandler,
     },
     state::AppState,
     store::{Store, StoreError},
@@ -98,6 +98,7 @@ impl Application {
         scheduler.register(Arc::new(ReminderHandler::new(services.clone())));
         scheduler.register(Arc::new(SeriesHandler::new(services.clone())));
         scheduler.register(Arc::new(WarningHandler::new(services.clone())));
+        scheduler.register(Arc::new(DigestHandler::new(services.clone())));
         let outbox = Outbox::new(
             services.store.clone(),
             platforms.clone(),

@@ -51,6 +51,8 @@ pub enum CommandKey {
     Minutes,
     /// 台账 [期间].
     Ledger,
+    /// 签到状态.
+    CheckinStatus,
 }
 
 /// Whether a command takes arguments.
@@ -174,6 +176,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage_en: "checkin [#no] [code]",
         help_zh: "会议签到（会前 15 分钟开放）",
         help_en: "check in to a meeting (opens 15 minutes before)",
+    },
+    CommandSpec {
+        key: CommandKey::CheckinStatus,
+        zh: &["签到状态"],
+        en: &["checkin-status"],
+        min_role: Role::Activist,
+        unbound_ok: false,
+        args: Args::None,
+        usage_zh: "签到状态",
+        usage_en: "checkin-status",
+        help_zh: "查看本人近期会议的报名、请假和签到记录",
+        help_en: "your own RSVP, leave and check-in record for recent meetings",
     },
     CommandSpec {
         key: CommandKey::NewMeeting,

@@ -18,7 +18,11 @@ pub async fn dispatch(
     event: &InboundEvent,
     parsed: &Parsed,
 ) -> Result<Vec<Reply>, ServiceError> {
+    // An empty text is a deliberate silence (a check-in acknowledged in the next digest).
     let reply = |text: String| {
+        if text.is_empty() {
+            return Vec::new();
+        }
         vec![Reply {
             chat_id: event.chat.chat_id.clone(),
             text,

@@ -13,7 +13,10 @@ use crate::{
         meeting::{self, MeetingKind},
     },
     platform::InboundEvent,
-    service::{ServiceError, Services, meetings::NewMeeting},
+    service::{
+        ServiceError, Services,
+        meetings::{CheckIn, NewMeeting},
+    },
 };
 
 /// `#3`, `＃3` (normalised earlier) or `3`.
@@ -73,7 +76,6 @@ pub(super) async fn run(
     spec: &'static CommandSpec,
     args: &str,
 ) -> Result<String, ServiceError> {
-    let _ = event;
     let lang = branch.language;
     let usage = || reply::usage_error(lang, spec);
     let now = services.clock.now();
@@ -228,6 +230,14 @@ pub(super) async fn run(
                 None => (None, first),
             };
             match services.check_in(branch, member, no, code).await? {
+                // In a busy chat a new check-in is acknowledged in the next digest instead.
+                Ok((_, CheckIn::Recorded { .. }))
+                    if services
+                        .digest_checkin(branch, &event.chat, &member.name)
+                        .await? =>
+                {
+                    String::new()
+                }
                 Ok((m, outcome)) => texts::checked_in(branch, &m, &member.name, &outcome),
                 Err(refusal) => texts::checkin_refused(branch, no, &refusal),
             }
@@ -251,6 +261,30 @@ pub(super) async fn run(
                 branch,
                 &services.add_minutes(&branch.id, no, member, &text).await?,
             )
+        }
+        CommandKey::CheckinStatus => {
+            let recent = now - chrono::Duration::days(7);
+            let mut lines = Vec::new();
+            for m in services.store.meetings(&branch.id).await? {
+                let current = m.status == crate::domain::meeting::MeetingStatus::Scheduled
+                    || m.starts_at >= recent;
+                if !current || m.status == crate::domain::meeting::MeetingStatus::Cancelled {
+                    continue;
+                }
+                let (record, _) = services
+                    .store
+                    .member_attendance(&branch.id, m.no, &member.id)
+                    .await?;
+                lines.push(texts::own_record(branch, &m, &record));
+            }
+            if lines.is_empty() {
+                match lang {
+                    Language::Zh => "近期没有你需要参加的会议。".to_owned(),
+                    Language::En => "No recent meetings for you.".to_owned(),
+                }
+            } else {
+                lines.join("\n")
+            }
         }
         CommandKey::Ledger => {
             let period = match words.next() {

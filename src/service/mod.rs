@@ -1,6 +1,7 @@
 //! Every operation written once, called by both chat commands and the admin API.
 
 pub mod branches;
+pub mod checkin_digest;
 pub mod demo;
 pub mod meetings;
 pub mod members;

@@ -70,18 +70,29 @@ fn ms(t: DateTime<Utc>) -> i64 {
 impl Store {
     /// Creates or replaces a job.
     pub async fn schedule_job(&self, job: &Job) -> Result<()> {
+        self.put_job(job, false).await.map(|_| ())
+    }
+
+    /// Creates a job unless one with its key exists (a job that must not keep being pushed
+    /// back by repeated scheduling). True if created.
+    pub async fn schedule_job_if_absent(&self, job: &Job) -> Result<bool> {
+        self.put_job(job, true).await
+    }
+
+    async fn put_job(&self, job: &Job, only_if_absent: bool) -> Result<bool> {
         let keys = self.keys();
         let raw = encode(&keys.jobs(), job)?;
         let mut conn = self.conn().await?;
-        let _: i64 = SCHEDULE
+        let stored: i64 = SCHEDULE
             .key(keys.jobs())
             .key(keys.jobs_due())
             .arg(&job.key)
             .arg(raw)
             .arg(ms(job.due))
+            .arg(if only_if_absent { "nx" } else { "" })
             .invoke_async(&mut conn)
             .await?;
-        Ok(())
+        Ok(stored == 1)
     }
 
     /// Removes a job; true if it existed.

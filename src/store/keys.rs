@@ -75,6 +75,16 @@ impl Keys {
         self.branch_key(branch, "meetings")
     }
 
+    /// String counter (TTL `checkin.digest_window`): check-ins in one chat in the window.
+    pub fn checkin_rate(&self, branch: &BranchId, chat: &ChatRef) -> String {
+        self.branch_key(branch, &format!("ckrate:{}", chat.key()))
+    }
+
+    /// List: names checked in since a chat's last digest.
+    pub fn checkin_digest(&self, branch: &BranchId, chat: &ChatRef) -> String {
+        self.branch_key(branch, &format!("ckdigest:{}", chat.key()))
+    }
+
     /// Hash series id → recurring meeting series JSON.
     pub fn meeting_series(&self, branch: &BranchId) -> String {
         self.branch_key(branch, "series")

@@ -5,12 +5,72 @@
 use std::collections::HashMap;
 
 use super::{Result, Store, decode, encode, txn::Txn};
-use crate::domain::{
-    BranchId,
-    meeting::{Attendance, Meeting},
+use crate::{
+    domain::{
+        BranchId,
+        meeting::{Attendance, Meeting},
+    },
+    platform::ChatRef,
 };
 
 impl Store {
+    /// Counts a check-in in a chat's window (the window starts with its first check-in).
+    pub async fn count_checkin(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        window: std::time::Duration,
+    ) -> Result<u64> {
+        let key = self.keys().checkin_rate(branch, chat);
+        let mut conn = self.conn().await?;
+        // One transaction, so the counter never outlives its window.
+        let (_, count): (Option<String>, u64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("PX")
+            .arg(window.as_millis().max(1) as u64)
+            .arg("NX")
+            .incr(&key, 1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(count)
+    }
+
+    /// Adds a name to a chat's next check-in digest.
+    pub async fn push_checkin_digest(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        name: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(self.keys().checkin_digest(branch, chat))
+            .arg(name)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the names waiting for a chat's digest, atomically.
+    pub async fn take_checkin_digest(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+    ) -> Result<Vec<String>> {
+        let key = self.keys().checkin_digest(branch, chat);
+        let mut conn = self.conn().await?;
+        let (names, _): (Vec<String>, i64) = redis::pipe()
+            .atomic()
+            .lrange(&key, 0, -1)
+            .del(&key)
+            .query_async(&mut conn)
+            .await?;
+        Ok(names)
+    }
+
     /// The next short number of the branch.
     pub async fn next_number(&self, branch: &BranchId) -> Result<u64> {
         let mut conn = self.conn().await?;

@@ -451,3 +451,31 @@ pub fn inactivity_warning(branch: &Branch, names: &[&str], days: u64) -> String 
         ),
     }
 }
+
+/// One line of `签到状态`: the sender's own record at a meeting.
+pub fn own_record(
+    branch: &Branch,
+    m: &Meeting,
+    record: &crate::domain::meeting::Attendance,
+) -> String {
+    let (no, kind, at) = (
+        m.no,
+        m.kind.label(branch.language),
+        when(branch, m.starts_at),
+    );
+    let status = match (branch.language, record.checked_in_at) {
+        (Language::Zh, Some(t)) if t <= m.starts_at => "已签到（准时）".to_owned(),
+        (Language::Zh, Some(_)) => "已签到（迟到）".to_owned(),
+        (Language::En, Some(t)) if t <= m.starts_at => "checked in (on time)".to_owned(),
+        (Language::En, Some(_)) => "checked in (late)".to_owned(),
+        (lang, None) => match (lang, record.excused(), record.rsvp) {
+            (Language::Zh, true, _) => "已请假".to_owned(),
+            (Language::Zh, false, true) => "已报名，未签到".to_owned(),
+            (Language::Zh, false, false) => "未回复".to_owned(),
+            (Language::En, true, _) => "on leave".to_owned(),
+            (Language::En, false, true) => "attending, not checked in".to_owned(),
+            (Language::En, false, false) => "not answered".to_owned(),
+        },
+    };
+    format!("#{no} {kind} {at}：{status}")
+}
