@@ -32,3 +32,5 @@ pub mod state;
 pub mod store;
 /// Logging.
 pub mod telemetry;
+/// Texts the server sends on its own, in both languages.
+pub mod texts;

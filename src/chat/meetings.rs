@@ -211,7 +211,7 @@ pub(super) async fn run(
             let until = m
                 .checkin
                 .as_ref()
-                .map_or_else(String::new, |w| texts::when(branch, w.closes_at));
+                .map_or_else(String::new, |w| crate::texts::when(branch, w.closes_at));
             match lang {
                 Language::Zh => format!(
                     "会议 #{no} 签到已开放，至 {until}。成员发送「签到{}」即可。",

@@ -219,19 +219,6 @@ pub fn approved(lang: Language, approval: &Approval) -> String {
     }
 }
 
-/// To the committee chat: someone asked to link an account to a roster name.
-pub fn link_requested_notice(
-    lang: Language,
-    name: &str,
-    platform: crate::platform::PlatformKind,
-) -> String {
-    t!(
-        lang,
-        "有人在 {platform} 上以「{name}」申请关联账号。如确是本人，书记发送「批准 {name}」确认。",
-        "Someone on {platform} asked to link an account to \"{name}\". If it is them, the secretary sends \"approve {name}\"."
-    )
-}
-
 /// The roster: names and roles only, never phone numbers.
 pub fn roster(lang: Language, branch: &Branch, members: &[Member]) -> String {
     let active: Vec<&Member> = members

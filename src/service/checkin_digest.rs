@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, ServiceError, Services};
 use crate::{
-    domain::{Branch, BranchId, Language},
+    domain::{Branch, BranchId},
     platform::{BoxFuture, ChatRef},
     scheduler::{Job, JobError, JobHandler},
 };
@@ -73,22 +73,7 @@ impl Services {
             return Ok(());
         }
         let branch = self.branch(&payload.branch).await?;
-        let (count, list) = (
-            names.len(),
-            names.join(if branch.language == Language::Zh {
-                "、"
-            } else {
-                ", "
-            }),
-        );
-        let text = match branch.language {
-            Language::Zh => {
-                format!("新签到 {count} 人：{list}。（发送「签到状态」可查看本人记录）")
-            }
-            Language::En => format!(
-                "{count} newly checked in: {list}. (Send \"checkin-status\" for your own record.)"
-            ),
-        };
+        let text = crate::texts::checkin_digest(&branch, &names);
         let intent = format!(
             "checkin-digest:{}:{}:{}",
             branch.id,

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
-    chat::reply::meetings as texts,
     domain::{
         Branch, BranchId, Invalid, Member, MemberStatus, Role,
         ledger::{self, Ledger, Period},
@@ -18,6 +17,7 @@ use crate::{
     },
     platform::{BoxFuture, ChatRef, private_chat_id},
     scheduler::{Job, JobError, JobHandler},
+    texts,
 };
 
 /// The job kind of a meeting reminder.

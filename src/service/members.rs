@@ -241,7 +241,7 @@ impl Services {
             JoinOutcome::LinkRequested { name } => {
                 // The committee hears of it: a roster name is not proof of who someone is.
                 if let Some(committee) = &branch.committee_chat {
-                    let text = crate::chat::reply::link_requested_notice(
+                    let text = crate::texts::link_requested_notice(
                         branch.language,
                         name,
                         event.chat.platform,

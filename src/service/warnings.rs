@@ -73,7 +73,7 @@ impl Services {
             }
             let names: Vec<&str> = inactive.iter().map(|m| m.name.as_str()).collect();
             let days = window.as_secs() / 86_400;
-            let text = crate::chat::reply::meetings::inactivity_warning(&branch, &names, days);
+            let text = crate::texts::inactivity_warning(&branch, &names, days);
             let month = now.with_timezone(&branch.timezone).format("%Y-%m");
             self.tell_committee(&branch, &text, &format!("early-warning:{id}:{month}"))
                 .await?;

@@ -65,9 +65,8 @@ const MAX_ID_CHARS: usize = 256;
 
 /// DingTalk's default sending budget. A robot that sends more than 20 messages a minute is
 /// blocked for 10 minutes (platforms.md, pitfall 16), so one chat gets at most 20 a minute
-/// (the outbox's chat bucket never bursts past its per-minute figure). The bot-wide budget
-/// can only be given per second, and 1/s (60 a minute) is the smallest; a per-minute bot
-/// budget would need a new `SendLimits` field.
+/// (the outbox's chat bucket never bursts past its per-minute figure), and the robot as a
+/// whole at most 20 a minute across its chats (`per_bot_per_minute`).
 pub const DINGTALK_LIMITS: SendLimits = SendLimits {
     per_chat_per_minute: 20,
     per_bot_per_second: 1,

@@ -1,0 +1,237 @@
+//! Texts the server sends on its own (announcements, reminders, notices to the committee), in
+//! both languages. Chat replies live in `chat::reply`; both use these, and services need only
+//! this module, never the chat layer.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::{
+    domain::{
+        Branch, Language,
+        meeting::{Meeting, QuorumCount},
+    },
+    platform::PlatformKind,
+};
+
+/// A time in the branch's zone: `12月5日（周六）19:30` / `Sat 5 Dec 19:30`.
+pub fn when(branch: &Branch, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&branch.timezone);
+    let (month, day, hour, minute) = (local.month(), local.day(), local.hour(), local.minute());
+    match branch.language {
+        Language::Zh => {
+            let weekday = ["一", "二", "三", "四", "五", "六", "日"]
+                [local.weekday().num_days_from_monday() as usize];
+            format!("{month}月{day}日（周{weekday}）{hour:02}:{minute:02}")
+        }
+        Language::En => local.format("%a %-d %b %H:%M").to_string(),
+    }
+}
+
+pub fn span(lang: Language, d: Duration) -> String {
+    let minutes = d.as_secs() / 60;
+    match (lang, minutes) {
+        (Language::Zh, m) if m >= 60 && m % 60 == 0 => format!("{} 小时", m / 60),
+        (Language::Zh, m) => format!("{m} 分钟"),
+        (Language::En, m) if m >= 60 && m % 60 == 0 => format!("{} h", m / 60),
+        (Language::En, m) => format!("{m} min"),
+    }
+}
+
+pub fn title(branch: &Branch, m: &Meeting) -> String {
+    let (no, kind) = (m.no, m.kind.label(branch.language));
+    match branch.language {
+        Language::Zh => format!("会议 #{no}（{kind}）"),
+        Language::En => format!("Meeting #{no} ({kind})"),
+    }
+}
+
+/// The announcement in every member chat.
+pub fn announcement(branch: &Branch, m: &Meeting) -> String {
+    let (no, kind, topic, at, length) = (
+        m.no,
+        m.kind.label(branch.language),
+        &m.topic,
+        when(branch, m.starts_at),
+        span(branch.language, m.duration),
+    );
+    let mut lines = vec![match branch.language {
+        Language::Zh => format!("【会议通知 #{no}】{kind}\n主题：{topic}\n时间：{at}，约 {length}"),
+        Language::En => {
+            format!("[Meeting #{no}] {kind}\nTopic: {topic}\nWhen: {at}, about {length}")
+        }
+    }];
+    if let Some(link) = &m.link {
+        lines.push(match branch.language {
+            Language::Zh => format!("线上链接：{link}"),
+            Language::En => format!("Online: {link}"),
+        });
+    }
+    lines.push(match branch.language {
+        Language::Zh => format!("回复「参加 #{no}」报名；不能参加请回复「请假 #{no} 理由」。"),
+        Language::En => {
+            format!("Reply \"rsvp #{no}\" to attend, or \"leave #{no} <reason>\" if you cannot.")
+        }
+    });
+    lines.join("\n")
+}
+
+/// A reminder before the start, naming who has not answered (mentions rendered per platform).
+pub fn reminder(branch: &Branch, m: &Meeting, before: Duration, waiting: &[String]) -> String {
+    let (no, at, left) = (
+        m.no,
+        when(branch, m.starts_at),
+        span(branch.language, before),
+    );
+    let mut lines = vec![match branch.language {
+        Language::Zh => format!(
+            "【会议提醒 #{no}】{}将于 {at} 开始（还有 {left}）。主题：{}",
+            m.kind.label(branch.language),
+            m.topic
+        ),
+        Language::En => format!(
+            "[Reminder #{no}] {} starts {at} (in {left}). Topic: {}",
+            m.kind.label(branch.language),
+            m.topic
+        ),
+    }];
+    if let Some(link) = &m.link {
+        lines.push(match branch.language {
+            Language::Zh => format!("线上链接：{link}"),
+            Language::En => format!("Online: {link}"),
+        });
+    }
+    if !waiting.is_empty() {
+        let names = waiting.join(" ");
+        lines.push(match branch.language {
+            Language::Zh => {
+                format!("尚未回复：{names}——请回复「参加 #{no}」或「请假 #{no} 理由」。")
+            }
+            Language::En => format!(
+                "Not answered yet: {names} — reply \"rsvp #{no}\" or \"leave #{no} <reason>\"."
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+/// To the committee: a member asked for leave (the reason is for them only).
+pub fn leave_notice(branch: &Branch, m: &Meeting, name: &str, reason: &str) -> String {
+    let (t, at, no) = (title(branch, m), when(branch, m.starts_at), m.no);
+    match branch.language {
+        Language::Zh => format!(
+            "【请假】{name} 请假：{t}，{at}。理由：{reason}\n如需驳回，发送「驳回请假 #{no} {name}」。"
+        ),
+        Language::En => format!(
+            "[Leave] {name} asks leave for {t}, {at}. Reason: {reason}\nTo refuse: \"refuse-leave #{no} {name}\"."
+        ),
+    }
+}
+
+/// To the member, privately: their leave was refused.
+pub fn leave_refused(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("你对{t}（{at}）的请假未获批准，请按时参加；如有困难请联系书记。"),
+        Language::En => format!(
+            "Your leave for {t} ({at}) was not approved; please attend, or talk to the secretary."
+        ),
+    }
+}
+
+/// To the group: the meeting moved.
+pub fn rescheduled(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("【改期】{t}「{}」改到 {at}。", m.topic),
+        Language::En => format!("[Moved] {t} \"{}\" is now {at}.", m.topic),
+    }
+}
+
+/// To the group: the meeting is off.
+pub fn cancelled(branch: &Branch, m: &Meeting) -> String {
+    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("【取消】{t}「{}」（原定 {at}）已取消。", m.topic),
+        Language::En => format!("[Cancelled] {t} \"{}\" ({at}) is cancelled.", m.topic),
+    }
+}
+
+/// To the committee: who was absent (a prompt to talk with them, never for the group).
+pub fn absentees(branch: &Branch, m: &Meeting, names: &[&str]) -> String {
+    let t = title(branch, m);
+    match branch.language {
+        Language::Zh => format!("{t} 缺席：{}。建议会后逐一谈心了解情况。", names.join("、")),
+        Language::En => format!(
+            "{t} absent: {}. Consider a word with each.",
+            names.join(", ")
+        ),
+    }
+}
+
+/// To the committee: the quorum looks unlikely.
+pub fn quorum_warning(branch: &Branch, m: &Meeting, forecast: QuorumCount) -> String {
+    let (t, at, yes, of) = (
+        title(branch, m),
+        when(branch, m.starts_at),
+        forecast.attending,
+        forecast.voters,
+    );
+    match branch.language {
+        Language::Zh => format!(
+            "【法定人数提醒】{t}（{at}）目前确认参加的有表决权人员 {yes}/{of}，未过半数，会议可能无法有效召开。"
+        ),
+        Language::En => format!(
+            "[Quorum] {t} ({at}): {yes} of {of} voters confirmed, not more than half; the meeting may not be quorate."
+        ),
+    }
+}
+
+/// To the group, when a sensitive notice has nowhere private to go: only that it exists.
+pub fn sensitive_pointer(branch: &Branch) -> String {
+    match branch.language {
+        Language::Zh => "有一条需书记处理的通知，但本支部尚未绑定支委群。请书记在支委群发送「绑定支委群 <绑定码>」后查看。".to_owned(),
+        Language::En => "A notice for the secretary is waiting, but no committee chat is bound. The secretary can bind one with \"bind-committee <code>\".".to_owned(),
+    }
+}
+
+/// To the committee: members with no attendance for a while (a prompt, not a ranking).
+pub fn inactivity_warning(branch: &Branch, names: &[&str], days: u64) -> String {
+    match branch.language {
+        Language::Zh => format!(
+            "【谈心提示】以下同志近 {days} 天未参加组织生活：{}。建议书记、支委分别谈心谈话，了解困难。",
+            names.join("、")
+        ),
+        Language::En => format!(
+            "[A word with them] No organisational life attended in {days} days: {}. Consider talking with each.",
+            names.join(", ")
+        ),
+    }
+}
+
+/// To the committee chat: someone asked to link an account to a roster name.
+pub fn link_requested_notice(lang: Language, name: &str, platform: PlatformKind) -> String {
+    match lang {
+        Language::Zh => format!(
+            "有人在 {platform} 上以「{name}」申请关联账号。如确是本人，书记发送「批准 {name}」确认。"
+        ),
+        Language::En => format!(
+            "Someone on {platform} asked to link an account to \"{name}\". If it is them, the secretary sends \"approve {name}\"."
+        ),
+    }
+}
+
+/// To a busy chat: who checked in since the last digest.
+pub fn checkin_digest(branch: &Branch, names: &[String]) -> String {
+    let count = names.len();
+    match branch.language {
+        Language::Zh => format!(
+            "新签到 {count} 人：{}。（发送「签到状态」可查看本人记录）",
+            names.join("、")
+        ),
+        Language::En => format!(
+            "{count} newly checked in: {}. (Send \"checkin-status\" for your own record.)",
+            names.join(", ")
+        ),
+    }
+}
