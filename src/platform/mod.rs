@@ -103,6 +103,66 @@ pub fn render_mentions(text: &str, render: impl Fn(&str, &str) -> String) -> Str
     out.chars().filter(|c| !is_token_char(*c)).collect()
 }
 
+/// Decodes a JSON body exactly (no trailing bytes), naming the field at fault when it is not
+/// what the platform sends.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PlatformError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            PlatformError::Malformed(inner.to_string())
+        } else {
+            PlatformError::Malformed(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+    Ok(value)
+}
+
+/// Checks a shared-secret header in constant time (sim's `X-Sim-Secret`, Telegram's
+/// `X-Telegram-Bot-Api-Secret-Token`).
+pub fn check_secret_header(
+    request: InboundRequest<'_>,
+    header: &str,
+    secret: &str,
+) -> Result<(), PlatformError> {
+    let given = request
+        .headers
+        .get(header)
+        .ok_or(PlatformError::Unauthenticated("missing_secret"))?;
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        secret.as_bytes(),
+    )) {
+        Ok(())
+    } else {
+        Err(PlatformError::Unauthenticated("bad_secret"))
+    }
+}
+
+/// A transport failure (timeout, refused connection, a bad base URL) as a send error, with
+/// its cause chain but never the URL reqwest attaches: URLs carry tokens and keys. `redact`
+/// then removes any secret the adapter knows of. A request that could not even be built is
+/// permanent; everything else is worth a retry.
+pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String) -> SendError {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let text = redact(text);
+    if error.is_builder() {
+        SendError::Permanent(text)
+    } else {
+        SendError::Transient(text)
+    }
+}
+
 /// The chat id of a one-to-one chat with `user_id`, as each adapter names private chats, so
 /// that sensitive messages (absentee names, leave reasons) can go to one person. `None` where
 /// the platform's private chats have ids of their own that an event must tell us (Feishu).

@@ -3,7 +3,6 @@
 
 use axum::{Json, http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
@@ -99,30 +98,11 @@ impl Platform for SimAdapter {
             // Startup refuses a sim bot with neither a secret nor `insecure = true`.
             return Ok(());
         };
-        let given = request
-            .headers
-            .get(SECRET_HEADER)
-            .ok_or(PlatformError::Unauthenticated("missing_secret"))?;
-        if bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())) {
-            Ok(())
-        } else {
-            Err(PlatformError::Unauthenticated("bad_secret"))
-        }
+        super::check_secret_header(request, SECRET_HEADER, secret.expose())
     }
 
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
-        let mut de = serde_json::Deserializer::from_slice(request.body);
-        let msg: SimMessage = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                PlatformError::Malformed(inner.to_string())
-            } else {
-                PlatformError::Malformed(format!("{path}: {inner}"))
-            }
-        })?;
-        de.end()
-            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+        let msg: SimMessage = super::parse_json(request.body)?;
 
         let chat_kind = msg.chat_type.unwrap_or(ChatKind::Group);
         check_id("user_id", &msg.user_id, MAX_ID_LEN)?;

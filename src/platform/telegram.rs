@@ -15,7 +15,6 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::SettingError;
 use super::{
@@ -144,22 +143,7 @@ impl TelegramAdapter {
     /// Turns a transport error into a send error. reqwest puts the URL, and so the token, into
     /// its errors; it is removed before anything is formatted.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        let error = error.without_url();
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let text = self.redact(&text);
-        if error.is_builder() {
-            // The request could not even be built (a bad api_base): retrying will not help.
-            SendError::Permanent(text)
-        } else {
-            // Timeouts, refused connections, resets, a body cut short.
-            SendError::Transient(text)
-        }
+        super::transport_error(error, |text| self.redact(&text))
     }
 }
 
@@ -463,35 +447,12 @@ impl Platform for TelegramAdapter {
 
     /// <https://core.telegram.org/bots/api#setwebhook> (`secret_token`)
     fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError> {
-        let given = request
-            .headers
-            .get(SECRET_HEADER)
-            .ok_or(PlatformError::Unauthenticated("missing_secret"))?;
-        if bool::from(
-            given
-                .as_bytes()
-                .ct_eq(self.secret_token.expose().as_bytes()),
-        ) {
-            Ok(())
-        } else {
-            Err(PlatformError::Unauthenticated("bad_secret"))
-        }
+        super::check_secret_header(request, SECRET_HEADER, self.secret_token.expose())
     }
 
     /// <https://core.telegram.org/bots/api#update>
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
-        let mut de = serde_json::Deserializer::from_slice(request.body);
-        let update: Update = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                PlatformError::Malformed(inner.to_string())
-            } else {
-                PlatformError::Malformed(format!("{path}: {inner}"))
-            }
-        })?;
-        de.end()
-            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+        let update: Update = super::parse_json(request.body)?;
 
         // Edits, callback queries, channel posts, member updates: nothing to answer.
         let Some(message) = update.message else {

@@ -322,20 +322,7 @@ impl DingtalkAdapter {
     /// A transport error as a send error, without the URL (a sessionWebhook URL is a bearer
     /// capability) and without secrets.
     fn request_error(&self, what: &str, error: reqwest::Error) -> SendError {
-        let error = error.without_url();
-        let mut text = format!("{what}: {error}");
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let text = self.redact(&text);
-        if error.is_builder() {
-            SendError::Permanent(text)
-        } else {
-            SendError::Transient(text)
-        }
+        super::transport_error(error, |text| self.redact(&format!("{what}: {text}")))
     }
 
     /// Posts JSON and returns status, headers and body.
@@ -475,18 +462,7 @@ impl Platform for DingtalkAdapter {
 
     /// <https://open.dingtalk.com/document/orgapp/receive-message>
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
-        let mut de = serde_json::Deserializer::from_slice(request.body);
-        let callback: Callback = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                PlatformError::Malformed(inner.to_string())
-            } else {
-                PlatformError::Malformed(format!("{path}: {inner}"))
-            }
-        })?;
-        de.end()
-            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+        let callback: Callback = super::parse_json(request.body)?;
 
         if callback.encrypt.is_some() && callback.msgtype.is_none() {
             return Err(PlatformError::Malformed(

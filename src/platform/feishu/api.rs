@@ -121,20 +121,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Answ
 
 /// Turns a transport error into a send error, without the URL reqwest puts in it.
 fn request_error(error: reqwest::Error) -> SendError {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if error.is_builder() {
-        // The request could not even be built (a bad api_base): retrying will not help.
-        SendError::Permanent(text)
-    } else {
-        SendError::Transient(text)
-    }
+    crate::platform::transport_error(error, |text| text)
 }
 
 /// The `uuid` Feishu deduplicates sends by: derived from the idempotency key, so that the

@@ -540,18 +540,7 @@ impl Platform for FeishuAdapter {
     /// <https://open.feishu.cn/document/server-docs/event-subscription-guide/event-subscription-configure-/request-url-configuration-case>
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
         let plain = self.plaintext(request.body)?;
-        let mut de = serde_json::Deserializer::from_slice(&plain);
-        let callback: Callback = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                PlatformError::Malformed(inner.to_string())
-            } else {
-                PlatformError::Malformed(format!("{path}: {inner}"))
-            }
-        })?;
-        de.end()
-            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+        let callback: Callback = super::parse_json(&plain)?;
         // Checked here too: with an Encrypt Key the signature proves Feishu sent it, the
         // token proves it was meant for this app.
         if !self.token_matches(&callback) {

@@ -169,22 +169,7 @@ impl OnebotAdapter {
 
     /// Turns a transport error into a send error, without the URL reqwest attaches.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        let error = error.without_url();
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let text = self.redact(&text);
-        if error.is_builder() {
-            // A bad api_base: retrying will not help.
-            SendError::Permanent(text)
-        } else {
-            // Timeouts, refused connections (the implementation restarting), resets.
-            SendError::Transient(text)
-        }
+        super::transport_error(error, |text| self.redact(&text))
     }
 }
 

@@ -723,20 +723,7 @@ impl WecomAdapter {
 
     /// A transport error, without its URL (which carries keys and tokens).
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        let error = error.without_url();
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let text = self.redact(&text);
-        if error.is_builder() {
-            SendError::Permanent(text)
-        } else {
-            SendError::Transient(text)
-        }
+        super::transport_error(error, |text| self.redact(&text))
     }
 
     async fn call(&self, request: reqwest::RequestBuilder, rate_wait: Duration) -> ApiOutcome {
