@@ -820,9 +820,8 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     if let Some(c) = &checkin
         && (c.digest_window.is_zero() || c.digest_every < Duration::from_secs(1))
     {
-        errors.push(
-            "checkin: digest_window must be positive and digest_every at least 1s".to_owned(),
-        );
+        errors
+            .push("checkin.digest_window and checkin.digest_every: must be at least 1s".to_owned());
     }
     if let Some(Err(e)) = ledger
         .as_ref()

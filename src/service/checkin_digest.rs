@@ -42,11 +42,16 @@ impl Services {
         self.store
             .push_checkin_digest(&branch.id, chat, name)
             .await?;
+        // One digest per time bucket, due at the bucket's end: a check-in that arrives while
+        // a digest is being sent falls in the next bucket and so gets a job of its own.
+        let every = settings.digest_every.as_millis().max(1) as i64;
+        let bucket = self.clock.now().timestamp_millis().div_euclid(every);
+        let due = chrono::DateTime::from_timestamp_millis((bucket + 1) * every)
+            .unwrap_or_else(|| self.clock.now());
         let job = Job {
-            key: format!("checkin-digest:{}:{}", branch.id, chat.key()),
+            key: format!("checkin-digest:{}:{}:{bucket}", branch.id, chat.key()),
             kind: DIGEST_JOB.to_owned(),
-            due: self.clock.now()
-                + chrono::Duration::from_std(settings.digest_every).unwrap_or_default(),
+            due,
             payload: serde_json::to_value(DigestPayload {
                 branch: branch.id.clone(),
                 chat: chat.clone(),
@@ -55,7 +60,7 @@ impl Services {
             recurrence: None,
             attempts: 0,
         };
-        // Only if absent: a stream of check-ins must not keep pushing the digest back.
+        // Only if absent: a stream of check-ins must not keep pushing its digest back.
         self.store.schedule_job_if_absent(&job).await?;
         Ok(true)
     }

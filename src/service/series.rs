@@ -195,6 +195,7 @@ impl Services {
                 break series;
             }
         };
+        let previous = series.planned_through;
         let day = workdays::next_working_day(rule_date);
         let starts_at = local_to_utc(branch.timezone, day, series.at)
             .ok_or_else(|| Invalid::new("at", "no such local time"))?;
@@ -205,10 +206,48 @@ impl Services {
             duration: series.duration,
             link: series.link.clone(),
         };
-        Ok(Some(
-            self.create_meeting(branch, &series.created_by, input)
-                .await?,
-        ))
+        match self.create_meeting(branch, &series.created_by, input).await {
+            Ok(meeting) => Ok(Some(meeting)),
+            Err(e) => {
+                // Give the month back so the job's retry plans it.
+                self.unmark_planned(&branch.id, id, rule_date, previous)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn unmark_planned(
+        &self,
+        branch: &BranchId,
+        id: &str,
+        date: NaiveDate,
+        previous: Option<NaiveDate>,
+    ) {
+        let result: Result<()> = async {
+            let key = self.store.keys().meeting_series(branch);
+            let mut conn = self.store.conn().await?;
+            let raw: Option<String> = redis::cmd("HGET")
+                .arg(&key)
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .map_err(crate::store::StoreError::from)?;
+            let Some(raw) = raw else { return Ok(()) };
+            let mut series: Series = decode(&key, &raw)?;
+            if series.planned_through == Some(date) {
+                series.planned_through = previous;
+                let mut txn = crate::store::txn::Txn::new();
+                txn.expect_field(&key, id, Some(&raw));
+                txn.hset(&key, id, &encode(&key, &series)?);
+                txn.commit(&mut conn).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error.message = %e, series = id, "could not give back a series month; plan it by hand");
+        }
     }
 
     /// Stops a series; meetings already planned stay (cancel them one by one).
@@ -245,8 +284,8 @@ impl JobHandler for SeriesHandler {
     }
 
     fn grace(&self) -> Duration {
-        // Planning next month's meeting a day late still leaves weeks of notice.
-        Duration::from_secs(24 * 3600)
+        // The meeting it plans is a month away: planning it weeks late still gives notice.
+        Duration::from_secs(20 * 24 * 3600)
     }
 
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, std::result::Result<(), JobError>> {

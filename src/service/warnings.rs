@@ -19,9 +19,6 @@ pub const WARNING_JOB: &str = "early_warning";
 impl Services {
     /// Makes sure the monthly early-warning job exists (1st of the month, 09:00 China time).
     pub async fn ensure_warning_job(&self) -> Result<()> {
-        if self.store.job(WARNING_JOB).await?.is_some() {
-            return Ok(());
-        }
         let Some(at) = NaiveTime::from_hms_opt(9, 0, 0) else {
             return Ok(());
         };
@@ -40,7 +37,8 @@ impl Services {
             recurrence: Some(recurrence),
             attempts: 0,
         };
-        self.store.schedule_job(&job).await?;
+        // Atomic "if absent": replicas starting together create it once.
+        self.store.schedule_job_if_absent(&job).await?;
         Ok(())
     }
 

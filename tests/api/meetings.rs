@@ -674,7 +674,7 @@ async fn a_busy_chat_gets_one_check_in_digest_and_everyone_can_see_their_record(
     let app = spawn_app().await;
     let (_, code) = app.create_branch("热闹支部").await;
     app.say1(SEC, &format!("绑定 {code}")).await;
-    let people: Vec<(String, String)> = (0..14)
+    let people: Vec<(String, String)> = (0..15)
         .map(|i| (format!("u{i:02}"), format!("成员{i:02}")))
         .collect();
     for (user, name) in &people {
@@ -694,7 +694,7 @@ async fn a_busy_chat_gets_one_check_in_digest_and_everyone_can_see_their_record(
     assert!(app.say1(SEC, "开始签到 #1 30").await.contains("签到已开放"));
 
     let mut acknowledged = 0;
-    for (user, name) in &people {
+    for (user, name) in &people[..14] {
         let replies = app
             .say(
                 Who {
@@ -730,6 +730,28 @@ async fn a_busy_chat_gets_one_check_in_digest_and_everyone_can_see_their_record(
         "{digest}"
     );
 
+    // A check-in after that digest went out is in the next one, not lost.
+    assert!(
+        app.say(
+            Who {
+                chat: "g1",
+                user: "u14",
+                name: "成员14"
+            },
+            "签到"
+        )
+        .await
+        .is_empty()
+    );
+    app.clock.advance(chrono::Duration::seconds(31));
+    app.eventually(5, "second digest", || async {
+        app.mailbox("demo", "g1")
+            .await
+            .iter()
+            .any(|t| t.starts_with("新签到 1 人：成员14"))
+    })
+    .await;
+
     let status = app
         .say1(
             Who {
@@ -746,7 +768,7 @@ async fn a_busy_chat_gets_one_check_in_digest_and_everyone_can_see_their_record(
     );
     let ended = app.say1(SEC, "结束会议 #1").await;
     assert!(
-        ended.contains("实到 14 人"),
+        ended.contains("实到 15 人"),
         "every check-in counted: {ended}"
     );
 }

@@ -280,5 +280,10 @@ pub fn own_record(
             (Language::En, false, false) => "not answered".to_owned(),
         },
     };
-    format!("#{no} {kind} {at}：{status}")
+    let colon = if branch.language == Language::Zh {
+        "："
+    } else {
+        ": "
+    };
+    format!("#{no} {kind} {at}{colon}{status}")
 }
