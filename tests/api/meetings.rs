@@ -772,3 +772,99 @@ async fn a_busy_chat_gets_one_check_in_digest_and_everyone_can_see_their_record(
         "every check-in counted: {ended}"
     );
 }
+
+#[tokio::test]
+async fn the_api_runs_a_meeting_like_chat_does_and_the_region_sees_one_board() {
+    let app = spawn_app().await;
+    let id = branch(&app).await;
+    let starts = app.clock.now() + chrono::Duration::hours(3);
+    let (_, m) = app
+        .api(Method::POST, &format!("/branches/{id}/meetings"), Some(json!({"kind": "general_assembly", "starts_at": starts.to_rfc3339(), "topic": "年度会议"})))
+        .await;
+    let no = m["no"].as_u64().unwrap();
+    let moved = starts - chrono::Duration::hours(2) - chrono::Duration::minutes(50);
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/branches/{id}/meetings/{no}"),
+            Some(json!({"starts_at": moved.to_rfc3339()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.eventually(5, "moved told", || async {
+        app.mailbox("demo", "g1")
+            .await
+            .iter()
+            .any(|t| t.contains("【改期】"))
+    })
+    .await;
+    assert!(
+        app.say1(ZHANG, "签到").await.contains("签到成功"),
+        "the new time opens check-in"
+    );
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings/{no}/minutes"),
+            Some(json!({"text": "通过了年度计划", "by": "王书记"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["minutes"][0]["by"].as_str()),
+        (201, Some("王书记")),
+        "{body}"
+    );
+    let (status, ended) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings/{no}/end"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["summary"]["attended"], 1);
+    assert_eq!(ended["summary"]["quorum"]["met"], false, "{ended}");
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings/{no}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "an ended meeting cannot be cancelled");
+    assert_eq!(
+        app.api(
+            Method::POST,
+            &format!("/branches/{id}/meetings/999/end"),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    let (status, board) = app.api(Method::GET, "/ledger/board", None).await;
+    assert_eq!(status, 200, "{board}");
+    let row = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["branch_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["meetings_held"], 1, "{row}");
+    let (_, token) = app
+        .api(
+            Method::POST,
+            "/tokens",
+            Some(json!({"scope": "branch", "branch_id": id})),
+        )
+        .await;
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/ledger/board", app.base))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "the board is the region's");
+}

@@ -277,3 +277,166 @@ pub async fn calendar_feed(
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+/// A meeting number from the path.
+fn meeting_no(raw: &str) -> Result<u64, ApiError> {
+    raw.parse()
+        .map_err(|_| Problem::not_found("no such meeting").into())
+}
+
+/// Body of `PATCH /branches/{id}/meetings/{no}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPatch {
+    /// New start (moves the reminders and tells every chat).
+    starts_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `PATCH /branches/{id}/meetings/{no}`: reschedules, as `改期` does.
+pub async fn reschedule_meeting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, no)): Path<(String, String)>,
+    ApiJson(patch): ApiJson<MeetingPatch>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let no = meeting_no(&no)?;
+    let branch = state.services.branch(&id).await?;
+    let meeting = state
+        .services
+        .reschedule(&branch, no, patch.starts_at)
+        .await?;
+    audit(
+        &state,
+        Some(&id),
+        &admin,
+        "meeting.reschedule",
+        &no.to_string(),
+    )
+    .await;
+    Ok(Json(meeting).into_response())
+}
+
+/// `POST /branches/{id}/meetings/{no}/cancel`, as `取消会议` does.
+pub async fn cancel_meeting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, no)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let no = meeting_no(&no)?;
+    let branch = state.services.branch(&id).await?;
+    let meeting = state.services.cancel_meeting(&branch, no).await?;
+    audit(&state, Some(&id), &admin, "meeting.cancel", &no.to_string()).await;
+    Ok(Json(meeting).into_response())
+}
+
+/// `POST /branches/{id}/meetings/{no}/end`, as `结束会议` does: the counts come back; the
+/// names of the absent go to the committee chat.
+pub async fn end_meeting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, no)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let no = meeting_no(&no)?;
+    let branch = state.services.branch(&id).await?;
+    let (meeting, summary) = state.services.end_meeting(&branch, no).await?;
+    audit(&state, Some(&id), &admin, "meeting.end", &no.to_string()).await;
+    Ok(Json(json!({
+        "meeting": meeting,
+        "summary": {
+            "expected": summary.expected, "present": summary.present, "late": summary.late,
+            "excused": summary.excused, "absent": summary.absent, "attended": summary.attended(),
+            "quorum": summary.quorum.map(|q| json!({"voters": q.voters, "attending": q.attending, "met": q.met()})),
+        },
+    }))
+    .into_response())
+}
+
+/// Body of `POST /branches/{id}/meetings/{no}/minutes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMinutes {
+    /// The text to append.
+    text: String,
+    /// The roster name of who wrote it.
+    by: String,
+}
+
+/// `POST /branches/{id}/meetings/{no}/minutes`: appends, as `会议记录` does.
+pub async fn add_minutes(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, no)): Path<(String, String)>,
+    ApiJson(input): ApiJson<NewMinutes>,
+) -> Result<Response, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let no = meeting_no(&no)?;
+    let roster = state.services.store.roster(&id).await?;
+    let author = roster
+        .by_name(input.by.trim())
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("by", "the roster name of who wrote it"))?;
+    let meeting = state
+        .services
+        .add_minutes(&id, no, &author, &input.text)
+        .await?;
+    audit(
+        &state,
+        Some(&id),
+        &admin,
+        "meeting.minutes",
+        &no.to_string(),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(meeting)).into_response())
+}
+
+/// Query of the region board.
+#[derive(Debug, Deserialize)]
+pub struct BoardQuery {
+    period: Option<String>,
+}
+
+/// `GET /ledger/board` (region admins): every branch's standing for a period in one list,
+/// overdue (missed) and at-risk first.
+pub async fn region_board(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<BoardQuery>,
+) -> Result<Response, ApiError> {
+    use crate::domain::ledger::UnitStatus;
+    admin.require_region()?;
+    let now = state.services.clock.now();
+    let (branches, _) = state.services.list_branches(0, usize::MAX).await?;
+    let mut rows = Vec::with_capacity(branches.len());
+    for branch in branches {
+        let period = match query.period.as_deref() {
+            Some(p) => Period::parse(p).map_err(|e| ApiError::invalid("period", &e.message))?,
+            None => Period::current(Cadence::Quarterly, now, branch.timezone),
+        };
+        let ledger = state.services.ledger(&branch, period).await?;
+        rows.push(json!({
+            "branch_id": branch.id,
+            "name": branch.name,
+            "period": period.label(),
+            "missed": ledger.count(UnitStatus::Missed),
+            "at_risk": ledger.count(UnitStatus::AtRisk),
+            "due": ledger.count(UnitStatus::Due),
+            "met": ledger.count(UnitStatus::Met),
+            "meetings_held": ledger.meetings.len(),
+        }));
+    }
+    rows.sort_by_key(|r| {
+        (
+            std::cmp::Reverse(r["missed"].as_u64().unwrap_or(0)),
+            std::cmp::Reverse(r["at_risk"].as_u64().unwrap_or(0)),
+        )
+    });
+    Ok(Json(json!({ "items": rows })).into_response())
+}

@@ -43,7 +43,23 @@ pub fn router() -> Router<AppState> {
             "/branches/{id}/meetings",
             post(meetings::create_meeting).get(meetings::list_meetings),
         )
-        .route("/branches/{id}/meetings/{no}", get(meetings::get_meeting))
+        .route(
+            "/branches/{id}/meetings/{no}",
+            get(meetings::get_meeting).patch(meetings::reschedule_meeting),
+        )
+        .route(
+            "/branches/{id}/meetings/{no}/cancel",
+            post(meetings::cancel_meeting),
+        )
+        .route(
+            "/branches/{id}/meetings/{no}/end",
+            post(meetings::end_meeting),
+        )
+        .route(
+            "/branches/{id}/meetings/{no}/minutes",
+            post(meetings::add_minutes),
+        )
+        .route("/ledger/board", get(meetings::region_board))
         .route("/branches/{id}/ledger", get(meetings::get_ledger))
         .route(
             "/branches/{id}/recurring-meetings",
