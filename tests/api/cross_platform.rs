@@ -1,6 +1,7 @@
 //! One branch living in a QQ group and a WeCom group at once, with one roster: the same
 //! person on both platforms is one member with two accounts, once the secretary confirms it.
 
+use mobile_branch::clock::Clock;
 use reqwest::Method;
 use serde_json::json;
 
@@ -92,4 +93,28 @@ async fn the_same_person_in_a_qq_and_a_wecom_group_is_one_member_with_two_accoun
         members["total"], 2,
         "the secretary (QQ) and 张三: {members}"
     );
+
+    // A check-in from either account counts once: the meeting has one 张三.
+    let starts = app.clock.now() + chrono::Duration::minutes(10);
+    let (_, m) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings"),
+            Some(json!({"kind": "group", "starts_at": starts.to_rfc3339(), "topic": "跨平台学习"})),
+        )
+        .await;
+    let no = m["no"].as_u64().unwrap();
+    let reply = say_qq(4, 20_002, format!("签到 #{no}")).await;
+    assert!(reply.contains("签到成功"), "{reply}");
+    let reply = say_wx("wx-4", "zhangsan", format!("签到 #{no}")).await;
+    assert!(reply.contains("不重复计"), "{reply}");
+    let (_, ended) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{id}/meetings/{no}/end"),
+            None,
+        )
+        .await;
+    assert_eq!(ended["summary"]["attended"], 1, "{ended}");
+    assert_eq!(ended["summary"]["expected"], 2, "{ended}");
 }
