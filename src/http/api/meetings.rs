@@ -284,6 +284,20 @@ fn meeting_no(raw: &str) -> Result<u64, ApiError> {
         .map_err(|_| Problem::not_found("no such meeting").into())
 }
 
+/// The branch and meeting number of a `/branches/{id}/meetings/{no}` path, once the caller's
+/// token is checked against the branch.
+async fn branch_meeting(
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    no: &str,
+) -> Result<(crate::domain::Branch, u64), ApiError> {
+    let id = branch_id(id)?;
+    admin.require_branch(&id)?;
+    let no = meeting_no(no)?;
+    Ok((state.services.branch(&id).await?, no))
+}
+
 /// Body of `PATCH /branches/{id}/meetings/{no}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,10 +313,8 @@ pub async fn reschedule_meeting(
     Path((id, no)): Path<(String, String)>,
     ApiJson(patch): ApiJson<MeetingPatch>,
 ) -> Result<Response, ApiError> {
-    let id = branch_id(&id)?;
-    admin.require_branch(&id)?;
-    let no = meeting_no(&no)?;
-    let branch = state.services.branch(&id).await?;
+    let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
+    let id = branch.id.clone();
     let meeting = state
         .services
         .reschedule(&branch, no, patch.starts_at)
@@ -324,10 +336,8 @@ pub async fn cancel_meeting(
     admin: Admin,
     Path((id, no)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id = branch_id(&id)?;
-    admin.require_branch(&id)?;
-    let no = meeting_no(&no)?;
-    let branch = state.services.branch(&id).await?;
+    let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
+    let id = branch.id.clone();
     let meeting = state.services.cancel_meeting(&branch, no).await?;
     audit(&state, Some(&id), &admin, "meeting.cancel", &no.to_string()).await;
     Ok(Json(meeting).into_response())
@@ -340,10 +350,8 @@ pub async fn end_meeting(
     admin: Admin,
     Path((id, no)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id = branch_id(&id)?;
-    admin.require_branch(&id)?;
-    let no = meeting_no(&no)?;
-    let branch = state.services.branch(&id).await?;
+    let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
+    let id = branch.id.clone();
     let (meeting, summary) = state.services.end_meeting(&branch, no).await?;
     audit(&state, Some(&id), &admin, "meeting.end", &no.to_string()).await;
     Ok(Json(json!({
