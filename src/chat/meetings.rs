@@ -135,13 +135,12 @@ pub(super) async fn run(
                 let Some(no) = number(token) else {
                     return Ok(usage());
                 };
-                let (m, _, attendance) = services.meeting_with_summary(&branch.id, no).await?;
-                let roster = services.store.roster(&branch.id).await?;
-                let members: Vec<Member> = roster.members.into_values().collect();
-                let rsvps = attendance.values().filter(|a| a.rsvp).count();
-                let leaves = attendance.values().filter(|a| a.excused()).count();
-                let waiting = meeting::not_yet_answered(&m, &members, &attendance).len();
-                texts::show(branch, &m, rsvps, leaves, waiting)
+                let view = services.meeting_view(&branch.id, no).await?;
+                let rsvps = view.attendance.values().filter(|a| a.rsvp).count();
+                let leaves = view.attendance.values().filter(|a| a.excused()).count();
+                let waiting =
+                    meeting::not_yet_answered(&view.meeting, &view.members, &view.attendance).len();
+                texts::show(branch, &view.meeting, rsvps, leaves, waiting)
             }
         },
         CommandKey::Rsvp => {

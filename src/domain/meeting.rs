@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{BranchId, Language, Member, MemberStatus, Role};
@@ -264,6 +264,34 @@ impl Summary {
     pub fn attended(&self) -> usize {
         self.present + self.late
     }
+}
+
+/// A stored series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Id within the branch.
+    pub id: String,
+    /// The branch.
+    pub branch: BranchId,
+    /// Kind.
+    pub kind: MeetingKind,
+    /// Topic.
+    pub topic: String,
+    /// Day of the month.
+    pub day: u32,
+    /// Local time.
+    pub at: NaiveTime,
+    /// Length.
+    #[serde(default, with = "humantime_serde::option")]
+    pub duration: Option<Duration>,
+    /// Link.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// The rule date (before any working-day move) of the latest planned occurrence, so a job
+    /// that runs twice plans it once.
+    pub planned_through: Option<NaiveDate>,
 }
 
 /// Counts a meeting: each expected member is present, late, excused or absent; a member who

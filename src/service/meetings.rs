@@ -45,6 +45,19 @@ pub struct NewMeeting {
     pub link: Option<String>,
 }
 
+/// A meeting with what is known of its attendance.
+#[derive(Debug, Clone)]
+pub struct MeetingView {
+    /// The meeting.
+    pub meeting: Meeting,
+    /// Its counts.
+    pub summary: Summary,
+    /// Attendance records by member id.
+    pub attendance: HashMap<String, Attendance>,
+    /// The roster the counts were made against.
+    pub members: Vec<Member>,
+}
+
 /// The outcome of a check-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckIn {
@@ -290,18 +303,20 @@ impl Services {
         Ok(meetings)
     }
 
-    /// A meeting with its counts so far.
-    pub async fn meeting_with_summary(
-        &self,
-        branch: &BranchId,
-        no: u64,
-    ) -> Result<(Meeting, Summary, HashMap<String, Attendance>)> {
+    /// A meeting with its counts so far, everyone's attendance and the roster they were
+    /// counted against (read once, for callers that need names too).
+    pub async fn meeting_view(&self, branch: &BranchId, no: u64) -> Result<MeetingView> {
         let meeting = self.meeting(branch, no).await?;
         let roster = self.store.roster(branch).await?;
         let members: Vec<Member> = roster.members.into_values().collect();
         let attendance = self.store.attendance(branch, no).await?;
         let summary = meeting::summarize(&meeting, &members, &attendance);
-        Ok((meeting, summary, attendance))
+        Ok(MeetingView {
+            meeting,
+            summary,
+            attendance,
+            members,
+        })
     }
 
     async fn open_meeting(&self, branch: &BranchId, no: u64) -> Result<Meeting> {

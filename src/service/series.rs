@@ -5,22 +5,32 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Result, ServiceError, Services, meetings::NewMeeting};
 use crate::{
     domain::{
         Branch, BranchId, Invalid,
-        meeting::{Meeting, MeetingKind},
+        meeting::{Meeting, MeetingKind, Series},
         workdays,
     },
     platform::BoxFuture,
     scheduler::{Job, JobError, JobHandler, Recurrence, Rule, job::local_to_utc},
-    store::{decode, encode},
 };
 
 /// The job kind that plans a series' next meeting.
 pub const SERIES_JOB: &str = "meeting.series";
+
+/// The series' rule in the branch's time zone.
+fn recurrence(series: &Series, branch: &Branch) -> Recurrence {
+    Recurrence {
+        rule: Rule::Month {
+            day: series.day,
+            at: series.at,
+        },
+        timezone: branch.timezone,
+    }
+}
 
 /// What creating a series needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,46 +50,6 @@ pub struct NewSeries {
     /// Online link.
     #[serde(default)]
     pub link: Option<String>,
-}
-
-/// A stored series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Series {
-    /// Id within the branch.
-    pub id: String,
-    /// The branch.
-    pub branch: BranchId,
-    /// Kind.
-    pub kind: MeetingKind,
-    /// Topic.
-    pub topic: String,
-    /// Day of the month.
-    pub day: u32,
-    /// Local time.
-    pub at: NaiveTime,
-    /// Length.
-    #[serde(default, with = "humantime_serde::option")]
-    pub duration: Option<Duration>,
-    /// Link.
-    #[serde(default)]
-    pub link: Option<String>,
-    /// Who created it.
-    pub created_by: String,
-    /// The rule date (before any working-day move) of the latest planned occurrence, so a job
-    /// that runs twice plans it once.
-    pub planned_through: Option<NaiveDate>,
-}
-
-impl Series {
-    fn recurrence(&self, branch: &Branch) -> Recurrence {
-        Recurrence {
-            rule: Rule::Month {
-                day: self.day,
-                at: self.at,
-            },
-            timezone: branch.timezone,
-        }
-    }
 }
 
 fn series_key(branch: &BranchId, id: &str) -> String {
@@ -120,17 +90,8 @@ impl Services {
             created_by: creator.to_owned(),
             planned_through: None,
         };
-        let key = self.store.keys().meeting_series(&branch.id);
-        let mut conn = self.store.conn().await?;
-        let _: i64 = redis::cmd("HSET")
-            .arg(&key)
-            .arg(&series.id)
-            .arg(encode(&key, &series)?)
-            .query_async(&mut conn)
-            .await
-            .map_err(crate::store::StoreError::from)?;
-        let rule_due = series
-            .recurrence(branch)
+        self.store.insert_series(&series).await?;
+        let rule_due = recurrence(&series, branch)
             .next_after(self.clock.now())
             .ok_or_else(|| Invalid::new("day", "no next occurrence"))?;
         let Some(meeting) = self.plan_occurrence(branch, &series.id, rule_due).await? else {
@@ -143,24 +104,16 @@ impl Services {
             kind: SERIES_JOB.to_owned(),
             due: rule_due,
             payload: serde_json::json!({ "branch": branch.id, "series": series.id }),
-            recurrence: Some(series.recurrence(branch)),
+            recurrence: Some(recurrence(&series, branch)),
             attempts: 0,
         };
         self.store.schedule_job(&job).await?;
-        let series = self.series(&branch.id, &series.id).await?.unwrap_or(series);
+        let series = self
+            .store
+            .series(&branch.id, &series.id)
+            .await?
+            .map_or(series, |(s, _)| s);
         Ok((series, meeting))
-    }
-
-    async fn series(&self, branch: &BranchId, id: &str) -> Result<Option<Series>> {
-        let key = self.store.keys().meeting_series(branch);
-        let mut conn = self.store.conn().await?;
-        let raw: Option<String> = redis::cmd("HGET")
-            .arg(&key)
-            .arg(id)
-            .query_async(&mut conn)
-            .await
-            .map_err(crate::store::StoreError::from)?;
-        Ok(raw.map(|r| decode(&key, &r)).transpose()?)
     }
 
     /// Plans the occurrence whose rule time is `rule_at`, once: moved to the next working day,
@@ -171,31 +124,21 @@ impl Services {
         id: &str,
         rule_at: DateTime<Utc>,
     ) -> Result<Option<Meeting>> {
-        let key = self.store.keys().meeting_series(&branch.id);
         let rule_date = rule_at.with_timezone(&branch.timezone).date_naive();
         // Claim the date first (compare-and-set on the stored series): a retried job plans once.
-        let series = loop {
-            let mut conn = self.store.conn().await?;
-            let raw: Option<String> = redis::cmd("HGET")
-                .arg(&key)
-                .arg(id)
-                .query_async(&mut conn)
-                .await
-                .map_err(crate::store::StoreError::from)?;
-            let Some(raw) = raw else { return Ok(None) };
-            let mut series: Series = decode(&key, &raw)?;
-            if series.planned_through.is_some_and(|d| d >= rule_date) {
+        let (series, previous) = loop {
+            let Some((mut series, raw)) = self.store.series(&branch.id, id).await? else {
+                return Ok(None);
+            };
+            let previous = series.planned_through;
+            if previous.is_some_and(|d| d >= rule_date) {
                 return Ok(None);
             }
             series.planned_through = Some(rule_date);
-            let mut txn = crate::store::txn::Txn::new();
-            txn.expect_field(&key, id, Some(&raw));
-            txn.hset(&key, id, &encode(&key, &series)?);
-            if txn.commit(&mut conn).await? {
-                break series;
+            if self.store.update_series(&series, &raw).await? {
+                break (series, previous);
             }
         };
-        let previous = series.planned_through;
         let day = workdays::next_working_day(rule_date);
         let starts_at = local_to_utc(branch.timezone, day, series.at)
             .ok_or_else(|| Invalid::new("at", "no such local time"))?;
@@ -225,22 +168,11 @@ impl Services {
         previous: Option<NaiveDate>,
     ) {
         let result: Result<()> = async {
-            let key = self.store.keys().meeting_series(branch);
-            let mut conn = self.store.conn().await?;
-            let raw: Option<String> = redis::cmd("HGET")
-                .arg(&key)
-                .arg(id)
-                .query_async(&mut conn)
-                .await
-                .map_err(crate::store::StoreError::from)?;
-            let Some(raw) = raw else { return Ok(()) };
-            let mut series: Series = decode(&key, &raw)?;
-            if series.planned_through == Some(date) {
+            if let Some((mut series, raw)) = self.store.series(branch, id).await?
+                && series.planned_through == Some(date)
+            {
                 series.planned_through = previous;
-                let mut txn = crate::store::txn::Txn::new();
-                txn.expect_field(&key, id, Some(&raw));
-                txn.hset(&key, id, &encode(&key, &series)?);
-                txn.commit(&mut conn).await?;
+                self.store.update_series(&series, &raw).await?;
             }
             Ok(())
         }
@@ -252,16 +184,9 @@ impl Services {
 
     /// Stops a series; meetings already planned stay (cancel them one by one).
     pub async fn cancel_series(&self, branch: &BranchId, id: &str) -> Result<bool> {
-        let key = self.store.keys().meeting_series(branch);
-        let mut conn = self.store.conn().await?;
-        let removed: i64 = redis::cmd("HDEL")
-            .arg(&key)
-            .arg(id)
-            .query_async(&mut conn)
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        let removed = self.store.delete_series(branch, id).await?;
         self.store.cancel_job(&series_key(branch, id)).await?;
-        Ok(removed == 1)
+        Ok(removed)
     }
 }
 

@@ -8,7 +8,7 @@ use super::{Result, Store, decode, encode, txn::Txn};
 use crate::{
     domain::{
         BranchId,
-        meeting::{Attendance, Meeting},
+        meeting::{Attendance, Meeting, Series},
     },
     platform::ChatRef,
 };
@@ -182,5 +182,51 @@ impl Store {
         txn.hset(&key, member, &encode(&key, attendance)?);
         let mut conn = self.conn().await?;
         txn.commit(&mut conn).await
+    }
+
+    /// Stores a new recurring series.
+    pub async fn insert_series(&self, series: &Series) -> Result<()> {
+        let key = self.keys().meeting_series(&series.branch);
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("HSET")
+            .arg(&key)
+            .arg(&series.id)
+            .arg(encode(&key, series)?)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A series and its raw stored form (for an optimistic update).
+    pub async fn series(&self, branch: &BranchId, id: &str) -> Result<Option<(Series, String)>> {
+        let key = self.keys().meeting_series(branch);
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
+        raw.map(|r| Ok((decode(&key, &r)?, r))).transpose()
+    }
+
+    /// Replaces a series if it still reads `expected_raw`; false on a conflict.
+    pub async fn update_series(&self, series: &Series, expected_raw: &str) -> Result<bool> {
+        let key = self.keys().meeting_series(&series.branch);
+        let mut txn = Txn::new();
+        txn.expect_field(&key, &series.id, Some(expected_raw));
+        txn.hset(&key, &series.id, &encode(&key, series)?);
+        let mut conn = self.conn().await?;
+        txn.commit(&mut conn).await
+    }
+
+    /// Removes a series; true if it existed.
+    pub async fn delete_series(&self, branch: &BranchId, id: &str) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let removed: i64 = redis::cmd("HDEL")
+            .arg(self.keys().meeting_series(branch))
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(removed == 1)
     }
 }

@@ -85,11 +85,11 @@ pub async fn get_meeting(
     let no: u64 = no
         .parse()
         .map_err(|_| Problem::not_found("no such meeting"))?;
-    let (meeting, summary, attendance) = state.services.meeting_with_summary(&id, no).await?;
-    let roster = state.services.store.roster(&id).await?;
-    let mut people: Vec<_> = roster
+    let view = state.services.meeting_view(&id, no).await?;
+    let (summary, attendance) = (&view.summary, &view.attendance);
+    let mut people: Vec<_> = view
         .members
-        .values()
+        .iter()
         .filter(|m| summary.outcomes.contains_key(&m.id) || attendance.contains_key(&m.id))
         .map(|m| {
             json!({
@@ -102,12 +102,8 @@ pub async fn get_meeting(
         .collect();
     people.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     Ok(Json(json!({
-        "meeting": meeting,
-        "summary": {
-            "expected": summary.expected, "present": summary.present, "late": summary.late,
-            "excused": summary.excused, "absent": summary.absent, "attended": summary.attended(),
-            "quorum": summary.quorum.map(|q| json!({"voters": q.voters, "attending": q.attending, "met": q.met()})),
-        },
+        "meeting": view.meeting,
+        "summary": summary_json(summary),
         "attendance": people,
     }))
     .into_response())
@@ -149,6 +145,15 @@ pub async fn cancel_series(
     }
     audit(&state, Some(&id), &admin, "series.cancel", &series).await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A meeting's counts as the API shows them.
+fn summary_json(summary: &crate::domain::meeting::Summary) -> serde_json::Value {
+    json!({
+        "expected": summary.expected, "present": summary.present, "late": summary.late,
+        "excused": summary.excused, "absent": summary.absent, "attended": summary.attended(),
+        "quorum": summary.quorum.map(|q| json!({"voters": q.voters, "attending": q.attending, "met": q.met()})),
+    })
 }
 
 /// Query of the ledger.
@@ -356,11 +361,7 @@ pub async fn end_meeting(
     audit(&state, Some(&id), &admin, "meeting.end", &no.to_string()).await;
     Ok(Json(json!({
         "meeting": meeting,
-        "summary": {
-            "expected": summary.expected, "present": summary.present, "late": summary.late,
-            "excused": summary.excused, "absent": summary.absent, "attended": summary.attended(),
-            "quorum": summary.quorum.map(|q| json!({"voters": q.voters, "attending": q.attending, "met": q.met()})),
-        },
+        "summary": summary_json(&summary),
     }))
     .into_response())
 }
