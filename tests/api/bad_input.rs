@@ -9,7 +9,7 @@ use crate::helpers::{REDIS, Who, spawn_app};
 #[tokio::test]
 async fn bad_webhook_bodies_get_clear_errors_and_store_nothing() {
     let app = spawn_app().await;
-    let before = app.keys(&REDIS.url()).await;
+    let before = app.redis_state(&[]).await;
 
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("malformed json", b"{\"chat_id\": ".to_vec(), 400, "EOF"),
@@ -95,7 +95,7 @@ async fn bad_webhook_bodies_get_clear_errors_and_store_nothing() {
         "{metrics}"
     );
 
-    assert_eq!(app.keys(&REDIS.url()).await, before, "bad input wrote keys");
+    app.assert_redis_unchanged(&before, &[], "bad input").await;
 }
 
 #[tokio::test]

@@ -377,6 +377,62 @@ impl TestApp {
         }
     }
 
+    /// Every key under this test's prefix with its serialized value (`DUMP`), so that a test
+    /// can show a refused request changed nothing. Keys whose name contains one of `ignore`
+    /// (e.g. rate-limit counters, which a refusal may rightly bump) are left out.
+    pub async fn redis_state(
+        &self,
+        ignore: &[&str],
+    ) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let client = redis::Client::open(REDIS.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("conn");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        let mut state = std::collections::BTreeMap::new();
+        for key in keys {
+            if ignore.iter().any(|i| key.contains(i)) {
+                continue;
+            }
+            let dump: Option<Vec<u8>> = redis::cmd("DUMP")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("dump");
+            if let Some(d) = dump {
+                state.insert(key, d);
+            }
+        }
+        state
+    }
+
+    /// Asserts that Redis holds exactly `before` (see [`TestApp::redis_state`]), naming the
+    /// keys that appeared, vanished or changed.
+    pub async fn assert_redis_unchanged(
+        &self,
+        before: &std::collections::BTreeMap<String, Vec<u8>>,
+        ignore: &[&str],
+        what: &str,
+    ) {
+        let after = self.redis_state(ignore).await;
+        let added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+        let removed: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+        let changed: Vec<&String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            added.is_empty() && removed.is_empty() && changed.is_empty(),
+            "{what} changed Redis: added {added:?}, removed {removed:?}, changed {changed:?}"
+        );
+    }
+
     /// Every key under this test's prefix.
     pub async fn keys(&self, redis_url: &str) -> Vec<String> {
         let client = redis::Client::open(redis_url).expect("client");
