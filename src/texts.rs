@@ -209,14 +209,63 @@ pub fn inactivity_warning(branch: &Branch, names: &[&str], days: u64) -> String 
     }
 }
 
-/// To the committee chat: someone asked to link an account to a roster name.
-pub fn link_requested_notice(lang: Language, name: &str, platform: PlatformKind) -> String {
+/// The platform as people call it.
+pub fn platform_label(lang: Language, platform: PlatformKind) -> &'static str {
+    match (platform, lang) {
+        (PlatformKind::Onebot, _) => "QQ",
+        (PlatformKind::Wecom, Language::Zh) => "企业微信",
+        (PlatformKind::Wecom, Language::En) => "WeCom",
+        (PlatformKind::Dingtalk, Language::Zh) => "钉钉",
+        (PlatformKind::Dingtalk, Language::En) => "DingTalk",
+        (PlatformKind::Feishu, Language::Zh) => "飞书",
+        (PlatformKind::Feishu, Language::En) => "Feishu",
+        (PlatformKind::Telegram, _) => "Telegram",
+        (PlatformKind::Sim, Language::Zh) => "模拟平台",
+        (PlatformKind::Sim, Language::En) => "sim",
+    }
+}
+
+/// To the committee: an account linked itself to a roster entry with `加入`.
+pub fn linked_notice(lang: Language, name: &str, platform: PlatformKind, shown: &str) -> String {
+    let p = platform_label(lang, platform);
     match lang {
         Language::Zh => format!(
-            "有人在 {platform} 上以「{name}」申请关联账号。如确是本人，书记发送「批准 {name}」确认。"
+            "【关联】{p} 账号「{shown}」用「加入 {name}」关联到了名册上的 {name}。如不是本人，书记发送「解除关联 {name}」撤销。"
         ),
         Language::En => format!(
-            "Someone on {platform} asked to link an account to \"{name}\". If it is them, the secretary sends \"approve {name}\"."
+            "[Linked] The {p} account \"{shown}\" linked itself to {name} on the roster. If it is not them, the secretary sends \"unlink {name}\"."
+        ),
+    }
+}
+
+/// To the committee: an account asks to join under a name (or to link to a roster entry).
+pub fn join_requested_notice(
+    lang: Language,
+    name: &str,
+    platform: PlatformKind,
+    shown: &str,
+) -> String {
+    let p = platform_label(lang, platform);
+    match lang {
+        Language::Zh => format!(
+            "【加入申请】{p} 账号「{shown}」申请以「{name}」加入。如确是本人，书记发送「批准 {name}」；可发送「成员」查看全部申请。"
+        ),
+        Language::En => format!(
+            "[Join request] The {p} account \"{shown}\" asks to join as {name}. If it is them, the secretary sends \"approve {name}\"; \"members\" lists every request."
+        ),
+    }
+}
+
+/// To the approved person, privately: their request went through.
+pub fn join_approved(branch: &Branch, member: &crate::domain::Member) -> String {
+    let (name, b) = (&member.name, &branch.name);
+    let role = member.role.label(branch.language);
+    match branch.language {
+        Language::Zh => format!(
+            "你的加入申请已通过：你在「{b}」的名册上是 {name}（{role}）。发送「我的」查看记录，「帮助」查看命令。"
+        ),
+        Language::En => format!(
+            "Your request went through: you are {name} ({role}) on the roster of \"{b}\". Send \"me\" for your record, \"help\" for commands."
         ),
     }
 }

@@ -21,8 +21,12 @@ pub enum CommandKey {
     BindCommittee,
     /// 加入 <姓名>.
     Join,
-    /// 批准 <姓名> [角色].
+    /// 批准 <姓名> [n] [角色].
     Approve,
+    /// 解除关联 <姓名> [n].
+    Unlink,
+    /// 绑定码 [支委群].
+    BindCode,
     /// 成员.
     Members,
     /// 我的.
@@ -304,10 +308,34 @@ pub static COMMANDS: &[CommandSpec] = &[
         min_role: Role::Secretary,
         unbound_ok: false,
         args: Args::Required,
-        usage_zh: "批准 <姓名> [身份]",
-        usage_en: "approve <name> [role]",
-        help_zh: "批准待审核的成员，身份默认为党员",
-        help_en: "admit a pending member (role defaults to member)",
+        usage_zh: "批准 <姓名> [序号] [身份]",
+        usage_en: "approve <name> [no] [role]",
+        help_zh: "批准加入申请（新成员身份默认党员）；同名多个申请时用序号选一个",
+        help_en: "approve a join request (new members default to member); pick one by number when several wait",
+    },
+    CommandSpec {
+        key: CommandKey::Unlink,
+        zh: &["解除关联"],
+        en: &["unlink"],
+        min_role: Role::Secretary,
+        unbound_ok: false,
+        args: Args::Required,
+        usage_zh: "解除关联 <姓名> [序号]",
+        usage_en: "unlink <name> [no]",
+        help_zh: "撤销某人账号的关联（该账号变回访客）",
+        help_en: "undo an account's link to a member (the account becomes a guest)",
+    },
+    CommandSpec {
+        key: CommandKey::BindCode,
+        zh: &["绑定码"],
+        en: &["bind-code"],
+        min_role: Role::Secretary,
+        unbound_ok: false,
+        args: Args::Optional,
+        usage_zh: "绑定码 [支委群]",
+        usage_en: "bind-code [committee]",
+        help_zh: "私信获取新的绑定码，用于绑定另一个群（或支委群）",
+        help_en: "get a new bind code privately, to bind another chat (or the committee chat)",
     },
     CommandSpec {
         key: CommandKey::Bind,

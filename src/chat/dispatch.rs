@@ -6,9 +6,14 @@ use super::{
     reply,
 };
 use crate::{
-    domain::{Language, Role},
-    platform::{InboundEvent, Reply},
-    service::{ServiceError, Services, branches::ChatContext},
+    domain::{Branch, Language, Role, member::identity_key},
+    platform::{ChatKind, InboundEvent, Reply},
+    service::{
+        ServiceError, Services,
+        audience::{PrivateRoute, chat_is_private, private_chat_of},
+        branches::ChatContext,
+        members::{Approval, Unlinking},
+    },
 };
 
 /// Handles one message. Only a store failure is an error; every refusal is a reply.
@@ -70,7 +75,7 @@ async fn run(
             CommandKey::BindCommittee => {
                 reply::bound(&services.bind_chat(args, event, true).await?)
             }
-            _ if event.chat_kind == crate::platform::ChatKind::Private => {
+            _ if event.chat_kind == ChatKind::Private => {
                 reply::no_branch_private(lang)
             }
             _ => reply::not_bound(lang),
@@ -85,20 +90,51 @@ async fn run(
         CommandKey::BindCommittee => reply::bound(&services.bind_chat(args, event, true).await?),
         CommandKey::Join => reply::joined(lang, &services.join(branch, event, args).await?),
         CommandKey::Approve => {
-            let (name, role_word) = match args.rsplit_once(' ') {
-                Some((name, word)) => match Role::parse(word) {
-                    Some(r) => (name.trim(), Some(r)),
-                    None => return Ok(reply::usage_error(lang, spec)),
-                },
-                None => (args, None),
-            };
-            reply::approved(lang, &services.approve(&branch.id, name, role_word).await?)
+            let (name, pick, role) = name_pick_role(args);
+            let approval = services.approve(branch, &name, pick, role).await?;
+            match &approval {
+                // The waiting accounts are for the secretary's eyes only.
+                Approval::Choose { .. } => {
+                    let text = reply::approved(lang, branch, &approval, true);
+                    answer_privately(services, branch, event, spec, text).await?
+                }
+                Approval::Approved { .. } => {
+                    let private = chat_is_private(branch, event);
+                    reply::approved(lang, branch, &approval, private)
+                }
+            }
+        }
+        CommandKey::Unlink => {
+            let (name, pick, _) = name_pick_role(args);
+            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let outcome = services.unlink(&branch.id, &name, pick, &actor).await?;
+            let text = reply::unlinked(lang, branch, &outcome);
+            match outcome {
+                Unlinking::Choose { .. } => {
+                    answer_privately(services, branch, event, spec, text).await?
+                }
+                Unlinking::Unlinked { .. } => text,
+            }
         }
         CommandKey::Members => {
-            let members = services.list_members(&branch.id).await?;
-            reply::roster(lang, branch, &members)
+            let (members, requests) = services.roster_view(&branch.id).await?;
+            let text = reply::roster(lang, branch, &members, &requests);
+            answer_privately(services, branch, event, spec, text).await?
         }
-        CommandKey::Me => reply::me(lang, branch, ctx.member.as_ref(), services.clock.now()),
+        CommandKey::BindCode => bind_code(services, branch, event, spec, args).await?,
+        CommandKey::Me => {
+            let request = match &ctx.member {
+                Some(_) => None,
+                None => services.join_request_of(&branch.id, event).await?,
+            };
+            reply::me(
+                lang,
+                branch,
+                ctx.member.as_ref(),
+                request.as_ref(),
+                services.clock.now(),
+            )
+        }
         _ => match &ctx.member {
             // Meeting commands need a roster entry (the role check above implies one).
             Some(member) => {
@@ -109,6 +145,90 @@ async fn run(
     })
 }
 
+/// The inbound message as the origin of its effects: a retried webhook names the same one.
+fn origin(event: &InboundEvent) -> String {
+    format!("{}:{}", event.chat.key(), event.message_id)
+}
+
+/// Sends a sensitive answer where it may be read and returns what the asking chat is told.
+async fn answer_privately(
+    services: &Services,
+    branch: &Branch,
+    event: &InboundEvent,
+    spec: &'static CommandSpec,
+    text: String,
+) -> Result<String, ServiceError> {
+    let route = services
+        .answer_privately(branch, event, &text, &origin(event))
+        .await?;
+    Ok(match route {
+        PrivateRoute::Inline => text,
+        other => reply::sent_elsewhere(branch.language, other, spec),
+    })
+}
+
+/// `绑定码 [支委群]`: a new code, only ever in a private chat with the secretary.
+async fn bind_code(
+    services: &Services,
+    branch: &Branch,
+    event: &InboundEvent,
+    spec: &'static CommandSpec,
+    args: &str,
+) -> Result<String, ServiceError> {
+    let lang = branch.language;
+    let committee = match args.trim().to_lowercase().as_str() {
+        "" | "普通群" | "群" => false,
+        "支委群" | "支委" | "committee" => true,
+        _ => return Ok(reply::usage_error(lang, spec)),
+    };
+    let origin = origin(event);
+    if event.chat_kind == ChatKind::Private {
+        let code = services
+            .issue_bind_code_for(&branch.id, committee, Some(&origin))
+            .await?;
+        return Ok(reply::bind_code(lang, branch, &code, committee));
+    }
+    // Even the committee chat is a group: a code there could bind a chat the secretary never
+    // meant to.
+    let Some(chat) = private_chat_of(event) else {
+        return Ok(reply::bind_code_ask_privately(lang));
+    };
+    let code = services
+        .issue_bind_code_for(&branch.id, committee, Some(&origin))
+        .await?;
+    let text = reply::bind_code(lang, branch, &code, committee);
+    services
+        .send_to_chat(&chat, &text, &format!("bindcode:{origin}"))
+        .await?;
+    Ok(reply::bind_code_sent(lang))
+}
+
+/// Reads `<姓名> [n] [身份]`: a trailing number picks one of several, a trailing role word
+/// sets the role of a new member; both optional, in either order.
+fn name_pick_role(args: &str) -> (String, Option<usize>, Option<Role>) {
+    let mut words: Vec<&str> = args.split_whitespace().collect();
+    let (mut pick, mut role) = (None, None);
+    while words.len() > 1 {
+        let Some(last) = words.last() else { break };
+        let digits = last.trim_start_matches('#');
+        if pick.is_none()
+            && !digits.is_empty()
+            && digits.len() <= 3
+            && digits.chars().all(|c| c.is_ascii_digit())
+        {
+            pick = digits.parse().ok();
+        } else if role.is_none()
+            && let Some(r) = Role::parse(last)
+        {
+            role = Some(r);
+        } else {
+            break;
+        }
+        words.pop();
+    }
+    (words.join(" "), pick, role)
+}
+
 fn help(lang: Language, role: Role, bound: bool, topic: &str) -> String {
     if topic.is_empty() {
         return reply::help(lang, role, bound);
@@ -117,5 +237,30 @@ fn help(lang: Language, role: Role, bound: bool, topic: &str) -> String {
     match lookup(word) {
         Some(spec) => reply::help_one(lang, spec),
         None => reply::help_unknown(lang, word),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approve_arguments_split_into_name_pick_and_role() {
+        let cases = [
+            ("张三", ("张三", None, None)),
+            ("张三 2", ("张三", Some(2), None)),
+            ("张三 #2", ("张三", Some(2), None)),
+            ("张三 预备党员", ("张三", None, Some(Role::Probationary))),
+            ("张三 2 预备党员", ("张三", Some(2), Some(Role::Probationary))),
+            ("张三 预备党员 2", ("张三", Some(2), Some(Role::Probationary))),
+            ("Li Ming 1", ("Li Ming", Some(1), None)),
+            // A name alone is never taken for a number or a role.
+            ("12", ("12", None, None)),
+            ("党员", ("党员", None, None)),
+            ("张三 1234", ("张三 1234", None, None)),
+        ];
+        for (args, (name, pick, role)) in cases {
+            assert_eq!(name_pick_role(args), (name.to_owned(), pick, role), "{args}");
+        }
     }
 }

@@ -6,12 +6,14 @@ use chrono_tz::Tz;
 
 use super::command::{COMMANDS, CommandKey, CommandSpec};
 use crate::{
-    domain::{Branch, Language, Member, MemberStatus, Role},
+    domain::{Branch, Identity, JoinRequest, Language, Member, MemberStatus, Role},
     service::{
         ServiceError,
-        branches::BindOutcome,
-        members::{Approval, JoinOutcome},
+        audience::PrivateRoute,
+        branches::{BindOutcome, IssuedCode},
+        members::{Approval, JoinOutcome, Unlinking},
     },
+    texts,
 };
 
 /// Picks the text of the branch's language; both arms may use `format!` captures.
@@ -171,63 +173,200 @@ pub fn bound(outcome: &BindOutcome) -> String {
     }
 }
 
-/// `加入` done.
+/// `加入` done. A request reads the same whether or not the name is on the roster.
 pub fn joined(lang: Language, outcome: &JoinOutcome) -> String {
     match outcome {
-        JoinOutcome::Linked { name, role } => {
-            let role = role.label(lang);
-            t!(
-                lang,
-                "欢迎，{name}！已与名册关联，身份：{role}。发送「我的」查看记录。",
-                "Welcome, {name}! Linked to the roster as {role}. Send \"me\" to see your record."
-            )
-        }
-        JoinOutcome::LinkRequested { name } => t!(
+        JoinOutcome::Linked { name, .. } => t!(
             lang,
-            "「{name}」已关联其他平台的账号。关联本账号的申请已提交，等待书记确认（书记发送「批准 {name}」）。",
-            "\"{name}\" is linked to an account on another platform. Your request to link this one waits for the secretary (\"approve {name}\")."
+            "欢迎，{name}！已与名册关联，书记会收到通知。发送「我的」查看记录。",
+            "Welcome, {name}! Linked to the roster; the secretary is told. Send \"me\" to see your record."
         ),
-        JoinOutcome::Pending { name } => t!(
+        JoinOutcome::Requested => t!(
             lang,
-            "已收到 {name} 的加入申请，等待书记批准（书记发送「批准 {name}」）。",
-            "Request to join as {name} received; waiting for the secretary (\"approve {name}\")."
+            "已提交加入申请，等待书记审核。审核通过后会通知你，也可发送「我的」查看进度。",
+            "Your request to join is in and waits for the secretary. You will be told when it goes through; \"me\" shows where it stands."
         ),
     }
 }
 
-/// `批准` done.
-pub fn approved(lang: Language, approval: &Approval) -> String {
+/// An account as the secretary needs to tell it apart: platform, display name, when.
+fn account_line(
+    lang: Language,
+    branch: &Branch,
+    n: usize,
+    identity: &Identity,
+    at: DateTime<Utc>,
+) -> String {
+    let platform = texts::platform_label(lang, identity.platform);
+    let shown = identity.display_name.as_deref().unwrap_or(&identity.user_id);
+    let when = texts::when(branch, at);
+    format!("{n}. {platform} · {shown} · {when}")
+}
+
+/// `批准` done, or the choice it needs. `private` says whether the chat may read roles and
+/// the waiting accounts (a private chat or the committee chat).
+pub fn approved(lang: Language, branch: &Branch, approval: &Approval, private: bool) -> String {
     match approval {
-        Approval::Admitted(member) => {
+        Approval::Approved {
+            member,
+            identity,
+            new_member,
+        } => {
             let name = &member.name;
+            let platform = texts::platform_label(lang, identity.platform);
             let role = member.role.label(lang);
+            match (new_member, private) {
+                (true, true) => t!(
+                    lang,
+                    "已批准「{name}」加入，身份：{role}（{platform} 账号）。",
+                    "{name} is admitted as {role} ({platform} account)."
+                ),
+                (false, true) => {
+                    let count = member.identities.len();
+                    t!(
+                        lang,
+                        "已将 {platform} 账号关联到「{name}」（{role}），现共 {count} 个账号。",
+                        "The {platform} account is linked to {name} ({role}); {count} accounts now."
+                    )
+                }
+                (true, false) => t!(
+                    lang,
+                    "已批准「{name}」加入本支部。",
+                    "{name} is admitted to the branch."
+                ),
+                (false, false) => t!(
+                    lang,
+                    "已将 {platform} 账号关联到「{name}」。",
+                    "The {platform} account is linked to {name}."
+                ),
+            }
+        }
+        Approval::Choose { name, requests } => {
+            let count = requests.len();
+            let mut lines = vec![t!(
+                lang,
+                "「{name}」有 {count} 个待审核申请：",
+                "{count} requests wait for {name}:"
+            )];
+            for (i, r) in requests.iter().enumerate() {
+                lines.push(account_line(lang, branch, i + 1, &r.identity, r.at));
+            }
+            lines.push(t!(
+                lang,
+                "发送「批准 {name} 1」批准其中一个（只批准确认是本人的那个）。",
+                "Send \"approve {name} 1\" to approve one (only the one you know is them)."
+            ));
+            lines.join("\n")
+        }
+    }
+}
+
+/// `解除关联` done, or the choice it needs.
+pub fn unlinked(lang: Language, branch: &Branch, outcome: &Unlinking) -> String {
+    match outcome {
+        Unlinking::Unlinked { member, identity } => {
+            let name = &member.name;
+            let platform = texts::platform_label(lang, identity.platform);
+            let left = member.identities.len();
             t!(
                 lang,
-                "已批准 {name} 加入，身份：{role}。",
-                "{name} is admitted as {role}."
+                "已解除 {platform} 账号与「{name}」的关联，该账号现为访客；「{name}」还关联 {left} 个账号。",
+                "The {platform} account is no longer linked to {name} and is a guest now; {name} keeps {left} accounts."
             )
         }
-        Approval::Linked(member) => {
+        Unlinking::Choose { member } => {
             let name = &member.name;
             let count = member.identities.len();
-            t!(
+            let mut lines = vec![t!(
                 lang,
-                "已确认 {name} 的新账号，现共关联 {count} 个账号。",
-                "{name}'s new account is linked ({count} accounts now)."
-            )
+                "「{name}」关联了 {count} 个账号：",
+                "{name} has {count} linked accounts:"
+            )];
+            for (i, identity) in member.identities.iter().enumerate() {
+                lines.push(account_line(lang, branch, i + 1, identity, identity.linked_at));
+            }
+            lines.push(t!(
+                lang,
+                "发送「解除关联 {name} 1」解除其中一个。",
+                "Send \"unlink {name} 1\" to undo one."
+            ));
+            lines.join("\n")
         }
     }
 }
 
-/// The roster: names and roles only, never phone numbers.
-pub fn roster(lang: Language, branch: &Branch, members: &[Member]) -> String {
+/// Where a sensitive answer went, for the chat it was asked in (never the answer itself).
+pub fn sent_elsewhere(lang: Language, route: PrivateRoute, spec: &CommandSpec) -> String {
+    let word = spec.zh[0];
+    let en = spec.en[0];
+    match route {
+        PrivateRoute::CommitteeChat => t!(
+            lang,
+            "结果含个人信息，已发到支委群。",
+            "The answer holds personal details; it went to the committee chat."
+        ),
+        PrivateRoute::PrivateChat => t!(
+            lang,
+            "结果含个人信息，已私信发给你（若未收到，请先私聊我一次再发「{word}」）。",
+            "The answer holds personal details; it was sent to you privately (if it does not arrive, message me first, then send \"{en}\" again)."
+        ),
+        PrivateRoute::Nowhere | PrivateRoute::Inline => t!(
+            lang,
+            "结果含个人信息，不在群里显示。请私聊我，或在支委群发送「{word}」。",
+            "The answer holds personal details and is not shown in the group. Message me privately, or send \"{en}\" in the committee chat."
+        ),
+    }
+}
+
+/// `绑定码` in a private chat: the code itself.
+pub fn bind_code(lang: Language, branch: &Branch, code: &IssuedCode, committee: bool) -> String {
+    let name = &branch.name;
+    let until = texts::when(branch, code.expires_at);
+    let c = &code.code;
+    if committee {
+        t!(
+            lang,
+            "「{name}」支委群绑定码：{c}\n在支委群里发送「绑定支委群 {c}」即可（只能用一次，{until} 前有效）。",
+            "Committee bind code of \"{name}\": {c}\nSend \"bind-committee {c}\" in the committee chat (works once, until {until})."
+        )
+    } else {
+        t!(
+            lang,
+            "「{name}」绑定码：{c}\n在要绑定的群里发送「绑定 {c}」即可（只能用一次，{until} 前有效）。",
+            "Bind code of \"{name}\": {c}\nSend \"bind {c}\" in the chat to bind (works once, until {until})."
+        )
+    }
+}
+
+/// `绑定码` in a group: where the code went.
+pub fn bind_code_sent(lang: Language) -> String {
+    t!(
+        lang,
+        "新的绑定码已私信发给你（绑定码不在群里显示）。若未收到，请私聊我发送「绑定码」。",
+        "A new bind code was sent to you privately (codes are never shown in a group). If it does not arrive, send \"bind-code\" to me privately."
+    )
+}
+
+/// `绑定码` in a group on a platform where the bot cannot start a private chat.
+pub fn bind_code_ask_privately(lang: Language) -> String {
+    t!(
+        lang,
+        "绑定码不在群里显示。请私聊我发送「绑定码」（或「绑定码 支委群」）。",
+        "Bind codes are never shown in a group. Send \"bind-code\" (or \"bind-code committee\") to me privately."
+    )
+}
+
+/// The roster with roles and the waiting requests: names only, never phone numbers. Sensitive
+/// (it names 预备党员, 积极分子 and who waits): only for a private chat or the committee chat.
+pub fn roster(
+    lang: Language,
+    branch: &Branch,
+    members: &[Member],
+    requests: &[JoinRequest],
+) -> String {
     let active: Vec<&Member> = members
         .iter()
         .filter(|m| m.status == MemberStatus::Active)
-        .collect();
-    let pending: Vec<&Member> = members
-        .iter()
-        .filter(|m| m.status == MemberStatus::Pending)
         .collect();
     let name = &branch.name;
     let count = active.len();
@@ -236,6 +375,7 @@ pub fn roster(lang: Language, branch: &Branch, members: &[Member]) -> String {
         "「{name}」名册（{count} 人）：",
         "Roster of \"{name}\" ({count}):"
     )];
+    let sep = if lang == Language::Zh { "、" } else { ", " };
     for role in Role::ROSTER {
         let names: Vec<&str> = active
             .iter()
@@ -243,30 +383,48 @@ pub fn roster(lang: Language, branch: &Branch, members: &[Member]) -> String {
             .map(|m| m.name.as_str())
             .collect();
         if !names.is_empty() {
-            let sep = if lang == Language::Zh { "、" } else { ", " };
             lines.push(format!("{}：{}", role.label(lang), names.join(sep)));
         }
     }
-    if !pending.is_empty() {
-        let names: Vec<&str> = pending.iter().map(|m| m.name.as_str()).collect();
-        let list = names.join(if lang == Language::Zh { "、" } else { ", " });
+    if !requests.is_empty() {
+        let mut names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let list = names.join(sep);
         lines.push(t!(
             lang,
-            "待批准：{list}（发送「批准 <姓名>」）",
-            "Pending: {list} (send \"approve <name>\")"
+            "待审核申请：{list}（发送「批准 <姓名>」）",
+            "Waiting to join: {list} (send \"approve <name>\")"
         ));
     }
     lines.join("\n")
 }
 
 /// `我的`: the sender's own record, without phone or notes (it may be read in a group).
-pub fn me(lang: Language, branch: &Branch, member: Option<&Member>, now: DateTime<Utc>) -> String {
+pub fn me(
+    lang: Language,
+    branch: &Branch,
+    member: Option<&Member>,
+    request: Option<&JoinRequest>,
+    now: DateTime<Utc>,
+) -> String {
     let Some(m) = member else {
-        return t!(
-            lang,
-            "你还不在名册上。发送「加入 <姓名>」加入本支部。",
-            "You are not on the roster. Send \"join <name>\" to join."
-        );
+        return match request {
+            // Without the name: a group may read this, and the name waits for the secretary.
+            Some(r) => {
+                let at = texts::when(branch, r.at);
+                t!(
+                    lang,
+                    "你的加入申请（{at} 提交）正在等待书记审核。",
+                    "Your request to join (sent {at}) waits for the secretary."
+                )
+            }
+            None => t!(
+                lang,
+                "你还不在名册上。发送「加入 <姓名>」加入本支部。",
+                "You are not on the roster. Send \"join <name>\" to join."
+            ),
+        };
     };
     let name = &m.name;
     let branch_name = &branch.name;
@@ -277,11 +435,6 @@ pub fn me(lang: Language, branch: &Branch, member: Option<&Member>, now: DateTim
         "{name} ({branch_name})"
     )];
     match m.status {
-        MemberStatus::Pending => lines.push(t!(
-            lang,
-            "状态：待书记批准",
-            "Status: waiting for the secretary's approval"
-        )),
         MemberStatus::MovedOut => lines.push(t!(lang, "状态：已转出", "Status: moved out")),
         MemberStatus::Active => lines.push(t!(lang, "身份：{role}", "Role: {role}")),
     }
@@ -341,18 +494,68 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ServiceError::BranchNotFound => t!(lang, "找不到该支部。", "No such branch."),
         ServiceError::BindCodeUnknown => t!(
             lang,
-            "绑定码无效。请核对后重发「绑定 <绑定码>」，或向管理员索取新码。",
-            "Unknown bind code. Check it and send \"bind <code>\" again, or ask the operator for a new one."
+            "绑定码无效。请核对后重发「绑定 <绑定码>」，或请书记私聊我发送「绑定码」获取新码。",
+            "Unknown bind code. Check it and send \"bind <code>\" again, or have the secretary send me \"bind-code\" privately for a new one."
         ),
         ServiceError::BindCodeUsed => t!(
             lang,
-            "该绑定码已被使用（每个码只能用一次）。请向管理员索取新码。",
-            "That bind code was used already (each code works once). Ask the operator for a new one."
+            "该绑定码已被使用（每个码只能用一次）。请书记私聊我发送「绑定码」获取新码。",
+            "That bind code was used already (each code works once). The secretary can send me \"bind-code\" privately for a new one."
         ),
         ServiceError::BindCodeExpired => t!(
             lang,
-            "该绑定码已过期。请向管理员索取新码。",
-            "That bind code has expired. Ask the operator for a new one."
+            "该绑定码已过期。请书记私聊我发送「绑定码」获取新码。",
+            "That bind code has expired. The secretary can send me \"bind-code\" privately for a new one."
+        ),
+        ServiceError::CodeKindMismatch { committee: true } => t!(
+            lang,
+            "这是支委群绑定码，只能在支委群里用「绑定支委群 <绑定码>」；普通群请书记另取「绑定码」。",
+            "That is a committee code: it binds the committee chat with \"bind-committee <code>\" only. For a member chat the secretary gets a \"bind-code\"."
+        ),
+        ServiceError::CodeKindMismatch { committee: false } => t!(
+            lang,
+            "这是普通群绑定码，不能绑定支委群。请书记私聊我发送「绑定码 支委群」获取支委群绑定码。",
+            "That code binds a member chat, not the committee chat. The secretary can send me \"bind-code committee\" privately for a committee code."
+        ),
+        ServiceError::MemberChatNotCommittee => t!(
+            lang,
+            "本群是支部的普通群（可能有非党员），不能设为支委群。请在只有支委的群里发送「绑定支委群 <绑定码>」。",
+            "This is one of the branch's member chats (non-members may read it), so it cannot be the committee chat. Send \"bind-committee <code>\" in a chat of the committee only."
+        ),
+        ServiceError::CommitteeChatNotMember => t!(
+            lang,
+            "本群是支委群，不能再绑定为普通群。请在支部群里发送「绑定 <绑定码>」。",
+            "This is the committee chat; it cannot also be a member chat. Send \"bind <code>\" in the branch's group."
+        ),
+        ServiceError::JoinRequestsFull => t!(
+            lang,
+            "待审核的加入申请太多，暂时无法提交。请直接联系书记。",
+            "Too many join requests are waiting; please contact the secretary directly."
+        ),
+        ServiceError::PickOutOfRange { name, count } => t!(
+            lang,
+            "「{name}」只有 {count} 项，请用 1 到 {count} 之间的序号，如「批准 {name} 1」。",
+            "{name} has {count} to choose from; use a number from 1 to {count}, e.g. \"approve {name} 1\"."
+        ),
+        ServiceError::NoAccounts(name) => t!(
+            lang,
+            "「{name}」没有关联任何账号，无需解除。",
+            "{name} has no linked account to undo."
+        ),
+        ServiceError::OwnAccount => t!(
+            lang,
+            "不能解除你正在使用的账号。请用你的其他账号发送，或请管理员处理。",
+            "You cannot unlink the account you are using. Send it from another of your accounts, or ask the operator."
+        ),
+        ServiceError::AccountLinked(name) => t!(
+            lang,
+            "该账号已关联到「{name}」，这个申请已作废。",
+            "That account is linked to {name} already; the request is void."
+        ),
+        ServiceError::NoPrivateChat => t!(
+            lang,
+            "本平台不能由我发起私聊。请私聊我后再发送。",
+            "On this platform I cannot start a private chat. Message me privately, then send it again."
         ),
         ServiceError::ChatBoundElsewhere => t!(
             lang,
@@ -361,28 +564,23 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ),
         ServiceError::ChatAlreadyBound => t!(
             lang,
-            "本群已绑定该支部，无需重复绑定；绑定码未被使用。",
-            "This chat is bound to that branch already; the code was not used."
+            "本群已绑定该支部，无需重复绑定。",
+            "This chat is bound to that branch already."
         ),
         ServiceError::MemberNotFound(name) => t!(
             lang,
             "名册上没有「{name}」。发送「成员」查看名册。",
             "No \"{name}\" on the roster. Send \"members\" to see it."
         ),
-        ServiceError::NameTaken(name) => t!(
-            lang,
-            "「{name}」已关联其他账号。如确是本人，请联系书记处理。",
-            "\"{name}\" is linked to another account. If it is you, ask the secretary."
-        ),
         ServiceError::AlreadyMember(name) => t!(
             lang,
             "你已在名册上，姓名：{name}。发送「我的」查看记录。",
             "You are on the roster already as {name}. Send \"me\" to see your record."
         ),
-        ServiceError::NotPending(name) => t!(
+        ServiceError::NoRequest(name) => t!(
             lang,
-            "{name} 不是待批准状态，无需批准。",
-            "{name} is not waiting for approval."
+            "没有「{name}」的待审核申请。发送「成员」查看待审核名单。",
+            "Nobody waits to join as {name}. Send \"members\" to see who waits."
         ),
         ServiceError::Store(_) => t!(
             lang,

@@ -705,7 +705,6 @@ pub(crate) mod tests {
             role: Role::Member,
             status: MemberStatus::Active,
             identities: Vec::new(),
-            pending_identities: Vec::new(),
             joined_party_on: None,
             birthday: None,
             phone: None,

@@ -393,7 +393,6 @@ fn placeholder() -> Member {
         role: Role::Guest,
         status: MemberStatus::Active,
         identities: Vec::new(),
-        pending_identities: Vec::new(),
         joined_party_on: None,
         birthday: None,
         phone: None,

@@ -66,14 +66,13 @@ impl Role {
     }
 }
 
-/// Where a member stands on the roster.
+/// Where a member stands on the roster. People who asked to join and wait for the secretary
+/// are not on the roster at all: they are [`JoinRequest`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// On the roster.
     Active,
-    /// Asked to join; waits for the secretary.
-    Pending,
     /// Transferred out; kept for the ledger.
     MovedOut,
 }
@@ -132,10 +131,6 @@ pub struct Member {
     /// Employer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub employer: Option<String>,
-    /// Accounts on other platforms that asked to be linked to this member and wait for the
-    /// secretary: a roster name alone must not let anyone in a chat take over a member.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending_identities: Vec<Identity>,
     /// Care flags (困难党员, 老党员, …).
     #[serde(default)]
     pub care_flags: Vec<String>,
@@ -158,12 +153,22 @@ impl Member {
         format!("m{tail}")
     }
 
-    /// The role that commands see: pending and moved-out people act as guests.
+    /// The role that commands see: moved-out people act as guests.
     pub fn effective_role(&self) -> Role {
         match self.status {
             MemberStatus::Active => self.role,
-            MemberStatus::Pending | MemberStatus::MovedOut => Role::Guest,
+            MemberStatus::MovedOut => Role::Guest,
         }
+    }
+
+    /// Whether a person may link their own account to this entry with `加入 <姓名>`, without the
+    /// secretary: only an active entry with no account yet, and only for roles that carry no
+    /// power over others (党员 and below). Everything else is a request.
+    pub fn self_linkable(&self) -> bool {
+        self.status == MemberStatus::Active
+            && self.identities.is_empty()
+            && self.role <= Role::Member
+            && self.role > Role::Guest
     }
 
     /// Whole years of party standing on `today`, if the joining date is known.
@@ -171,6 +176,27 @@ impl Member {
         let joined = self.joined_party_on?;
         today.years_since(joined)
     }
+}
+
+/// Someone asking to join under a name, or to link another account to a roster entry. Kept
+/// apart from the roster: it gives no role and no access until the secretary approves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The name asked for (user-typed; validated, shown only to the committee).
+    pub name: String,
+    /// The account that asked.
+    pub identity: Identity,
+    /// When it asked (the latest time, if it asked again).
+    pub at: DateTime<Utc>,
+}
+
+/// Orders requests for a name so that "the n-th" means the same thing in the list the
+/// secretary read and in the `批准 <姓名> <n>` that follows: oldest first, ties by account.
+pub fn sort_requests(requests: &mut [JoinRequest]) {
+    requests.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.identity.key().cmp(&b.identity.key()))
+    });
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ pub mod member;
 pub mod workdays;
 
 pub use branch::{Branch, BranchId, Language, TimingOverrides};
-pub use member::{Identity, Member, MemberStatus, Role};
+pub use member::{Identity, JoinRequest, Member, MemberStatus, Role};
 
 /// A validation failure naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@ use super::SendError;
 use crate::store::{Store, StoreError};
 
 static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(include_str!("../store/scripts/release_lock.lua"))
+    redis::Script::new(include_str!("../store/scripts/delete_if_equal.lua"))
 });
 
 /// How long the refresh lock is held at most (a fetch that takes longer loses it).

@@ -258,10 +258,33 @@ impl Services {
 
     /// Issues a new single-use bind code for another chat (or the committee chat).
     pub async fn issue_bind_code(&self, id: &BranchId, committee: bool) -> Result<IssuedCode> {
+        self.issue_bind_code_for(id, committee, None).await
+    }
+
+    /// Like [`Services::issue_bind_code`], for a request that may be retried (`绑定码` in chat):
+    /// `origin` names the request (chat and message id), and a retry of the same request finds
+    /// the code issued the first time instead of issuing a second.
+    pub async fn issue_bind_code_for(
+        &self,
+        id: &BranchId,
+        committee: bool,
+        origin: Option<&str>,
+    ) -> Result<IssuedCode> {
         let branch = self.branch(id).await?;
+        let now = self.clock.now();
+        if let Some(origin) = origin
+            && let Some(code) = self.store.bind_code_for(id, origin).await?
+            && let Some((record, _)) = self.store.bind_code(id, &code).await?
+        {
+            // Written last the first time; a retry after a failure in between repairs it.
+            self.store.index_bind_code(id, &code, &record, now).await?;
+            return Ok(IssuedCode {
+                code,
+                expires_at: record.expires_at,
+            });
+        }
         let ttl = branch.timing.apply(&self.settings.timing).bind_code_ttl;
-        let expires_at =
-            self.clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
+        let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
         for _ in 0..5 {
             let code = generate_code();
             if self.store.bind_code_branch(&code).await?.is_some() {
@@ -274,7 +297,7 @@ impl Services {
             };
             if self
                 .store
-                .insert_bind_code(id, &code, &record, self.clock.now())
+                .insert_bind_code(id, &code, &record, origin, now)
                 .await?
             {
                 return Ok(IssuedCode { code, expires_at });
@@ -306,9 +329,12 @@ impl Services {
         Ok(ChatContext { branch, member })
     }
 
-    /// `绑定 <code>` (or `绑定支委群 <code>`): binds the chat to the code's branch. The first
-    /// binder of a branch becomes its secretary. Safe to repeat: a retried bind of the same
-    /// chat with the same code succeeds again with no second effect.
+    /// `绑定 <code>` (or `绑定支委群 <code>`): binds the chat to the code's branch as a member
+    /// chat (or as its committee chat). A code binds only the kind of chat it was issued for,
+    /// once: the chat that used it hears "already bound" on a repeat, any other chat "used".
+    /// A member chat is never the committee chat, nor the reverse. The first binder of a
+    /// branch with no secretary becomes its secretary (the operator's code is the act that
+    /// appoints them).
     pub async fn bind_chat(
         &self,
         raw_code: &str,
@@ -326,7 +352,6 @@ impl Services {
             .bind_code_branch(&code)
             .await?
             .ok_or(ServiceError::BindCodeUnknown)?;
-        let branch = self.branch(&branch_id).await?;
         let chat_key = event.chat.key();
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
         let now = self.clock.now();
@@ -338,62 +363,84 @@ impl Services {
                 .bind_code(&branch_id, &code)
                 .await?
                 .ok_or(ServiceError::BindCodeUnknown)?;
-            let replay = match &record.used_by {
-                Some(chat) if *chat == chat_key => true,
+            let (branch, branch_raw) = self
+                .store
+                .branch_raw(&branch_id)
+                .await?
+                .ok_or(ServiceError::BranchNotFound)?;
+            if record.committee != committee {
+                return Err(ServiceError::CodeKindMismatch {
+                    committee: record.committee,
+                });
+            }
+            match &record.used_by {
+                Some(chat) if *chat == chat_key => {
+                    // A repeat (or the platform's retry after a failure that came after the
+                    // commit): no second effect, but the lookup written last is repaired.
+                    self.store
+                        .index_chat_and_identity(&branch_id, Some(&event.chat), None)
+                        .await?;
+                    return Err(ServiceError::ChatAlreadyBound);
+                }
                 Some(_) => return Err(ServiceError::BindCodeUsed),
                 None if record.expires_at <= now => return Err(ServiceError::BindCodeExpired),
-                None => false,
-            };
+                None => {}
+            }
+            // Decided on the branch's own keys (checked again at commit), not on the global
+            // chat lookup, which is written after the commit.
+            if branch.committee_chat.as_ref() == Some(&event.chat) {
+                return Err(if committee {
+                    ServiceError::ChatAlreadyBound
+                } else {
+                    ServiceError::CommitteeChatNotMember
+                });
+            }
+            if self.store.is_branch_chat(&branch_id, &event.chat).await? {
+                return Err(if committee {
+                    ServiceError::MemberChatNotCommittee
+                } else {
+                    ServiceError::ChatAlreadyBound
+                });
+            }
+            if let Some(other) = self.store.chat_branch(&event.chat).await?
+                && other != branch_id
+            {
+                return Err(ServiceError::ChatBoundElsewhere);
+            }
             let roster = self.store.roster(&branch_id).await?;
             let sender = roster.by_identity(&ident).cloned();
             // "Does the branch have a secretary?" reads the whole roster.
             let mut txn = roster.txn_whole(&self.store);
             let code_key = keys.bind_code(&branch_id, &code);
             txn.expect_value(&code_key, Some(&raw));
-            if !replay {
-                let used = BindCodeRecord {
-                    used_by: Some(chat_key.clone()),
-                    ..record.clone()
-                };
-                let ttl = crate::store::roster::code_ttl(&record, now);
-                txn.set(
-                    &code_key,
-                    &crate::store::encode(&code_key, &used)?,
-                    Some(ttl),
-                );
-            }
+            let used = BindCodeRecord {
+                used_by: Some(chat_key.clone()),
+                ..record.clone()
+            };
+            txn.set(
+                &code_key,
+                &crate::store::encode(&code_key, &used)?,
+                Some(crate::store::roster::code_ttl(&record, now)),
+            );
+            // The member chats and the committee chat are decided together, so that a chat
+            // can never become both.
+            let branch_key = keys.branch(&branch_id);
+            txn.expect_value(&branch_key, Some(&branch_raw));
+            let chats_key = keys.chats(&branch_id);
+            txn.expect_set_member(&chats_key, &chat_key, false);
             if committee {
-                // The committee chat must not be another branch's chat.
-                if let Some(other) = self.store.chat_branch(&event.chat).await?
-                    && other != branch_id
-                {
-                    return Err(ServiceError::ChatBoundElsewhere);
-                }
                 match &sender {
                     Some(m) if m.effective_role() >= Role::Committee => {}
                     _ => return Err(ServiceError::NotCommittee),
                 }
-                let (mut b, branch_raw) = self
-                    .store
-                    .branch_raw(&branch_id)
-                    .await?
-                    .ok_or(ServiceError::BranchNotFound)?;
-                let branch_key = keys.branch(&branch_id);
+                let mut b = branch.clone();
                 b.committee_chat = Some(event.chat.clone());
-                txn.expect_value(&branch_key, Some(&branch_raw));
                 txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
                 self.commit_bind(&mut txn, &branch_id, b, false, sender.map(|m| m.name), true)
                     .await?
+                    .map(|o| (o, branch.committee_chat.clone()))
             } else {
-                let existing = self.store.chat_branch(&event.chat).await?;
-                match existing {
-                    Some(other) if other != branch_id => {
-                        return Err(ServiceError::ChatBoundElsewhere);
-                    }
-                    Some(_) if !replay => return Err(ServiceError::ChatAlreadyBound),
-                    _ => {}
-                }
-                txn.sadd(&keys.chats(&branch_id), &chat_key);
+                txn.sadd(&chats_key, &chat_key);
                 let has_secretary = roster
                     .members
                     .values()
@@ -428,14 +475,20 @@ impl Services {
                     false,
                 )
                 .await?
+                .map(|o| (o, None))
             }
         });
+        let (outcome, replaced) = outcome;
         // The committee chat resolves commands like any bound chat; it is just not in the set
         // of member chats that announcements go to.
         let linked = outcome.member_name.is_some().then_some(ident.as_str());
         self.store
             .index_chat_and_identity(&branch_id, Some(&event.chat), linked)
             .await?;
+        if let Some(old) = replaced.filter(|old| *old != event.chat) {
+            // The chat it replaces is no longer the branch's in any way.
+            self.store.unindex_chat(&branch_id, &old).await?;
+        }
         Ok(outcome)
     }
 
@@ -500,7 +553,6 @@ pub(crate) fn new_linked_member(
         birthday: None,
         phone: None,
         employer: None,
-        pending_identities: Vec::new(),
         care_flags: Vec::new(),
         notes: None,
         created_at: now,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
     domain::{
-        Branch, BranchId, Invalid, Member, MemberStatus, Role,
+        Branch, BranchId, Invalid, Member,
         ledger::{self, Ledger, Period},
         meeting::{
             self, Attendance, Leave, Meeting, MeetingKind, MeetingStatus, MinutesEntry, Summary,
@@ -237,53 +237,6 @@ impl Services {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Queues a text to every member chat of the branch, once per intent and chat.
-    pub async fn tell_branch(&self, branch: &Branch, text: &str, intent: &str) -> Result<()> {
-        for chat in self.store.branch_chats(&branch.id).await? {
-            self.send_to_chat(&chat, text, &format!("{intent}:chat:{}", chat.key()))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Sensitive text (names of absentees, leave reasons) for the secretary only: the committee
-    /// chat if one is bound, else the secretary's private chats (SPEC §4). Never a group.
-    pub async fn tell_committee(&self, branch: &Branch, text: &str, intent: &str) -> Result<bool> {
-        if let Some(chat) = &branch.committee_chat {
-            self.send_to_chat(chat, text, &format!("{intent}:committee"))
-                .await?;
-            return Ok(true);
-        }
-        let roster = self.store.roster(&branch.id).await?;
-        let mut told = false;
-        for secretary in roster
-            .members
-            .values()
-            .filter(|m| m.role == Role::Secretary && m.status == MemberStatus::Active)
-        {
-            for identity in &secretary.identities {
-                if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-                    let chat = ChatRef {
-                        platform: identity.platform,
-                        bot: identity.bot.clone(),
-                        chat_id,
-                    };
-                    self.send_to_chat(&chat, text, &format!("{intent}:dm:{}", identity.key()))
-                        .await?;
-                    told = true;
-                }
-            }
-        }
-        if !told {
-            // Nowhere private to say it (SPEC §4): the group learns only that something waits.
-            tracing::warn!(branch = %branch.id, "no committee chat or reachable secretary for a sensitive notice");
-            let pointer = texts::sensitive_pointer(branch);
-            self.tell_branch(branch, &pointer, &format!("{intent}:pointer"))
-                .await?;
-        }
-        Ok(told)
     }
 
     /// Meetings not yet over, soonest first.

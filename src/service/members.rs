@@ -1,52 +1,89 @@
-//! Rosters: joining from chat, approval, roster entries from the admin API.
+//! Rosters: joining from chat, requests and their approval, undoing a link, roster entries
+//! from the admin API.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::{
-    Result, ServiceError, Services,
-    branches::{identity_of, new_linked_member},
-    retry_on_conflict,
-};
+use super::{Result, ServiceError, Services, branches::identity_of, retry_on_conflict};
 use crate::{
     domain::{
-        Branch, BranchId, Invalid, Member, MemberStatus, Role, member::identity_key, validate_name,
+        Branch, BranchId, Identity, Invalid, JoinRequest, Member, MemberStatus, Role,
+        member::identity_key, validate_name,
     },
-    platform::InboundEvent,
+    platform::{ChatRef, InboundEvent, private_chat_id},
 };
 
 /// Longest member name.
 pub const MAX_MEMBER_NAME: usize = 20;
 
+/// Join requests a branch keeps waiting at once; beyond it `加入` asks people to contact the
+/// secretary. A soft cap: concurrent requests may pass it by the number in flight.
+pub const MAX_PENDING_JOINS: usize = 200;
+
 /// What `加入` achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    /// Linked to an existing, unlinked roster entry.
+    /// Linked to an unlinked roster entry of 党员 or below; the secretary is told.
     Linked {
         /// Roster name.
         name: String,
         /// Roster role.
         role: Role,
     },
-    /// A pending entry now waits for the secretary.
-    Pending {
-        /// Name asked for.
-        name: String,
-    },
-    /// The name is linked on another platform; linking this account waits for the secretary.
-    LinkRequested {
-        /// Roster name.
-        name: String,
-    },
+    /// A request now waits for the secretary. The guest hears the same whether the name is
+    /// unknown, protected (支委/书记) or linked already, so the roster cannot be probed.
+    Requested,
 }
 
 /// What `批准` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approval {
-    /// A pending member is admitted.
-    Admitted(Member),
-    /// Accounts that asked to be linked to an existing member now are.
-    Linked(Member),
+    /// The account is now linked to the member (a new roster entry when `new_member`).
+    Approved {
+        /// The member as stored.
+        member: Box<Member>,
+        /// The account that was approved.
+        identity: Identity,
+        /// Whether the approval created the roster entry.
+        new_member: bool,
+    },
+    /// Several accounts wait for this name: the secretary picks one (`批准 <姓名> <n>`).
+    Choose {
+        /// The name.
+        name: String,
+        /// The waiting requests, in the order the numbers count.
+        requests: Vec<JoinRequest>,
+    },
+}
+
+/// What `解除关联` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinking {
+    /// The account is no longer linked; its owner is a guest again.
+    Unlinked {
+        /// The member as stored.
+        member: Member,
+        /// The account that was unlinked.
+        identity: Identity,
+    },
+    /// The member has several accounts: the secretary picks one (`解除关联 <姓名> <n>`).
+    Choose {
+        /// The member, whose identities are listed in the order the numbers count.
+        member: Member,
+    },
+}
+
+/// Picks the `pick`-th (1-based) of `count` entries, or none when there is a choice to make.
+fn choose(name: &str, count: usize, pick: Option<usize>) -> Result<Option<usize>> {
+    match pick {
+        None if count == 1 => Ok(Some(0)),
+        None => Ok(None),
+        Some(n) if (1..=count).contains(&n) => Ok(Some(n - 1)),
+        Some(_) => Err(ServiceError::PickOutOfRange {
+            name: name.to_owned(),
+            count,
+        }),
+    }
 }
 
 /// A roster entry created through the admin API.
@@ -118,6 +155,13 @@ impl Services {
         Ok(roster.sorted().into_iter().cloned().collect())
     }
 
+    /// The roster, most powerful first, and the join requests waiting, oldest first.
+    pub async fn roster_view(&self, branch: &BranchId) -> Result<(Vec<Member>, Vec<JoinRequest>)> {
+        let roster = self.store.roster(branch).await?;
+        let members = roster.sorted().into_iter().cloned().collect();
+        Ok((members, roster.live_requests(self.clock.now())))
+    }
+
     /// Adds an (unlinked) roster entry; the person links to it later with `加入 <姓名>`.
     pub async fn add_member(&self, branch: &BranchId, input: NewMember) -> Result<Member> {
         self.branch(branch).await?;
@@ -156,7 +200,6 @@ impl Services {
                 birthday: input.birthday,
                 phone: phone.clone(),
                 employer: employer.clone(),
-                pending_identities: Vec::new(),
                 care_flags: input
                     .care_flags
                     .iter()
@@ -173,8 +216,9 @@ impl Services {
         Ok(member)
     }
 
-    /// `加入 <姓名>`: links the sender to an unlinked roster entry of that name, or asks to
-    /// join as a pending member. Repeating it is harmless.
+    /// `加入 <姓名>`: links the sender to an unlinked roster entry of that name if its role is
+    /// 党员 or below (the secretary is told); anything else becomes a request that the
+    /// secretary approves. Repeating it is harmless.
     pub async fn join(
         &self,
         branch: &Branch,
@@ -184,7 +228,8 @@ impl Services {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
         let now = self.clock.now();
-        let outcome = retry_on_conflict!("roster", {
+        let cap = MAX_PENDING_JOINS;
+        let (outcome, linked) = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
             if let Some(me) = roster.by_identity(&ident) {
                 // A repeat after a failure between the roster write and the index write
@@ -192,120 +237,217 @@ impl Services {
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
-                return match me.status {
-                    MemberStatus::Pending if me.name == name => Ok(JoinOutcome::Pending { name }),
-                    _ => Err(ServiceError::AlreadyMember(me.name.clone())),
-                };
+                return Err(ServiceError::AlreadyMember(me.name.clone()));
             }
-            let (member, outcome) = match roster.by_name(&name) {
-                Some(m) if m.identities.is_empty() && m.status == MemberStatus::Active => {
+            let mut txn = roster.txn(&self.store);
+            let linked = match roster.by_name(&name) {
+                Some(m) if m.self_linkable() => {
                     let mut m = m.clone();
                     m.identities.push(identity_of(event, now));
-                    let outcome = JoinOutcome::Linked {
-                        name: m.name.clone(),
-                        role: m.role,
-                    };
-                    (m, outcome)
+                    roster.put_member(&self.store, &mut txn, &m)?;
+                    roster.remove_request(&self.store, &mut txn, &ident);
+                    Some(m)
                 }
-                // The same person on another platform: only someone who can vouch that two
-                // accounts are one person (the secretary) may join them, so this is a request.
-                Some(m)
-                    if m.status == MemberStatus::Active
-                        && !m.identities.iter().any(|i| {
-                            i.platform == event.chat.platform && i.bot == event.chat.bot
-                        }) =>
-                {
-                    let mut m = m.clone();
-                    if !m.pending_identities.iter().any(|i| i.key() == ident) {
-                        m.pending_identities.push(identity_of(event, now));
+                _ => {
+                    if roster
+                        .request_of(&ident, now)
+                        .is_some_and(|r| r.name == name)
+                    {
+                        // Asked before: nothing to write; tell the committee again below (the
+                        // notice is keyed by the request, so it is queued once).
+                        None
+                    } else {
+                        let waiting = roster.live_requests(now).len();
+                        if roster.request_of(&ident, now).is_none() && waiting >= cap {
+                            return Err(ServiceError::JoinRequestsFull);
+                        }
+                        let request = JoinRequest {
+                            name: name.clone(),
+                            identity: identity_of(event, now),
+                            at: now,
+                        };
+                        roster.put_request(&self.store, &mut txn, &request, now)?;
+                        None
                     }
-                    let outcome = JoinOutcome::LinkRequested {
-                        name: m.name.clone(),
-                    };
-                    (m, outcome)
-                }
-                Some(m) => return Err(ServiceError::NameTaken(m.name.clone())),
-                None => {
-                    let mut m =
-                        new_linked_member(&roster, event, now, Role::Member, MemberStatus::Pending);
-                    m.name.clone_from(&name);
-                    (m, JoinOutcome::Pending { name: name.clone() })
                 }
             };
-            let mut txn = roster.txn(&self.store);
-            roster.put_member(&self.store, &mut txn, &member)?;
             let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some(outcome)
+            txn.commit(&mut conn).await?.then_some((
+                match &linked {
+                    Some(m) => JoinOutcome::Linked {
+                        name: m.name.clone(),
+                        role: m.role,
+                    },
+                    None => JoinOutcome::Requested,
+                },
+                linked,
+            ))
         });
-        match &outcome {
-            JoinOutcome::LinkRequested { name } => {
-                // The committee hears of it: a roster name is not proof of who someone is.
-                if let Some(committee) = &branch.committee_chat {
-                    let text = crate::texts::link_requested_notice(
-                        branch.language,
-                        name,
-                        event.chat.platform,
-                    );
-                    let intent = format!("link:{}:{}:{ident}", branch.id, name);
-                    self.send_to_chat(committee, &text, &intent).await?;
-                }
-            }
-            _ => {
+        let platform = event.chat.platform;
+        let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
+        match &linked {
+            Some(member) => {
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
+                // The secretary hears of every link: a roster name is not proof of who
+                // someone is, and `解除关联` undoes a wrong one.
+                let text = crate::texts::linked_notice(branch.language, &member.name, platform, shown);
+                let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
+                self.tell_committee(branch, &text, &intent).await?;
+            }
+            None => {
+                let text =
+                    crate::texts::join_requested_notice(branch.language, &name, platform, shown);
+                let intent = format!("joinreq:{}:{ident}:{name}", branch.id);
+                self.tell_committee_quietly(branch, &text, &intent).await?;
             }
         }
         Ok(outcome)
     }
 
-    /// `批准 <姓名> [角色]`: admits a pending member (as 党员 unless a role is given).
-    pub async fn approve(
+    /// The waiting join request of the sender, if any (for `我的`).
+    pub async fn join_request_of(
         &self,
         branch: &BranchId,
+        event: &InboundEvent,
+    ) -> Result<Option<JoinRequest>> {
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let roster = self.store.roster(branch).await?;
+        Ok(roster.request_of(&ident, self.clock.now()).cloned())
+    }
+
+    /// `批准 <姓名> [n] [身份]`: approves one waiting request for that name. A request for a
+    /// name on the roster links the account to that entry (whatever its role: approving is the
+    /// secretary's explicit act); otherwise a new entry is made, as 党员 unless a role is given.
+    /// With several requests for the name and no `n`, nothing changes and they are listed.
+    pub async fn approve(
+        &self,
+        branch: &Branch,
         raw_name: &str,
+        pick: Option<usize>,
         role: Option<Role>,
     ) -> Result<Approval> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
+        let now = self.clock.now();
         let approval = retry_on_conflict!("roster", {
+            let roster = self.store.roster(&branch.id).await?;
+            let requests = roster.requests_for(&name, now);
+            if requests.is_empty() {
+                return Err(ServiceError::NoRequest(name));
+            }
+            let Some(index) = choose(&name, requests.len(), pick)? else {
+                return Ok(Approval::Choose { name, requests });
+            };
+            let request = &requests[index];
+            let ident = request.identity.key();
+            let mut txn = roster.txn(&self.store);
+            roster.remove_request(&self.store, &mut txn, &ident);
+            if let Some(other) = roster.by_identity(&ident) {
+                // Linked meanwhile (to this name or another): the request is moot.
+                let other = other.name.clone();
+                let mut conn = self.store.conn().await?;
+                txn.commit(&mut conn).await?;
+                return Err(ServiceError::AccountLinked(other));
+            }
+            let identity = Identity {
+                linked_at: now,
+                ..request.identity.clone()
+            };
+            let (member, new_member) = match roster.by_name(&name) {
+                Some(m) => {
+                    let mut m = m.clone();
+                    m.identities.push(identity.clone());
+                    (m, false)
+                }
+                None => (
+                    Member {
+                        id: Member::generate_id(),
+                        name: name.clone(),
+                        role: role.filter(|r| *r != Role::Guest).unwrap_or(Role::Member),
+                        status: MemberStatus::Active,
+                        identities: vec![identity.clone()],
+                        joined_party_on: None,
+                        birthday: None,
+                        phone: None,
+                        employer: None,
+                        care_flags: Vec::new(),
+                        notes: None,
+                        created_at: now,
+                    },
+                    true,
+                ),
+            };
+            roster.put_member(&self.store, &mut txn, &member)?;
+            let mut conn = self.store.conn().await?;
+            txn.commit(&mut conn).await?.then_some(Approval::Approved {
+                member: Box::new(member),
+                identity,
+                new_member,
+            })
+        });
+        if let Approval::Approved {
+            member, identity, ..
+        } = &approval
+        {
+            self.store
+                .index_chat_and_identity(&branch.id, None, Some(&identity.key()))
+                .await?;
+            // The person learns it privately where the platform lets the bot start a chat.
+            if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
+                let chat = ChatRef {
+                    platform: identity.platform,
+                    bot: identity.bot.clone(),
+                    chat_id,
+                };
+                let text = crate::texts::join_approved(branch, member);
+                let intent = format!("approved:{}:{}:{}", branch.id, member.id, identity.key());
+                self.send_to_chat(&chat, &text, &intent).await?;
+            }
+        }
+        Ok(approval)
+    }
+
+    /// `解除关联 <姓名> [n]`: undoes a link, so that account is a guest again. With several
+    /// accounts and no `n`, nothing changes and they are listed. `actor` (the secretary's own
+    /// account) cannot be unlinked this way: it would lock them out mid-command.
+    pub async fn unlink(
+        &self,
+        branch: &BranchId,
+        raw_name: &str,
+        pick: Option<usize>,
+        actor: &str,
+    ) -> Result<Unlinking> {
+        let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
+        let outcome = retry_on_conflict!("roster", {
             let roster = self.store.roster(branch).await?;
-            let mut m = roster
+            let mut member = roster
                 .by_name(&name)
                 .cloned()
                 .ok_or_else(|| ServiceError::MemberNotFound(name.clone()))?;
-            let approval = if m.status == MemberStatus::Pending {
-                m.status = MemberStatus::Active;
-                m.role = role.unwrap_or(Role::Member);
-                m.identities.append(&mut m.pending_identities);
-                Approval::Admitted(m.clone())
-            } else if m.status == MemberStatus::Active && !m.pending_identities.is_empty() {
-                // An account linked meanwhile to someone else stays out.
-                let taken: Vec<String> = roster
-                    .members
-                    .values()
-                    .filter(|o| o.id != m.id)
-                    .flat_map(|o| o.identities.iter().map(|i| i.key()))
-                    .collect();
-                let pending = std::mem::take(&mut m.pending_identities);
-                m.identities
-                    .extend(pending.into_iter().filter(|i| !taken.contains(&i.key())));
-                Approval::Linked(m.clone())
-            } else {
-                return Err(ServiceError::NotPending(m.name));
+            if member.identities.is_empty() {
+                return Err(ServiceError::NoAccounts(member.name));
+            }
+            member.identities.sort_by_key(|i| i.linked_at);
+            let Some(index) = choose(&name, member.identities.len(), pick)? else {
+                return Ok(Unlinking::Choose { member });
             };
+            if member.identities[index].key() == actor {
+                return Err(ServiceError::OwnAccount);
+            }
+            let identity = member.identities.remove(index);
             let mut txn = roster.txn(&self.store);
-            roster.put_member(&self.store, &mut txn, &m)?;
+            roster.put_member(&self.store, &mut txn, &member)?;
             let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some(approval)
+            txn.commit(&mut conn)
+                .await?
+                .then_some(Unlinking::Unlinked { member, identity })
         });
-        let member = match &approval {
-            Approval::Admitted(m) | Approval::Linked(m) => m,
-        };
-        for identity in &member.identities {
+        if let Unlinking::Unlinked { identity, .. } = &outcome {
             self.store
-                .index_chat_and_identity(branch, None, Some(&identity.key()))
+                .unindex_identity(branch, &identity.key())
                 .await?;
         }
-        Ok(approval)
+        Ok(outcome)
     }
 }

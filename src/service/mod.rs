@@ -1,5 +1,6 @@
 //! Every operation written once, called by both chat commands and the admin API.
 
+pub mod audience;
 pub mod branches;
 pub mod checkin_digest;
 pub mod demo;
@@ -57,9 +58,42 @@ pub enum ServiceError {
     /// No member of that name.
     #[error("member {0:?} not found")]
     MemberNotFound(String),
-    /// The name is taken by a member linked to someone else.
-    #[error("name {0:?} is linked to another account")]
-    NameTaken(String),
+    /// A bind code of the other kind: a member-chat code used to bind the committee chat, or
+    /// a committee code used to bind a member chat.
+    #[error("this bind code is for {}", if *.committee { "the committee chat" } else { "a member chat" })]
+    CodeKindMismatch {
+        /// Whether the code was issued for the committee chat.
+        committee: bool,
+    },
+    /// The chat is a member chat of the branch, so it cannot be its committee chat.
+    #[error("a member chat cannot be the committee chat")]
+    MemberChatNotCommittee,
+    /// The chat is the branch's committee chat, so it cannot be a member chat.
+    #[error("the committee chat cannot be a member chat")]
+    CommitteeChatNotMember,
+    /// The branch has as many waiting join requests as it keeps.
+    #[error("too many join requests are waiting")]
+    JoinRequestsFull,
+    /// `批准 <姓名> <n>` or `解除关联 <姓名> <n>` with an n outside the list.
+    #[error("{name} has {count} entries to choose from")]
+    PickOutOfRange {
+        /// The name.
+        name: String,
+        /// How many there are.
+        count: usize,
+    },
+    /// The member has no linked account to undo.
+    #[error("{0} has no linked account")]
+    NoAccounts(String),
+    /// The secretary tried to unlink the account they are using.
+    #[error("the account in use cannot be unlinked")]
+    OwnAccount,
+    /// The account that asked is meanwhile linked to a roster entry.
+    #[error("the account is linked to {0:?} already")]
+    AccountLinked(String),
+    /// The platform offers no private chat the bot could start.
+    #[error("no private chat on this platform")]
+    NoPrivateChat,
     /// The sender is on the roster already.
     #[error("already a member as {0:?}")]
     AlreadyMember(String),
@@ -78,9 +112,9 @@ pub enum ServiceError {
     /// The member has no leave to refuse.
     #[error("{0} has no leave request")]
     NoLeave(String),
-    /// The member is not waiting for approval.
-    #[error("member {0:?} is not pending")]
-    NotPending(String),
+    /// Nobody waits for approval under that name.
+    #[error("no join request for {0:?}")]
+    NoRequest(String),
     /// Redis failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -64,6 +64,19 @@ impl Keys {
         self.branch_key(branch, &format!("bindcode:{code}"))
     }
 
+    /// Hash `platform:bot:user_id` → join request JSON: accounts waiting for the secretary.
+    /// At most `JOIN_REQUEST_CAP` fields; the hash expires `JOIN_REQUEST_TTL` after its last
+    /// write, and older entries are dropped at each write.
+    pub fn join_requests(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "join_requests")
+    }
+
+    /// String: the bind code issued in answer to one chat message (`绑定码`), so that a retried
+    /// message finds the same code instead of issuing a second. Lives as long as the code.
+    pub fn bind_code_origin(&self, branch: &BranchId, origin: &str) -> String {
+        self.branch_key(branch, &format!("bindcode_for:{origin}"))
+    }
+
     /// String counter: the branch's short numbers (`#n`), one sequence for every kind of
     /// object people type about.
     pub fn sequence(&self, branch: &BranchId) -> String {

@@ -12,9 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, decode, encode, txn::Txn};
 use crate::{
-    domain::{Branch, BranchId, Member},
+    domain::{Branch, BranchId, JoinRequest, Member, member::sort_requests},
     platform::ChatRef,
 };
+
+static DELETE_IF_EQUAL: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("scripts/delete_if_equal.lua")));
+
+/// How long a join request waits for the secretary before it lapses (the person can ask again).
+pub const JOIN_REQUEST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Bind codes outlive their expiry by this much, so that "expired" can be told from "unknown"
 /// and a retried bind of the same chat stays idempotent.
@@ -42,6 +48,10 @@ pub struct RosterSnapshot {
     /// Members by id.
     pub members: HashMap<String, Member>,
     raw: HashMap<String, String>,
+    /// Join requests by account (`platform:bot:user_id`), lapsed ones included (see
+    /// [`RosterSnapshot::live_requests`]).
+    pub requests: HashMap<String, JoinRequest>,
+    raw_requests: HashMap<String, String>,
 }
 
 impl RosterSnapshot {
@@ -55,6 +65,72 @@ impl RosterSnapshot {
         self.members
             .values()
             .find(|m| m.identities.iter().any(|i| i.key() == identity_key))
+    }
+
+    /// Every request that has not lapsed at `now`, oldest first.
+    pub fn live_requests(&self, now: DateTime<Utc>) -> Vec<JoinRequest> {
+        let mut live: Vec<JoinRequest> = self
+            .requests
+            .values()
+            .filter(|r| !lapsed(r, now))
+            .cloned()
+            .collect();
+        sort_requests(&mut live);
+        live
+    }
+
+    /// The live requests waiting for `name`, oldest first (the order `批准 <姓名> <n>` counts).
+    pub fn requests_for(&self, name: &str, now: DateTime<Utc>) -> Vec<JoinRequest> {
+        let mut found = self.live_requests(now);
+        found.retain(|r| r.name == name);
+        found
+    }
+
+    /// The live request of account `identity_key`.
+    pub fn request_of(&self, identity_key: &str, now: DateTime<Utc>) -> Option<&JoinRequest> {
+        self.requests
+            .get(identity_key)
+            .filter(|r| !lapsed(r, now))
+    }
+
+    /// Adds the writes that store (or replace) the request of `request.identity`, checking the
+    /// account's request was not changed since the snapshot. The hash lives on for
+    /// [`JOIN_REQUEST_TTL`] after this write, and lapsed entries are dropped with it.
+    pub fn put_request(
+        &self,
+        store: &Store,
+        txn: &mut Txn,
+        request: &JoinRequest,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let key = store.keys().join_requests(&self.branch);
+        let field = request.identity.key();
+        txn.expect_field(
+            &key,
+            &field,
+            self.raw_requests.get(&field).map(String::as_str),
+        );
+        txn.hset(&key, &field, &encode(&key, request)?);
+        for (other, old) in &self.requests {
+            if *other != field && lapsed(old, now) {
+                // Lapsed: drop it while we are writing anyway, so the hash never grows with
+                // requests nobody answered.
+                let raw = self.raw_requests.get(other).map(String::as_str);
+                txn.expect_field(&key, other, raw);
+                txn.hdel(&key, other);
+            }
+        }
+        txn.pexpire(&key, JOIN_REQUEST_TTL);
+        Ok(())
+    }
+
+    /// Adds the writes that remove the request of account `identity_key`.
+    pub fn remove_request(&self, store: &Store, txn: &mut Txn, identity_key: &str) {
+        let key = store.keys().join_requests(&self.branch);
+        if let Some(raw) = self.raw_requests.get(identity_key) {
+            txn.expect_field(&key, identity_key, Some(raw));
+            txn.hdel(&key, identity_key);
+        }
     }
 
     /// Members sorted by role (most powerful first), then name.
@@ -168,35 +244,62 @@ impl Store {
         Ok(true)
     }
 
-    /// Adds a bind code to an existing branch. `Ok(false)` if that code exists already.
+    /// Adds a bind code to an existing branch, recording `origin` (the request that asked for
+    /// it) when given. `Ok(false)` if that code exists already.
     pub async fn insert_bind_code(
         &self,
         branch: &BranchId,
         code: &str,
         record: &BindCodeRecord,
+        origin: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let keys = self.keys();
         let code_key = keys.bind_code(branch, code);
+        let ttl = code_ttl(record, now);
         let mut txn = Txn::new();
         txn.expect_value(&code_key, None);
-        txn.set(
-            &code_key,
-            &encode(&code_key, record)?,
-            Some(code_ttl(record, now)),
-        );
+        txn.set(&code_key, &encode(&code_key, record)?, Some(ttl));
+        if let Some(origin) = origin {
+            let origin_key = keys.bind_code_origin(branch, origin);
+            txn.expect_value(&origin_key, None);
+            txn.set(&origin_key, code, Some(ttl));
+        }
         let mut conn = self.conn().await?;
         if !txn.commit(&mut conn).await? {
             return Ok(false);
         }
+        self.index_bind_code(branch, code, record, now).await?;
+        Ok(true)
+    }
+
+    /// Writes the global code → branch lookup (after the code itself; rewriting is harmless).
+    pub async fn index_bind_code(
+        &self,
+        branch: &BranchId,
+        code: &str,
+        record: &BindCodeRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
         let _: () = redis::cmd("SET")
-            .arg(keys.bind_code_index(code))
+            .arg(self.keys().bind_code_index(code))
             .arg(branch.as_str())
             .arg("EX")
             .arg(code_ttl(record, now).as_secs().max(1))
             .query_async(&mut conn)
             .await?;
-        Ok(true)
+        Ok(())
+    }
+
+    /// The code issued in answer to request `origin`, if any.
+    pub async fn bind_code_for(&self, branch: &BranchId, origin: &str) -> Result<Option<String>> {
+        let mut conn = self.conn().await?;
+        let code: Option<String> = redis::cmd("GET")
+            .arg(self.keys().bind_code_origin(branch, origin))
+            .query_async(&mut conn)
+            .await?;
+        Ok(code)
     }
 
     /// The branch a bind code belongs to.
@@ -304,6 +407,30 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the account → branch lookup of an unlinked account, if it still names this
+    /// branch (an account on two branches' rosters keeps the other).
+    pub async fn unindex_identity(&self, branch: &BranchId, identity_key: &str) -> Result<()> {
+        let key = self.keys().identity_branch(identity_key);
+        self.delete_if_equal(&key, branch.as_str()).await
+    }
+
+    /// Removes a chat → branch lookup if it still names this branch (a committee chat that
+    /// another one replaced).
+    pub async fn unindex_chat(&self, branch: &BranchId, chat: &ChatRef) -> Result<()> {
+        let key = self.keys().chat_branch(chat);
+        self.delete_if_equal(&key, branch.as_str()).await
+    }
+
+    async fn delete_if_equal(&self, key: &str, value: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = DELETE_IF_EQUAL
+            .key(key)
+            .arg(value)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// The chats bound to a branch.
     pub async fn branch_chats(&self, branch: &BranchId) -> Result<Vec<ChatRef>> {
         let mut conn = self.conn().await?;
@@ -316,27 +443,50 @@ impl Store {
         Ok(chats)
     }
 
-    /// Reads a branch's roster at one revision.
+    /// Whether a chat is one of the branch's member chats.
+    pub async fn is_branch_chat(&self, branch: &BranchId, chat: &ChatRef) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let member: bool = redis::cmd("SISMEMBER")
+            .arg(self.keys().chats(branch))
+            .arg(chat.key())
+            .query_async(&mut conn)
+            .await?;
+        Ok(member)
+    }
+
+    /// Reads a branch's roster and its join requests at one revision.
     pub async fn roster(&self, branch: &BranchId) -> Result<RosterSnapshot> {
         let keys = self.keys();
         let members_key = keys.members(branch);
+        let requests_key = keys.join_requests(branch);
         let mut conn = self.conn().await?;
-        // MULTI/EXEC so that the revision and the members are read at the same instant.
-        let (rev, raw): (Option<String>, HashMap<String, String>) = redis::pipe()
+        // MULTI/EXEC so that the revision, the members and the requests are read at one instant.
+        let (rev, raw, raw_requests): (
+            Option<String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = redis::pipe()
             .atomic()
             .get(keys.roster_rev(branch))
             .hgetall(&members_key)
+            .hgetall(&requests_key)
             .query_async(&mut conn)
             .await?;
         let mut members = HashMap::with_capacity(raw.len());
         for (id, json) in &raw {
             members.insert(id.clone(), decode::<Member>(&members_key, json)?);
         }
+        let mut requests = HashMap::with_capacity(raw_requests.len());
+        for (ident, json) in &raw_requests {
+            requests.insert(ident.clone(), decode::<JoinRequest>(&requests_key, json)?);
+        }
         Ok(RosterSnapshot {
             branch: branch.clone(),
             rev,
             members,
             raw,
+            requests,
+            raw_requests,
         })
     }
 
@@ -392,6 +542,12 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a join request is older than [`JOIN_REQUEST_TTL`] at `now`.
+fn lapsed(request: &JoinRequest, now: DateTime<Utc>) -> bool {
+    let ttl = chrono::Duration::from_std(JOIN_REQUEST_TTL).unwrap_or(chrono::Duration::MAX);
+    request.at + ttl <= now
 }
 
 /// How long a bind code's keys live: until it expires, plus the retention.

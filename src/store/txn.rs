@@ -62,6 +62,11 @@ impl Txn {
         }
     }
 
+    /// Requires `member` to be in the set `key` (`present`) or not to be.
+    pub fn expect_set_member(&mut self, key: &str, member: &str, present: bool) -> &mut Self {
+        self.push(if present { "ins" } else { "nins" }, key, member, "")
+    }
+
     /// Sets a hash field.
     pub fn hset(&mut self, key: &str, field: &str, value: &str) -> &mut Self {
         self.push("hset", key, field, value)
@@ -82,6 +87,12 @@ impl Txn {
     /// Increments a counter.
     pub fn incr(&mut self, key: &str) -> &mut Self {
         self.push("incr", key, "", "")
+    }
+
+    /// Gives a key a lifetime (from the moment of the commit).
+    pub fn pexpire(&mut self, key: &str, ttl: Duration) -> &mut Self {
+        let ms = ttl.as_millis().clamp(1, i64::MAX as u128);
+        self.push("pexpire", key, &ms.to_string(), "")
     }
 
     /// Deletes a key.

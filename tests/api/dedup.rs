@@ -48,20 +48,14 @@ async fn the_same_webhook_five_times_has_one_effect_and_five_identical_replies()
         replies[0]["replies"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("等待书记批准")
+            .contains("等待书记审核")
     );
 
-    // One effect: one pending member.
-    let (_, members) = app
-        .api(Method::GET, &format!("/branches/{id}/members"), None)
+    // One effect: one waiting request.
+    let (_, requests) = app
+        .api(Method::GET, &format!("/branches/{id}/join-requests"), None)
         .await;
-    let pending = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "pending")
-        .count();
-    assert_eq!(pending, 1, "{members}");
+    assert_eq!(requests["total"], 1, "{requests}");
 
     // The same message id with other content is still the first message (platform ids are
     // stable), and another message id is a new message.
@@ -165,7 +159,7 @@ async fn the_same_message_id_in_two_chats_is_two_messages_and_duplicates_are_cou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_people_joining_at_once_all_get_in() {
+async fn fifty_people_asking_to_join_at_once_all_wait_for_the_secretary() {
     let app = spawn_app().await;
     let (id, code) = app.create_branch("热闹支部").await;
     app.say1(
@@ -186,12 +180,12 @@ async fn fifty_people_joining_at_once_all_get_in() {
     for r in responses {
         assert_eq!(r.status(), 200);
     }
-    let (_, members) = app
+    let (_, requests) = app
         .api(
             Method::GET,
-            &format!("/branches/{id}/members?per_page=100"),
+            &format!("/branches/{id}/join-requests?per_page=100"),
             None,
         )
         .await;
-    assert_eq!(members["total"], 51, "{members}");
+    assert_eq!(requests["total"], 50, "{requests}");
 }

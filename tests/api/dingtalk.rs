@@ -403,21 +403,15 @@ async fn the_same_message_three_times_has_one_effect_and_identical_replies() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let texts = session_texts(&fake, &join_id);
     assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(texts[0].contains("等待书记批准"), "{texts:?}");
-    let (_, members) = app
+    assert!(texts[0].contains("等待书记审核"), "{texts:?}");
+    let (_, requests) = app
         .api(
             reqwest::Method::GET,
-            &format!("/branches/{id}/members"),
+            &format!("/branches/{id}/join-requests"),
             None,
         )
         .await;
-    let pending = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "pending")
-        .count();
-    assert_eq!(pending, 1, "{members}");
+    assert_eq!(requests["total"], 1, "{requests}");
 }
 
 #[tokio::test]

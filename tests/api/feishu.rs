@@ -448,23 +448,17 @@ async fn the_same_message_three_times_has_one_effect_and_one_reply() {
     assert!(text_of(&messages[0].2).contains("飞书支部"), "{messages:?}");
     assert!(messages[1].0.contains("om_join"), "{messages:?}");
     assert!(
-        text_of(&messages[1].2).contains("等待书记批准"),
+        text_of(&messages[1].2).contains("等待书记审核"),
         "{messages:?}"
     );
-    let (_, members) = app
+    let (_, requests) = app
         .api(
             reqwest::Method::GET,
-            &format!("/branches/{id}/members"),
+            &format!("/branches/{id}/join-requests"),
             None,
         )
         .await;
-    let pending = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "pending")
-        .count();
-    assert_eq!(pending, 1, "{members}");
+    assert_eq!(requests["total"], 1, "{requests}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

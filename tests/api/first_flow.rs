@@ -55,30 +55,35 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
         "{reply}"
     );
 
-    // Join: 张三 links to the roster entry; 李四 is unknown, so pending.
+    // Join: 张三 (党员, no account yet) links to the roster entry and the secretary is told;
+    // 李四 is unknown, so a request waits.
     let reply = app.say1(ZHANG, "加入 张三").await;
-    assert!(
-        reply.contains("已与名册关联") && reply.contains("党员"),
-        "{reply}"
-    );
+    assert!(reply.contains("已与名册关联"), "{reply}");
+    let told = app.mail_containing("demo", "dm:u-sec", "【关联】").await;
+    assert!(told.contains("解除关联 张三"), "{told}");
     let reply = app.say1(LI, "/加入李四").await;
-    assert!(reply.contains("等待书记批准"), "{reply}");
+    assert!(reply.contains("等待书记审核"), "{reply}");
     let reply = app.say1(LI, "我的").await;
-    assert!(reply.contains("待书记批准"), "{reply}");
+    assert!(reply.contains("等待书记审核"), "{reply}");
 
-    // A pending member is still a guest: the roster is refused.
+    // Someone waiting is still a guest: the roster is refused.
     let reply = app.say1(LI, "成员").await;
     assert!(reply.contains("仅限支委"), "{reply}");
 
-    // Approve, as secretary, with a role.
+    // Approve, as secretary, with a role: the group hears who, the person hears the role.
     let reply = app.say1(SEC, "批准 李四 预备党员").await;
     assert!(
-        reply.contains("已批准 李四") && reply.contains("预备党员"),
+        reply.contains("已批准「李四」") && !reply.contains("预备党员"),
         "{reply}"
     );
+    let told = app.mail_containing("demo", "dm:u-li", "已通过").await;
+    assert!(told.contains("预备党员"), "{told}");
 
-    // Roster: names and roles, never the phone number.
-    let roster = app.say1(SEC, "成员").await;
+    // Roster: names and roles, never the phone number, and never in the group: it goes to
+    // the secretary privately.
+    let reply = app.say1(SEC, "成员").await;
+    assert!(reply.contains("私信") && !reply.contains("张三"), "{reply}");
+    let roster = app.mail_containing("demo", "dm:u-sec", "」名册（").await;
     assert!(roster.contains("书记：王书记"), "{roster}");
     assert!(roster.contains("党员：张三"), "{roster}");
     assert!(roster.contains("预备党员：李四"), "{roster}");
@@ -171,11 +176,11 @@ async fn refusals_name_the_problem_and_change_nothing() {
     let reply = app.say1(ZHANG, "批准 张三").await;
     assert!(reply.contains("仅限书记"), "{reply}");
 
-    // 批准 of an unknown name, and of someone not pending.
+    // 批准 of an unknown name, and of someone with no request.
     let reply = app.say1(SEC, "批准 王五").await;
-    assert!(reply.contains("名册上没有「王五」"), "{reply}");
+    assert!(reply.contains("没有「王五」的待审核申请"), "{reply}");
     let reply = app.say1(SEC, "批准 张三").await;
-    assert!(reply.contains("不是待批准"), "{reply}");
+    assert!(reply.contains("没有「张三」的待审核申请"), "{reply}");
     let reply = app.say1(SEC, "批准").await;
     assert!(reply.contains("批准 <姓名>"), "{reply}");
 
@@ -187,8 +192,9 @@ async fn refusals_name_the_problem_and_change_nothing() {
         user: "u-fake",
         name: "假张三",
     };
+    // Claiming a name linked to someone else is only a request, and reads like any other.
     let reply = app.say1(impostor, "加入 张三").await;
-    assert!(reply.contains("已关联其他账号"), "{reply}");
+    assert!(reply.contains("等待书记审核"), "{reply}");
 
     // An expired code: issue one, let 8 days pass.
     let (status, body) = app
@@ -482,22 +488,17 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
 
     assert!(app.say1(ZHANG, "加入 张三").await.contains("已与名册关联"));
     let reply = on_other("u-zhang-2", "加入 张三").await;
-    assert!(reply.contains("等待书记确认"), "{reply}");
+    assert!(reply.contains("等待书记审核"), "{reply}");
     let reply = on_other("u-zhang-2", "我的").await;
     assert!(
-        reply.contains("不在名册上"),
+        reply.contains("等待书记审核") && !reply.contains("张三"),
         "no access before the secretary confirms: {reply}"
     );
-    app.eventually(5, "committee told", || async {
-        app.mailbox("demo", "gc")
-            .await
-            .iter()
-            .any(|t| t.contains("申请关联") && t.contains("张三"))
-    })
-    .await;
+    let told = app.mail_containing("demo", "gc", "【加入申请】").await;
+    assert!(told.contains("张三"), "{told}");
 
     let reply = app.say1(SEC, "批准 张三").await;
-    assert!(reply.contains("共关联 2 个账号"), "{reply}");
+    assert!(reply.contains("关联到「张三」"), "{reply}");
     let reply = on_other("u-zhang-2", "我的").await;
     assert!(
         reply.contains("张三") && reply.contains("已关联账号：2 个"),
@@ -513,9 +514,8 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
         .find(|m| m["name"] == "张三")
         .unwrap();
     assert_eq!(zhang["identities"].as_array().unwrap().len(), 2, "{zhang}");
-    assert!(zhang.get("pending_identities").is_none(), "{zhang}");
 
-    // Someone else on the first platform still cannot take the name.
+    // Someone else on the first platform still cannot take the name: it is only a request.
     let reply = app
         .say1(
             Who {
@@ -526,5 +526,5 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
             "加入 张三",
         )
         .await;
-    assert!(reply.contains("已关联其他账号"), "{reply}");
+    assert!(reply.contains("等待书记审核"), "{reply}");
 }

@@ -364,6 +364,23 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits (up to 10 s) for a message containing `needle` in a sim chat's mailbox and
+    /// returns it (the outbox delivers in the background).
+    pub async fn mail_containing(&self, bot: &str, chat: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mail = self.mailbox(bot, chat).await;
+            if let Some(found) = mail.iter().find(|m| m.contains(needle)) {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message with {needle:?} reached {chat}; it holds {mail:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Waits (up to `secs`) until `check` holds, polling.
     pub async fn eventually<F, Fut>(&self, secs: u64, what: &str, mut check: F)
     where

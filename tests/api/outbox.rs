@@ -130,7 +130,11 @@ async fn jobs_and_messages_pending_across_a_redis_restart_are_not_lost() {
             .await
             .unwrap();
     }
-    assert_eq!(app.store.outbox_depth().await.unwrap(), 3);
+    // The first message's settlement may still be in flight when its text has landed.
+    app.eventually(5, "three waiting", || async {
+        app.store.outbox_depth().await.unwrap() == 3
+    })
+    .await;
 
     redis.stop();
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -76,7 +76,7 @@ async fn webhooks_answer_503_while_redis_is_down_and_recover_by_themselves() {
         v["replies"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("等待书记批准"),
+            .contains("等待书记审核"),
         "{v}"
     );
     let again: Value = app
@@ -97,10 +97,10 @@ async fn webhooks_answer_503_while_redis_is_down_and_recover_by_themselves() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["王书记", "李四"], "{members}");
-    let reply = app.say1(sec, "成员").await;
-    assert!(
-        reply.contains("书记：王书记") && reply.contains("待批准：李四"),
-        "{reply}"
-    );
+    assert_eq!(names, vec!["王书记"], "{members}");
+    let (_, requests) = app
+        .api(Method::GET, &format!("/branches/{id}/join-requests"), None)
+        .await;
+    assert_eq!(requests["items"][0]["name"], "李四", "{requests}");
+    assert_eq!(requests["total"], 1, "{requests}");
 }

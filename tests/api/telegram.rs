@@ -297,23 +297,17 @@ async fn the_same_update_three_times_has_one_effect_and_identical_replies() {
     assert_eq!(first, second);
     assert_eq!(first, third);
     assert!(
-        first.2["text"].as_str().unwrap().contains("等待书记批准"),
+        first.2["text"].as_str().unwrap().contains("等待书记审核"),
         "{first:?}"
     );
-    let (_, members) = app
+    let (_, requests) = app
         .api(
             reqwest::Method::GET,
-            &format!("/branches/{id}/members"),
+            &format!("/branches/{id}/join-requests"),
             None,
         )
         .await;
-    let pending = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "pending")
-        .count();
-    assert_eq!(pending, 1, "{members}");
+    assert_eq!(requests["total"], 1, "{requests}");
 }
 
 #[tokio::test]

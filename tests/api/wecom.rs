@@ -383,21 +383,15 @@ async fn a_group_binds_and_a_member_joins_once_however_often_wecom_retries() {
     assert_eq!(first.0, 200, "{first:?}");
     assert_eq!(first, second);
     assert_eq!(first, third);
-    assert!(content(&first.1).contains("等待书记批准"), "{first:?}");
-    let (_, members) = app
+    assert!(content(&first.1).contains("等待书记审核"), "{first:?}");
+    let (_, requests) = app
         .api(
             reqwest::Method::GET,
-            &format!("/branches/{id}/members"),
+            &format!("/branches/{id}/join-requests"),
             None,
         )
         .await;
-    let pending = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] == "pending")
-        .count();
-    assert_eq!(pending, 1, "{members}");
+    assert_eq!(requests["total"], 1, "{requests}");
     // Nothing had to go through the API.
     assert!(fake.fake.seen.lock().unwrap().is_empty());
 }

@@ -35,11 +35,20 @@ impl From<ServiceError> for ApiError {
             ServiceError::MeetingClosed(_)
             | ServiceError::MeetingStarted(_)
             | ServiceError::NoLeave(_) => Problem::conflict(e.to_string()),
-            ServiceError::NotPending(name) => Problem::conflict(format!("{name} is not pending")),
+            ServiceError::NoRequest(_) | ServiceError::NoAccounts(_) => {
+                Problem::not_found(e.to_string())
+            }
             ServiceError::AlreadyMember(_)
-            | ServiceError::NameTaken(_)
             | ServiceError::ChatBoundElsewhere
-            | ServiceError::ChatAlreadyBound => Problem::conflict(e.to_string()),
+            | ServiceError::ChatAlreadyBound
+            | ServiceError::CodeKindMismatch { .. }
+            | ServiceError::MemberChatNotCommittee
+            | ServiceError::CommitteeChatNotMember
+            | ServiceError::JoinRequestsFull
+            | ServiceError::PickOutOfRange { .. }
+            | ServiceError::OwnAccount
+            | ServiceError::AccountLinked(_)
+            | ServiceError::NoPrivateChat => Problem::conflict(e.to_string()),
             ServiceError::BindCodeUnknown
             | ServiceError::BindCodeUsed
             | ServiceError::BindCodeExpired => Problem::conflict(e.to_string()),

@@ -14,7 +14,11 @@ use super::{
     error::ApiError,
     json::ApiJson,
 };
-use crate::{domain::Member, service::members::NewMember, state::AppState};
+use crate::{
+    domain::{JoinRequest, Member},
+    service::members::NewMember,
+    state::AppState,
+};
 
 /// `GET /branches/{id}/members`: the full records (personal data: admins only).
 pub async fn list_members(
@@ -27,6 +31,29 @@ pub async fn list_members(
     admin.require_branch(&id)?;
     let (offset, limit) = page.bounds()?;
     let all = state.services.list_members(&id).await?;
+    let total = all.len();
+    let items = all.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(Page {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    }))
+}
+
+/// `GET /branches/{id}/join-requests`: the accounts waiting for the secretary's `批准`,
+/// oldest first (the order `批准 <姓名> <n>` counts in).
+pub async fn list_join_requests(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<JoinRequest>>, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let (offset, limit) = page.bounds()?;
+    state.services.branch(&id).await?;
+    let (_, all) = state.services.roster_view(&id).await?;
     let total = all.len();
     let items = all.into_iter().skip(offset).take(limit).collect();
     Ok(Json(Page {

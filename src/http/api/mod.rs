@@ -38,6 +38,10 @@ pub fn router() -> Router<AppState> {
             "/branches/{id}/members",
             get(members::list_members).post(members::create_member),
         )
+        .route(
+            "/branches/{id}/join-requests",
+            get(members::list_join_requests),
+        )
         .route("/branches/{id}/notices", post(notices::create_notice))
         .route(
             "/branches/{id}/meetings",

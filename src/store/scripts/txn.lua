@@ -5,8 +5,10 @@
 -- KEYS: every key the transaction touches (one hash slot).
 -- ARGV: groups of four: op, key index (1-based), a, b.
 --   checks: 'eqh' key field expected | 'nxh' key field - | 'eqk' key - expected | 'nxk' key - -
+--           'ins' key member - (member of the set) | 'nins' key member - (not a member)
 --   writes: 'hset' key field value | 'hdel' key field - | 'set' key value ttl_ms ('0' keeps none)
 --           'del' key - - | 'sadd' key member - | 'srem' key member - | 'incr' key - -
+--           'pexpire' key ttl_ms -
 -- Returns 0 when applied, else the 1-based number of the first failed check.
 local n = #ARGV
 for i = 1, n, 4 do
@@ -20,6 +22,10 @@ for i = 1, n, 4 do
     failed = redis.call('GET', k) ~= b
   elseif op == 'nxk' then
     failed = redis.call('EXISTS', k) == 1
+  elseif op == 'ins' then
+    failed = redis.call('SISMEMBER', k, a) == 0
+  elseif op == 'nins' then
+    failed = redis.call('SISMEMBER', k, a) == 1
   end
   if failed then
     return (i + 3) / 4
@@ -41,10 +47,12 @@ for i = 1, n, 4 do
     redis.call('DEL', k)
   elseif op == 'sadd' then
     redis.call('SADD', k, a)
-    elseif op == 'srem' then
+  elseif op == 'srem' then
     redis.call('SREM', k, a)
   elseif op == 'incr' then
     redis.call('INCR', k)
+  elseif op == 'pexpire' then
+    redis.call('PEXPIRE', k, a)
   end
 end
 return 0
