@@ -75,9 +75,7 @@ async fn run(
             CommandKey::BindCommittee => {
                 reply::bound(&services.bind_chat(args, event, true).await?)
             }
-            _ if event.chat_kind == ChatKind::Private => {
-                reply::no_branch_private(lang)
-            }
+            _ if event.chat_kind == ChatKind::Private => reply::no_branch_private(lang),
             _ => reply::not_bound(lang),
         });
     };
@@ -251,8 +249,14 @@ mod tests {
             ("张三 2", ("张三", Some(2), None)),
             ("张三 #2", ("张三", Some(2), None)),
             ("张三 预备党员", ("张三", None, Some(Role::Probationary))),
-            ("张三 2 预备党员", ("张三", Some(2), Some(Role::Probationary))),
-            ("张三 预备党员 2", ("张三", Some(2), Some(Role::Probationary))),
+            (
+                "张三 2 预备党员",
+                ("张三", Some(2), Some(Role::Probationary)),
+            ),
+            (
+                "张三 预备党员 2",
+                ("张三", Some(2), Some(Role::Probationary)),
+            ),
             ("Li Ming 1", ("Li Ming", Some(1), None)),
             // A name alone is never taken for a number or a role.
             ("12", ("12", None, None)),
@@ -260,7 +264,11 @@ mod tests {
             ("张三 1234", ("张三 1234", None, None)),
         ];
         for (args, (name, pick, role)) in cases {
-            assert_eq!(name_pick_role(args), (name.to_owned(), pick, role), "{args}");
+            assert_eq!(
+                name_pick_role(args),
+                (name.to_owned(), pick, role),
+                "{args}"
+            );
         }
     }
 }

@@ -198,7 +198,10 @@ fn account_line(
     at: DateTime<Utc>,
 ) -> String {
     let platform = texts::platform_label(lang, identity.platform);
-    let shown = identity.display_name.as_deref().unwrap_or(&identity.user_id);
+    let shown = identity
+        .display_name
+        .as_deref()
+        .unwrap_or(&identity.user_id);
     let when = texts::when(branch, at);
     format!("{n}. {platform} · {shown} · {when}")
 }
@@ -283,7 +286,13 @@ pub fn unlinked(lang: Language, branch: &Branch, outcome: &Unlinking) -> String 
                 "{name} has {count} linked accounts:"
             )];
             for (i, identity) in member.identities.iter().enumerate() {
-                lines.push(account_line(lang, branch, i + 1, identity, identity.linked_at));
+                lines.push(account_line(
+                    lang,
+                    branch,
+                    i + 1,
+                    identity,
+                    identity.linked_at,
+                ));
             }
             lines.push(t!(
                 lang,

@@ -98,7 +98,6 @@ impl Services {
         Ok(told)
     }
 
-
     /// Delivers a sensitive answer to a command of someone entitled to it (the command's role
     /// check has passed): inline when asked in a private chat or the committee chat; otherwise
     /// to the committee chat, else to the asker privately, through the outbox. `origin` names

@@ -441,20 +441,37 @@ impl Services {
                     .map(|o| (o, branch.committee_chat.clone()))
             } else {
                 txn.sadd(&chats_key, &chat_key);
-                let has_secretary = roster
+                // A secretary entry nobody holds (an imported roster) cannot act, so it does
+                // not count; the binder holds it, as the operator's code says they should.
+                let acting_secretary = roster.members.values().any(|m| {
+                    m.role == Role::Secretary
+                        && m.status == MemberStatus::Active
+                        && !m.identities.is_empty()
+                });
+                let vacant: Vec<&Member> = roster
                     .members
                     .values()
-                    .any(|m| m.role == Role::Secretary && m.status == MemberStatus::Active);
+                    .filter(|m| {
+                        m.role == Role::Secretary
+                            && m.status == MemberStatus::Active
+                            && m.identities.is_empty()
+                    })
+                    .collect();
                 let mut became_secretary = false;
                 let mut member_name = sender.as_ref().map(|m| m.name.clone());
-                if !has_secretary {
-                    let secretary = match sender {
-                        Some(mut m) => {
+                if !acting_secretary {
+                    let secretary = match (sender, vacant.as_slice()) {
+                        (Some(mut m), _) => {
                             m.role = Role::Secretary;
                             m.status = MemberStatus::Active;
                             m
                         }
-                        None => new_linked_member(
+                        (None, [entry]) => {
+                            let mut m = (*entry).clone();
+                            m.identities.push(identity_of(event, now));
+                            m
+                        }
+                        (None, _) => new_linked_member(
                             &roster,
                             event,
                             now,

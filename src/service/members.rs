@@ -292,7 +292,8 @@ impl Services {
                     .await?;
                 // The secretary hears of every link: a roster name is not proof of who
                 // someone is, and `解除关联` undoes a wrong one.
-                let text = crate::texts::linked_notice(branch.language, &member.name, platform, shown);
+                let text =
+                    crate::texts::linked_notice(branch.language, &member.name, platform, shown);
                 let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
                 self.tell_committee(branch, &text, &intent).await?;
             }
@@ -444,9 +445,7 @@ impl Services {
                 .then_some(Unlinking::Unlinked { member, identity })
         });
         if let Unlinking::Unlinked { identity, .. } = &outcome {
-            self.store
-                .unindex_identity(branch, &identity.key())
-                .await?;
+            self.store.unindex_identity(branch, &identity.key()).await?;
         }
         Ok(outcome)
     }

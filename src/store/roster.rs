@@ -88,9 +88,7 @@ impl RosterSnapshot {
 
     /// The live request of account `identity_key`.
     pub fn request_of(&self, identity_key: &str, now: DateTime<Utc>) -> Option<&JoinRequest> {
-        self.requests
-            .get(identity_key)
-            .filter(|r| !lapsed(r, now))
+        self.requests.get(identity_key).filter(|r| !lapsed(r, now))
     }
 
     /// Adds the writes that store (or replace) the request of `request.identity`, checking the

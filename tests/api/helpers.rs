@@ -308,6 +308,37 @@ impl TestApp {
             .collect()
     }
 
+    /// Sends a sim message with a given message id (a platform's retry repeats it) and
+    /// returns the reply texts.
+    pub async fn say_as(&self, who: Who<'_>, text: &str, message_id: &str) -> Vec<String> {
+        let body = json!({
+            "chat_id": who.chat, "user_id": who.user, "user_name": who.name,
+            "message_id": message_id, "text": text,
+        });
+        self.replies_to(body).await
+    }
+
+    /// Sends a sim message in the private chat of `user` and returns the reply texts.
+    pub async fn say_private(&self, user: &str, text: &str) -> Vec<String> {
+        let body = json!({
+            "chat_type": "private", "chat_id": format!("dm:{user}"), "user_id": user,
+            "message_id": self.message_id(), "text": text,
+        });
+        self.replies_to(body).await
+    }
+
+    async fn replies_to(&self, body: Value) -> Vec<String> {
+        let resp = self.post_raw("/webhook/sim/demo", body.to_string()).await;
+        assert_eq!(resp.status(), 200, "{body}");
+        let v: Value = resp.json().await.expect("json");
+        v["replies"]
+            .as_array()
+            .expect("replies")
+            .iter()
+            .map(|r| r["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Like [`say`], expecting exactly one reply.
     pub async fn say1(&self, who: Who<'_>, text: &str) -> String {
         let replies = self.say(who, text).await;
@@ -392,6 +423,16 @@ impl TestApp {
             assert!(Instant::now() < deadline, "timed out waiting for: {what}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Waits until the outbox has delivered everything queued so far, so that a Redis
+    /// snapshot taken next does not race with deliveries in the background.
+    pub async fn quiet(&self) {
+        self.eventually(10, "the outbox to drain", || async {
+            self.store.outbox_depth().await.unwrap_or(1) == 0
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 
     /// Every key under this test's prefix with its serialized value (`DUMP`), so that a test

@@ -22,4 +22,5 @@ mod replicas;
 mod scheduler;
 mod telegram;
 mod tokens;
+mod trust;
 mod wecom;
