@@ -566,7 +566,7 @@ mod settings_tests {
     #[test]
     fn a_secret_file_with_leading_whitespace_is_refused_not_trimmed() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        write!(file, " {GOOD}\n").unwrap();
+        writeln!(file, " {GOOD}").unwrap();
         let path = file.path().display().to_string();
         let err = load(&format!("[admin]\ntoken_file = \"{path}\"\n")).unwrap_err();
         assert_eq!(
