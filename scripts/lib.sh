@@ -1,4 +1,12 @@
-# Shared by scripts/run.sh and scripts/test.sh: make sure redis-server is installed.
+# Shared by scripts/run.sh and scripts/test.sh: make sure redis-server is installed, and the
+# settings run.sh adds to the embedded defaults.
+
+# run_defaults: the embedded default seeds no demo branch, so that no deployment gets one by
+# accident; run.sh, the newcomer's way in, seeds it unless the caller chose otherwise
+# (MB_DEMO__SEED=false keeps it off). tests/cli.rs checks what this sets.
+run_defaults() {
+  export MB_DEMO__SEED="${MB_DEMO__SEED:-true}"
+}
 
 ensure_redis_installed() {
   if command -v redis-server >/dev/null 2>&1; then

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs mobile-branch on its embedded default configuration: the `sim` platform and a seeded
-# demo branch, against a local Redis that this script starts if none answers (installing
-# redis-server through apt-get when it is missing). Stop with Ctrl-C.
+# Runs mobile-branch on its embedded default configuration: the insecure `sim` bot "demo" on
+# 127.0.0.1:8080, plus a seeded demo branch (which only this script turns on, see run_defaults
+# in scripts/lib.sh), against a local Redis that this script starts if none answers
+# (installing redis-server through apt-get when it is missing). Stop with Ctrl-C.
 #
 # Environment: MB_* overrides apply as in production (e.g. MB_SERVER__LISTEN=127.0.0.1:9090).
+# The insecure demo bot is served on loopback addresses only: a listen address such as
+# 0.0.0.0 makes the server refuse to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+run_defaults
 
 url="${MB_REDIS__URL:-redis://127.0.0.1:6379}"
 listen="${MB_SERVER__LISTEN:-127.0.0.1:8080}"

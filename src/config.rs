@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::platform::PlatformKind;
 
+mod secret_rules;
+
+pub use secret_rules::{insecure_exposure, insecure_sim_bots, is_loopback};
+
 /// The embedded defaults: the single list of every key, documented in place.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -409,40 +413,19 @@ impl BotSettings {
         }
     }
 
-    /// The required secrets, by key, for the missing-secret check.
-    fn required_secrets(&self) -> Vec<(&'static str, bool)> {
+    /// The required keys that are not secrets, by key and whether each is set and not blank
+    /// (secrets are checked by `secret_rules::bot_secrets`).
+    fn required_keys(&self) -> Vec<(&'static str, bool)> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
         match self {
-            Self::Sim(b) => vec![("secret", b.insecure || b.secret.is_some())],
-            // An empty HMAC key signs nothing worth checking.
-            Self::Onebot(b) => vec![(
-                "secret",
-                b.secret.as_ref().is_some_and(|s| !s.expose().is_empty()),
-            )],
-            Self::Telegram(b) => vec![
-                ("token", b.token.is_some()),
-                ("secret_token", b.secret_token.is_some()),
+            Self::Sim(_) | Self::Onebot(_) | Self::Telegram(_) => Vec::new(),
+            Self::Feishu(b) => vec![("app_id", set(&b.app_id))],
+            Self::Dingtalk(b) => vec![("app_key", set(&b.app_key))],
+            Self::Wecom(b) if b.mode == WecomMode::App => vec![
+                ("corp_id", set(&b.corp_id)),
+                ("agent_id", b.agent_id.is_some()),
             ],
-            Self::Feishu(b) => vec![
-                ("app_id", b.app_id.is_some()),
-                ("app_secret", b.app_secret.is_some()),
-                ("verification_token", b.verification_token.is_some()),
-            ],
-            Self::Dingtalk(b) => vec![
-                ("app_key", b.app_key.is_some()),
-                ("app_secret", b.app_secret.is_some()),
-            ],
-            Self::Wecom(b) => {
-                let mut v = vec![
-                    ("token", b.token.is_some()),
-                    ("encoding_aes_key", b.encoding_aes_key.is_some()),
-                ];
-                if b.mode == WecomMode::App {
-                    v.push(("corp_id", b.corp_id.is_some()));
-                    v.push(("corp_secret", b.corp_secret.is_some()));
-                    v.push(("agent_id", b.agent_id.is_some()));
-                }
-                v
-            }
+            Self::Wecom(_) => Vec::new(),
         }
     }
 }
@@ -673,11 +656,12 @@ impl Settings {
             .map_err(|e| ConfigError(figment_errors(e)))?;
 
         let mut errors = Vec::new();
+        let mut from_files = Vec::new();
         let mut root = merged;
-        resolve_secret_files(&mut root, "", &mut errors);
+        resolve_secret_files(&mut root, "", &mut from_files, &mut errors);
         match from_dict(&root, &mut errors) {
             Some(s) if errors.is_empty() => Ok(s),
-            _ => Err(ConfigError(errors)),
+            _ => Err(ConfigError(name_secret_files(errors, &from_files))),
         }
     }
 }
@@ -708,6 +692,8 @@ fn check_redis(redis: &RedisSettings, errors: &mut Vec<String>) {
                 "redis.url: must start with redis://, rediss://, redis+unix:// or unix://"
                     .to_owned(),
             );
+        } else if let Some(problem) = secret_rules::redis_password_problem(u) {
+            errors.push(format!("redis.url: {problem}"));
         }
     }
     if redis.mode == RedisMode::Single && redis.url.0.len() > 1 {
@@ -725,9 +711,10 @@ fn check_redis(redis: &RedisSettings, errors: &mut Vec<String>) {
 
 fn check_admin(admin: &AdminSettings, errors: &mut Vec<String>) {
     if let Some(token) = &admin.token
-        && token.expose().len() < 16
+        && let Some(problem) =
+            secret_rules::secret_problem(token.expose(), secret_rules::Shape::Long)
     {
-        errors.push("admin.token: must be at least 16 characters".to_owned());
+        errors.push(format!("admin.token: {problem}"));
     }
 }
 
@@ -773,14 +760,27 @@ fn check_bot(name: &str, bot: &BotSettings, errors: &mut Vec<String>) {
             "bots.{name}: bot names use a-z 0-9 _ - (they are URL path segments)"
         ));
     }
-    for (key, present) in bot.required_secrets() {
+    for (key, present) in bot.required_keys() {
         if !present {
-            let hint = if bot.kind() == PlatformKind::Sim {
-                " (or set insecure = true for a local sim bot)"
-            } else {
-                ""
-            };
-            errors.push(format!("bots.{name}.{key}: required{hint}"));
+            errors.push(format!("bots.{name}.{key}: required"));
+        }
+    }
+    for check in secret_rules::bot_secrets(bot) {
+        match check.value {
+            Some(value) => {
+                if let Some(problem) = secret_rules::secret_problem(value.expose(), check.shape) {
+                    errors.push(format!("bots.{name}.{}: {problem}", check.key));
+                }
+            }
+            None if check.required => {
+                let hint = if bot.kind() == PlatformKind::Sim {
+                    " (or set insecure = true for a sim bot served on loopback only)"
+                } else {
+                    ""
+                };
+                errors.push(format!("bots.{name}.{}: required{hint}", check.key));
+            }
+            None => {}
         }
     }
 }
@@ -866,6 +866,13 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
             }
         }
         Some(_) => errors.push("bots: must be a table of [bots.<name>] tables".to_owned()),
+    }
+    if let Some(s) = &server
+        && !secret_rules::is_loopback(s.listen.ip())
+    {
+        for bot in secret_rules::insecure_sim_bots(&bots) {
+            errors.push(secret_rules::insecure_exposure(bot, s.listen));
+        }
     }
     Some(Settings {
         server: server?,
@@ -994,8 +1001,14 @@ fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
     }
 }
 
-/// Replaces `<secret>_file` keys by the named file's contents under `<secret>`.
-fn resolve_secret_files(dict: &mut Dict, path: &str, errors: &mut Vec<String>) {
+/// Replaces `<secret>_file` keys by the named file's contents under `<secret>`, and records
+/// the dotted path of each secret so read in `from_files`.
+fn resolve_secret_files(
+    dict: &mut Dict,
+    path: &str,
+    from_files: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) {
     let file_keys: Vec<String> = dict
         .keys()
         .filter(|k| {
@@ -1015,21 +1028,36 @@ fn resolve_secret_files(dict: &mut Dict, path: &str, errors: &mut Vec<String>) {
             continue;
         };
         match std::fs::read_to_string(&file) {
-            // A trailing newline is an editor's, never part of a secret.
+            // Every trailing whitespace character goes, not only one newline: `echo` and
+            // editors add a newline (sometimes `\r\n`, sometimes a stray space), and no
+            // platform issues or accepts a secret that ends in whitespace. Leading whitespace
+            // stays, and validation refuses it.
             Ok(contents) => {
-                dict.insert(
-                    stem,
-                    Value::from(contents.trim_end_matches(['\n', '\r']).to_owned()),
-                );
+                from_files.push(join_path(path, &stem));
+                dict.insert(stem, Value::from(contents.trim_end().to_owned()));
             }
             Err(e) => errors.push(format!("{full}: cannot read {file}: {e}")),
         }
     }
     for (key, value) in dict.iter_mut() {
         if let Value::Dict(_, inner) = value {
-            resolve_secret_files(inner, &join_path(path, key), errors);
+            resolve_secret_files(inner, &join_path(path, key), from_files, errors);
         }
     }
+}
+
+/// Points an error about a secret that came from a file at that file's key, so that the
+/// operator looks at the file rather than for a key they never wrote.
+fn name_secret_files(errors: Vec<String>, from_files: &[String]) -> Vec<String> {
+    errors
+        .into_iter()
+        .map(
+            |e| match from_files.iter().find(|k| e.starts_with(&format!("{k}: "))) {
+                Some(key) => format!("{e} (read from {key}_file)"),
+                None => e,
+            },
+        )
+        .collect()
 }
 
 fn join_path(path: &str, key: &str) -> String {
@@ -1098,11 +1126,13 @@ mod tests {
         assert_eq!(s.redis.prefix, "mb");
         assert_eq!(s.timing.meeting_reminders.len(), 3);
         assert!(matches!(s.bots.get("demo"), Some(BotSettings::Sim(b)) if b.insecure));
+        // Only scripts/run.sh seeds the demo branch; the embedded default does not.
+        assert!(!s.demo.seed);
     }
 
     #[test]
     fn operator_bots_replace_the_demo_bot() {
-        let overlay = "[bots.qq]\nplatform = \"onebot\"\nsecret = \"s3cret\"\n";
+        let overlay = "[bots.qq]\nplatform = \"onebot\"\nsecret = \"s3cret-0123456789\"\n";
         let s = Settings::load(&Sources {
             overlay: Some(overlay),
             ..Default::default()

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::{Clock, SystemClock},
-    config::{BotSettings, Settings},
+    config::{BotSettings, Settings, insecure_exposure, insecure_sim_bots, is_loopback},
     http,
     metrics::Metrics,
     outbox::Outbox,
@@ -41,6 +41,10 @@ pub enum StartupError {
     /// The Redis configuration is unusable.
     #[error("redis configuration")]
     Store(#[from] StoreError),
+    /// An insecure sim bot on an address other hosts can reach. Config validation refuses
+    /// this first; this is the backstop for settings built or changed in code.
+    #[error("{0}")]
+    InsecureBot(String),
 }
 
 /// A built application, listening but not yet serving.
@@ -66,14 +70,17 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let store = Store::new(&settings.redis)?;
         let platforms = Platforms::from_settings(&settings, &store)?;
-        let insecure: Vec<&str> = settings
-            .bots
-            .iter()
-            .filter(|(_, b)| matches!(b, BotSettings::Sim(s) if s.insecure && s.secret.is_none()))
-            .map(|(n, _)| n.as_str())
-            .collect();
+        let insecure = insecure_sim_bots(&settings.bots);
+        if let Some(bot) = insecure.first()
+            && !is_loopback(settings.server.listen.ip())
+        {
+            return Err(StartupError::InsecureBot(insecure_exposure(
+                bot,
+                settings.server.listen,
+            )));
+        }
         if !insecure.is_empty() {
-            tracing::warn!(bots = ?insecure, "insecure sim bots accept unauthenticated requests; define your own [bots.*] for production");
+            tracing::warn!(bots = ?insecure, "insecure sim bots accept unauthenticated requests (served because server.listen is loopback); define your own [bots.*] for production");
         }
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)

@@ -18,7 +18,7 @@ use tempfile::NamedTempFile;
 const BIN: &str = env!("CARGO_BIN_EXE_mobile-branch");
 
 const ADMIN_TOKEN: &str = "admin-token-3f9c1a7e5b";
-const REDIS_PASSWORD: &str = "hunter2pass";
+const REDIS_PASSWORD: &str = "hunter2pass-0123456789";
 const BOT_SECRET: &str = "sim-bot-secret-8d2e";
 
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -280,10 +280,13 @@ fn an_environment_variable_overrides_the_file() {
     let file = config_file("[server]\nlisten = \"127.0.0.1:18080\"\n");
     let out = run(
         &["--config", path(&file), "check-config"],
-        &[("MB_SERVER__LISTEN", "0.0.0.0:9999")],
+        &[("MB_SERVER__LISTEN", "127.0.0.2:9999")],
     );
     let config = printed_config(&out);
-    assert_eq!(get(&config, "server.listen").as_str(), Some("0.0.0.0:9999"));
+    assert_eq!(
+        get(&config, "server.listen").as_str(),
+        Some("127.0.0.2:9999")
+    );
 }
 
 #[test]
@@ -374,8 +377,18 @@ fn every_example_config_passes_the_check_without_printing_its_secrets() {
                 Some((key, _)) if !line.trim_start().starts_with('#') => {
                     format!("{key}_file = \"{}\"", path_of(&secret))
                 }
-                // Placeholders ("…") stand for values the operator fills in.
-                _ => line.replace("\"…\"", "\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\""),
+                // Placeholders (…) stand for values the operator fills in, whole
+                // (`"…"`) or in part (a Telegram token's `123456789:AA…`); a secret's
+                // filler must never be printed, any other value's may be.
+                _ => {
+                    let key = line.split(" = ").next().unwrap_or_default().trim();
+                    let filler = if SECRET_KEYS.contains(&key) {
+                        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+                    } else {
+                        "example"
+                    };
+                    line.replace('…', filler)
+                }
             })
             .collect();
         let file = config_file(&text.join("\n"));
@@ -514,5 +527,647 @@ fn serve_stops_cleanly_on_sigterm_even_without_redis() {
             "serve did not stop within 10 s of SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---- Secrets: empty, blank and short values are refused by key (SPEC section 10) ----
+
+/// The secret key names of the configuration (`SECRET_KEYS` in src/config.rs).
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "secret",
+    "access_token",
+    "secret_token",
+    "app_secret",
+    "verification_token",
+    "encrypt_key",
+    "encoding_aes_key",
+    "corp_secret",
+    "push_webhook_key",
+    "url",
+];
+
+/// A valid value for most secrets: 43 base64-safe characters, so it is also a WeCom
+/// EncodingAESKey and a Telegram `secret_token`.
+const GOOD_SECRET: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// A valid Telegram bot token: `<bot id>:<key>`.
+const GOOD_TG_TOKEN: &str = "123456789:AAH-test_token_0123456789abcdefghij";
+
+/// Every platform's bot table with every secret valid, and its secret keys.
+fn bot_tables() -> Vec<(String, &'static [&'static str])> {
+    vec![
+        (
+            format!("platform = \"sim\"\nsecret = \"{GOOD_SECRET}\"\n"),
+            &["secret"],
+        ),
+        (
+            format!(
+                "platform = \"onebot\"\nsecret = \"{GOOD_SECRET}\"\n\
+                 access_token = \"{GOOD_SECRET}\"\n"
+            ),
+            &["secret", "access_token"],
+        ),
+        (
+            format!(
+                "platform = \"telegram\"\ntoken = \"{GOOD_TG_TOKEN}\"\n\
+                 secret_token = \"{GOOD_SECRET}\"\n"
+            ),
+            &["token", "secret_token"],
+        ),
+        (
+            format!(
+                "platform = \"feishu\"\napp_id = \"cli_a5f0e1d2c3b4a596\"\n\
+                 app_secret = \"{GOOD_SECRET}\"\nverification_token = \"{GOOD_SECRET}\"\n\
+                 encrypt_key = \"{GOOD_SECRET}\"\n"
+            ),
+            &["app_secret", "verification_token", "encrypt_key"],
+        ),
+        (
+            format!(
+                "platform = \"dingtalk\"\napp_key = \"dingtestappkey0001\"\n\
+                 app_secret = \"{GOOD_SECRET}\"\n"
+            ),
+            &["app_secret"],
+        ),
+        (
+            format!(
+                "platform = \"wecom\"\nmode = \"app\"\ntoken = \"{GOOD_SECRET}\"\n\
+                 encoding_aes_key = \"{GOOD_SECRET}\"\ncorp_id = \"ww0123456789abcdef\"\n\
+                 corp_secret = \"{GOOD_SECRET}\"\nagent_id = 1000002\n\
+                 push_webhook_key = \"{GOOD_SECRET}\"\n"
+            ),
+            &[
+                "token",
+                "encoding_aes_key",
+                "corp_secret",
+                "push_webhook_key",
+            ],
+        ),
+    ]
+}
+
+/// `table` with the line of `key` replaced by `line`.
+fn replace_key(table: &str, key: &str, line: &str) -> String {
+    table
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{key} = ")) {
+                line.to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_platform_table_with_good_secrets_passes_the_check() {
+    for (table, _) in bot_tables() {
+        let file = config_file(&format!("[bots.b]\n{table}"));
+        let out = run(&["--config", path(&file), "check-config"], &[]);
+        assert_success(&out);
+        assert_no_secret_in(&out, &[GOOD_SECRET, GOOD_TG_TOKEN]);
+    }
+}
+
+#[test]
+fn check_config_refuses_each_empty_or_blank_secret_of_every_platform_by_name() {
+    for (table, keys) in bot_tables() {
+        for key in keys {
+            for value in ["", "  \t"] {
+                let err = check_config_fails(&format!(
+                    "[bots.b]\n{}",
+                    replace_key(&table, key, &format!("{key} = \"{value}\""))
+                ));
+                assert!(
+                    err.contains(&format!("bots.b.{key}: required, but it is empty")),
+                    "{key} = {value:?}:\n{err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn check_config_refuses_each_too_short_secret_of_every_platform_by_name_without_echoing_it() {
+    let short = "Sh0rtLeak";
+    for (table, keys) in bot_tables() {
+        for key in keys {
+            let file = config_file(&format!(
+                "[bots.b]\n{}",
+                replace_key(&table, key, &format!("{key} = \"{short}\""))
+            ));
+            let out = run(&["--config", path(&file), "check-config"], &[]);
+            assert_failure(&out);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("bots.b.{key}: must ")),
+                "{key}:\n{err}"
+            );
+            assert_no_secret_in(&out, &[short]);
+        }
+    }
+}
+
+#[test]
+fn check_config_refuses_an_empty_file_behind_each_secret_file_key_naming_both_keys() {
+    for contents in ["", "\n", " \r\n"] {
+        let empty = config_file(contents);
+        for (table, keys) in bot_tables() {
+            for key in keys {
+                let err = check_config_fails(&format!(
+                    "[bots.b]\n{}",
+                    replace_key(&table, key, &format!("{key}_file = \"{}\"", path(&empty)))
+                ));
+                assert!(
+                    err.contains(&format!(
+                        "bots.b.{key}: required, but it is empty (read from bots.b.{key}_file)"
+                    )),
+                    "{key} from {contents:?}:\n{err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_short_secret_from_a_file_or_the_environment_is_refused_without_echoing_it() {
+    let short = config_file("Sh0rtLeak\n");
+    let out = run(
+        &["check-config"],
+        &[
+            ("MB_ADMIN__TOKEN_FILE", path(&short)),
+            ("MB_BOTS__TG__PLATFORM", "telegram"),
+            ("MB_BOTS__TG__TOKEN", GOOD_TG_TOKEN),
+            ("MB_BOTS__TG__SECRET_TOKEN", "Sh0rtLeak2"),
+            ("MB_REDIS__URL", "redis://:Sh0rtLeak3@127.0.0.1:6379"),
+        ],
+    );
+    assert_failure(&out);
+    let err = stderr(&out);
+    for line in [
+        "admin.token: must be at least 16 characters (read from admin.token_file)",
+        "bots.tg.secret_token: must be 16 to 256 characters",
+        "redis.url: the password in the URL must be at least 16 characters",
+    ] {
+        assert!(err.contains(line), "{line} missing from:\n{err}");
+    }
+    assert_no_secret_in(&out, &["Sh0rtLeak"]);
+}
+
+#[test]
+fn serve_refuses_to_start_on_an_empty_secret_naming_its_key() {
+    let empty = config_file("\n");
+    let out = run_with_deadline(
+        &["serve"],
+        &[
+            ("MB_SERVER__LISTEN", "127.0.0.1:0"),
+            ("MB_BOTS__TG__PLATFORM", "telegram"),
+            ("MB_BOTS__TG__TOKEN", GOOD_TG_TOKEN),
+            ("MB_BOTS__TG__SECRET_TOKEN_FILE", path(&empty)),
+        ],
+    );
+    assert_failure(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "bots.tg.secret_token: required, but it is empty (read from bots.tg.secret_token_file)"
+        ),
+        "{err}"
+    );
+    assert_no_secret_in(&out, &[GOOD_TG_TOKEN]);
+}
+
+// ---- An insecure sim bot is served on loopback only ----
+
+#[test]
+fn check_config_and_serve_refuse_an_insecure_sim_bot_off_loopback_saying_why() {
+    for listen in ["0.0.0.0:0", "[::]:0", "10.1.2.3:8080"] {
+        let check = run(&["check-config"], &[("MB_SERVER__LISTEN", listen)]);
+        let served = run_with_deadline(&["serve"], &[("MB_SERVER__LISTEN", listen)]);
+        for out in [&check, &served] {
+            assert_failure(out);
+            let err = stderr(out);
+            assert!(
+                err.contains("bots.demo.insecure: an insecure sim bot")
+                    && err.contains("server.listen is a loopback address")
+                    && err.contains(&format!("server.listen is {listen}")),
+                "{listen}:\n{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_insecure_sim_bot_on_loopback_passes_the_check_and_serves() {
+    for listen in ["127.0.0.1:18080", "127.0.0.9:18080", "[::1]:18080"] {
+        let out = run(&["check-config"], &[("MB_SERVER__LISTEN", listen)]);
+        let config = printed_config(&out);
+        assert_eq!(get(&config, "bots.demo.insecure").as_bool(), Some(true));
+    }
+    // And `serve` starts with it (Redis need not be there for that).
+    let dead_redis = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let redis_url = format!("redis://{}", dead_redis.local_addr().expect("addr"));
+    drop(dead_redis);
+    let mut child = command(
+        &["serve"],
+        &[
+            ("MB_SERVER__LISTEN", "127.0.0.1:0"),
+            ("MB_REDIS__URL", &redis_url),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("the binary starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let running = child.try_wait().expect("poll").is_none();
+    child.kill().ok();
+    let out = child.wait_with_output().expect("output");
+    assert!(running, "serve exited: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("insecure sim bots accept unauthenticated requests"),
+        "the insecure bot is logged as such"
+    );
+}
+
+#[test]
+fn a_sim_bot_with_a_secret_may_listen_on_any_address() {
+    let out = run(
+        &["check-config"],
+        &[
+            ("MB_SERVER__LISTEN", "0.0.0.0:8080"),
+            ("MB_BOTS__DEMO__PLATFORM", "sim"),
+            ("MB_BOTS__DEMO__SECRET", BOT_SECRET),
+        ],
+    );
+    assert_success(&out);
+    assert_no_secret_in(&out, &[BOT_SECRET]);
+}
+
+// ---- The demo branch is seeded by scripts/run.sh only ----
+
+/// `check-config` run the way scripts/run.sh runs `serve`: after `run_defaults` from
+/// scripts/lib.sh, with `env` set by the caller.
+fn check_config_as_run_sh(env: &[(&str, &str)]) -> Output {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = Command::new("bash");
+    cmd.env_clear();
+    for key in ["PATH", "HOME"] {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
+    cmd.current_dir(root)
+        .args([
+            "-c",
+            r#"set -euo pipefail; . scripts/lib.sh; run_defaults; exec "$0" check-config"#,
+            BIN,
+        ])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs")
+}
+
+#[test]
+fn the_embedded_default_seeds_no_demo_branch_and_run_sh_turns_it_on() {
+    let plain = printed_config(&run(&["check-config"], &[]));
+    assert_eq!(get(&plain, "demo.seed").as_bool(), Some(false));
+
+    let run_sh = printed_config(&check_config_as_run_sh(&[]));
+    assert_eq!(get(&run_sh, "demo.seed").as_bool(), Some(true));
+    assert_eq!(get(&run_sh, "demo.bot").as_str(), Some("demo"));
+    assert_eq!(get(&run_sh, "bots.demo.platform").as_str(), Some("sim"));
+
+    // The caller's choice wins.
+    let off = printed_config(&check_config_as_run_sh(&[("MB_DEMO__SEED", "false")]));
+    assert_eq!(get(&off, "demo.seed").as_bool(), Some(false));
+}
+
+#[test]
+fn run_sh_applies_the_run_defaults() {
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run.sh"),
+    )
+    .expect("scripts/run.sh");
+    let calls = script
+        .lines()
+        .map(str::trim)
+        .position(|l| l == "run_defaults")
+        .expect("run.sh calls run_defaults");
+    let serves = script
+        .lines()
+        .position(|l| l.contains("mobile-branch\" serve"))
+        .expect("run.sh starts serve");
+    assert!(calls < serves, "run_defaults runs before serve starts");
+}
+
+// ---- deploy/: a real bot, no sim bot, nothing served on the embedded default ----
+
+/// One `deploy/` setup as the server sees it: the environment it sets and the config file it
+/// mounts (if any), and the secret files it expects with their checked-in contents (if the
+/// setup ships any).
+struct DeploySetup {
+    name: &'static str,
+    env: Vec<(String, String)>,
+    config: Option<String>,
+    /// File path -> contents, for secrets the setup ships as placeholders (k8s secret.yaml).
+    shipped_secrets: Vec<(String, String)>,
+}
+
+fn repo_file(rel: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// A YAML scalar as written in these files: optional quotes, optional trailing comment.
+fn yaml_scalar(raw: &str) -> String {
+    let raw = raw.split(" #").next().unwrap_or_default().trim();
+    raw.trim_matches('"').to_owned()
+}
+
+/// deploy/compose.yaml: the `environment:` map of the `mobile-branch` service. Its config file
+/// mount is commented out by default, so there is no file.
+fn compose_setup() -> DeploySetup {
+    let text = repo_file("deploy/compose.yaml");
+    let mut env = Vec::new();
+    let (mut in_service, mut in_env) = (false, false);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if indent <= 2 {
+            in_service = line == "  mobile-branch:";
+            in_env = false;
+        } else if in_service && indent == 4 {
+            in_env = trimmed == "environment:";
+        } else if in_env && indent == 6 {
+            let (key, value) = trimmed.split_once(':').expect("KEY: value");
+            env.push((key.to_owned(), yaml_scalar(value)));
+        }
+    }
+    assert!(
+        !env.iter().any(|(k, _)| k == "MOBILE_BRANCH_CONFIG"),
+        "compose mounts no config file by default"
+    );
+    DeploySetup {
+        name: "compose",
+        env,
+        config: None,
+        shipped_secrets: Vec::new(),
+    }
+}
+
+/// deploy/mobile-branch.service: its `Environment=` lines (`%d` is the credentials directory)
+/// and `--config /etc/mobile-branch/config.toml`, which deploy/README.md fills from
+/// deploy/config.example.toml.
+fn systemd_setup() -> DeploySetup {
+    let unit = repo_file("deploy/mobile-branch.service");
+    let env = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("Environment=KEY=value");
+            (
+                k.to_owned(),
+                v.replace("%d/", "/run/credentials/mobile-branch.service/"),
+            )
+        })
+        .collect();
+    assert!(
+        unit.lines().any(|l| l.starts_with("ExecStart=")
+            && l.contains("--config /etc/mobile-branch/config.toml")),
+        "the unit reads /etc/mobile-branch/config.toml"
+    );
+    assert!(
+        repo_file("deploy/README.md")
+            .contains("deploy/config.example.toml /etc/mobile-branch/config.toml"),
+        "the README installs config.example.toml as the unit's config"
+    );
+    DeploySetup {
+        name: "systemd",
+        env,
+        config: Some(repo_file("deploy/config.example.toml")),
+        shipped_secrets: Vec::new(),
+    }
+}
+
+/// deploy/k8s: the ConfigMap's config.toml, the Deployment's `env:` and the Secret's
+/// placeholders, mounted under /run/secrets/mobile-branch/.
+fn k8s_setup() -> DeploySetup {
+    let configmap = repo_file("deploy/k8s/configmap.yaml");
+    let config: String = configmap
+        .lines()
+        .skip_while(|l| l.trim() != "config.toml: |")
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.get(4..).unwrap_or_default()))
+        .collect();
+    assert!(config.contains("[server]"), "configmap holds config.toml");
+
+    let deployment = repo_file("deploy/k8s/deployment.yaml");
+    let mut env = Vec::new();
+    let mut name: Option<String> = None;
+    for line in deployment.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(n) = line.strip_prefix("- name: ") {
+            name = Some(n.to_owned());
+        } else if let Some(v) = line.strip_prefix("value: ")
+            && let Some(n) = name.take()
+        {
+            env.push((n, yaml_scalar(v)));
+        }
+    }
+    assert!(env.iter().any(|(k, _)| k == "MOBILE_BRANCH_CONFIG"));
+
+    let secret = repo_file("deploy/k8s/secret.yaml");
+    let shipped_secrets = secret
+        .lines()
+        .skip_while(|l| l.trim() != "stringData:")
+        .skip(1)
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim().split_once(": "))
+        .map(|(k, v)| (format!("/run/secrets/mobile-branch/{k}"), yaml_scalar(v)))
+        .collect();
+    DeploySetup {
+        name: "k8s",
+        env,
+        config: Some(config),
+        shipped_secrets,
+    }
+}
+
+fn deploy_setups() -> Vec<DeploySetup> {
+    vec![compose_setup(), systemd_setup(), k8s_setup()]
+}
+
+/// A deploy setup made runnable here: every secret path (`*_FILE` variables and `*_file`
+/// keys) points at a temporary file, the config file is a temporary copy, and `with_bots`
+/// false drops every bot the setup defines (what runs on the embedded default).
+struct Prepared {
+    env: Vec<(String, String)>,
+    _files: Vec<NamedTempFile>,
+}
+
+fn prepare(
+    setup: &DeploySetup,
+    with_bots: bool,
+    secret_for: &dyn Fn(&str, &str) -> String,
+) -> Prepared {
+    let mut files = Vec::new();
+    let mut env = Vec::new();
+    let mut secret_file = |key: &str, original: &str| {
+        let file = config_file(&secret_for(key, original));
+        let p = path(&file).to_owned();
+        files.push(file);
+        p
+    };
+    for (k, v) in &setup.env {
+        if !with_bots && k.starts_with("MB_BOTS__") {
+            continue;
+        }
+        if k == "MOBILE_BRANCH_CONFIG" {
+            continue;
+        }
+        match k.strip_suffix("_FILE") {
+            Some(stem) => {
+                let key = stem
+                    .trim_start_matches("MB_")
+                    .to_lowercase()
+                    .replace("__", ".");
+                env.push((k.clone(), secret_file(&key, v)));
+            }
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    if let Some(config) = &setup.config {
+        let mut section = String::new();
+        let mut lines = Vec::new();
+        for line in config.lines() {
+            let t = line.trim();
+            if let Some(header) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+                section = header.to_owned();
+            }
+            if !with_bots && (section == "bots" || section.starts_with("bots.")) {
+                continue;
+            }
+            match t.split_once("_file = \"") {
+                Some((key, rest)) if !t.starts_with('#') => {
+                    let original = rest.split('"').next().unwrap_or_default();
+                    let p = secret_file(&format!("{section}.{key}"), original);
+                    lines.push(format!("{key}_file = \"{p}\""));
+                }
+                _ => lines.push(line.to_owned()),
+            }
+        }
+        let file = config_file(&lines.join("\n"));
+        env.push(("MOBILE_BRANCH_CONFIG".to_owned(), path(&file).to_owned()));
+        files.push(file);
+    }
+    Prepared { env, _files: files }
+}
+
+/// What an operator puts in each secret file: a BotFather token for a bot's `token`, a long
+/// random string elsewhere; each with the trailing newline an editor leaves.
+fn filled_secret(key: &str, _original: &str) -> String {
+    if key.starts_with("bots.") && key.ends_with(".token") {
+        format!("{GOOD_TG_TOKEN}\n")
+    } else {
+        format!("{GOOD_SECRET}\n")
+    }
+}
+
+fn run_prepared(args: &[&str], prepared: &Prepared) -> Output {
+    let env: Vec<(&str, &str)> = prepared
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    run_with_deadline(args, &env)
+}
+
+#[test]
+fn every_deploy_setup_passes_the_check_once_filled_in_and_serves_a_real_bot_and_no_sim_bot() {
+    for setup in deploy_setups() {
+        let prepared = prepare(&setup, true, &filled_secret);
+        let out = run_prepared(&["check-config"], &prepared);
+        assert!(out.status.success(), "{}: {}", setup.name, stderr(&out));
+        let config: toml::Table = stdout(&out).parse().expect("TOML");
+        let bots = get(&config, "bots").as_table().expect("a bots table");
+        assert!(!bots.is_empty(), "{}: defines a bot", setup.name);
+        for (name, bot) in bots {
+            assert_ne!(
+                bot.get("platform").and_then(toml::Value::as_str),
+                Some("sim"),
+                "{}: bots.{name} is a sim bot",
+                setup.name
+            );
+        }
+        let listen = get(&config, "server.listen").as_str().expect("listen");
+        assert!(listen.starts_with("0.0.0.0:"), "{}: {listen}", setup.name);
+        assert_no_secret_in(&out, &[GOOD_SECRET, GOOD_TG_TOKEN]);
+    }
+}
+
+#[test]
+fn every_deploy_setup_refuses_to_start_on_the_embedded_default_bots() {
+    for setup in deploy_setups() {
+        let prepared = prepare(&setup, false, &filled_secret);
+        for args in [&["check-config"][..], &["serve"][..]] {
+            let out = run_prepared(args, &prepared);
+            assert_failure(&out);
+            let err = stderr(&out);
+            assert!(
+                err.contains("bots.demo.insecure") && err.contains("server.listen"),
+                "{} {args:?}:\n{err}",
+                setup.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_deploy_setup_refuses_to_start_until_its_secrets_are_filled_in() {
+    for setup in deploy_setups() {
+        // Compose and systemd ship no secret files (the operator creates them): an empty one
+        // stands for a forgotten step. Kubernetes ships secret.yaml's placeholders.
+        let placeholder = |_: &str, original: &str| {
+            setup
+                .shipped_secrets
+                .iter()
+                .find(|(p, _)| p == original)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let prepared = prepare(&setup, true, &placeholder);
+        for args in [&["check-config"][..], &["serve"][..]] {
+            let out = run_prepared(args, &prepared);
+            assert_failure(&out);
+            let err = stderr(&out);
+            for key in ["admin.token", "bots.tg.token", "bots.tg.secret_token"] {
+                assert!(
+                    err.contains(&format!(
+                        "{key}: required, but it is empty (read from {key}_file)"
+                    )),
+                    "{} {args:?}: {key} missing from:\n{err}",
+                    setup.name
+                );
+            }
+        }
+    }
+    let k8s = k8s_setup();
+    for key in ["admin_token", "tg_token", "tg_secret_token"] {
+        assert!(
+            k8s.shipped_secrets
+                .iter()
+                .any(|(p, v)| p.ends_with(&format!("/{key}")) && v.is_empty()),
+            "secret.yaml ships an empty {key}"
+        );
     }
 }

@@ -122,15 +122,21 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Plat
 }
 
 /// Checks a shared-secret header in constant time (sim's `X-Sim-Secret`, Telegram's
-/// `X-Telegram-Bot-Api-Secret-Token`).
+/// `X-Telegram-Bot-Api-Secret-Token`). An empty configured secret proves nothing, so it
+/// refuses every request rather than matching an empty header; config validation refuses
+/// such a bot first, and this is the backstop.
 pub fn check_secret_header(
     request: InboundRequest<'_>,
     header: &str,
     secret: &str,
 ) -> Result<(), PlatformError> {
+    if secret.is_empty() {
+        return Err(PlatformError::Unauthenticated("no_secret_configured"));
+    }
     let given = request
         .headers
         .get(header)
+        .filter(|v| !v.is_empty())
         .ok_or(PlatformError::Unauthenticated("missing_secret"))?;
     if bool::from(subtle::ConstantTimeEq::ct_eq(
         given.as_bytes(),

@@ -190,6 +190,43 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_secured_sim_bot_never_matches_an_empty_header_or_an_empty_configured_secret() {
+        let body = Bytes::new();
+        let with = |value: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(SECRET_HEADER, v.parse().unwrap());
+            }
+            h
+        };
+        // Config validation refuses an empty secret; the adapter refuses to match one anyway.
+        let empty = adapter(Some(""));
+        for header in [None, Some("")] {
+            assert!(matches!(
+                empty.verify(InboundRequest::post(&with(header), &body)),
+                Err(PlatformError::Unauthenticated(_))
+            ));
+        }
+        let secured = adapter(Some("sim-secret-0123456789"));
+        for header in [None, Some(""), Some("sim-secret")] {
+            assert!(
+                secured
+                    .verify(InboundRequest::post(&with(header), &body))
+                    .is_err(),
+                "{header:?}"
+            );
+        }
+        assert!(
+            secured
+                .verify(InboundRequest::post(
+                    &with(Some("sim-secret-0123456789")),
+                    &body
+                ))
+                .is_ok()
+        );
+    }
+
     fn parse(body: &str) -> Result<Inbound, PlatformError> {
         let headers = HeaderMap::new();
         let body = Bytes::from(body.to_owned());

@@ -61,14 +61,20 @@ impl TelegramAdapter {
         client: reqwest::Client,
     ) -> Result<Self, SettingError> {
         let missing = |key| SettingError {
-            problem: "required",
+            problem: "required and must not be empty",
             bot: bot.to_owned(),
             key,
         };
-        let token = settings.token.clone().ok_or_else(|| missing("token"))?;
+        let token = settings
+            .token
+            .clone()
+            .filter(|t| !t.expose().is_empty())
+            .ok_or_else(|| missing("token"))?;
+        // An empty secret_token would match a request that sends an empty header.
         let secret_token = settings
             .secret_token
             .clone()
+            .filter(|t| !t.expose().is_empty())
             .ok_or_else(|| missing("secret_token"))?;
         // Operators paste the name as BotFather shows it, with or without the `@`.
         let username = settings
@@ -625,15 +631,31 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_token_or_secret_token_is_refused_at_construction() {
+        for key in ["token", "secret_token"] {
+            let mut s = settings(None);
+            if key == "token" {
+                s.token = Some(Secret::new(""));
+            } else {
+                s.secret_token = Some(Secret::new(""));
+            }
+            let e = TelegramAdapter::new("tg", &s, reqwest::Client::new()).unwrap_err();
+            assert_eq!(e.key, key);
+        }
+    }
+
+    #[test]
     fn verify_needs_the_exact_secret_header() {
         let a = adapter();
         let body = Bytes::new();
         let check = |h: &HeaderMap| a.verify(InboundRequest::post(h, &body));
-        assert!(matches!(
-            check(&headers(None)),
-            Err(PlatformError::Unauthenticated("missing_secret"))
-        ));
-        for wrong in ["wrong", "s3cret-Token_", "s3cret-Token_12", ""] {
+        for missing in [None, Some("")] {
+            assert!(matches!(
+                check(&headers(missing)),
+                Err(PlatformError::Unauthenticated("missing_secret"))
+            ));
+        }
+        for wrong in ["wrong", "s3cret-Token_", "s3cret-Token_12"] {
             assert!(
                 matches!(
                     check(&headers(Some(wrong))),

@@ -4,7 +4,7 @@ use chrono::Utc;
 use mobile_branch::store::mailbox::MailboxMessage;
 use serde_json::{Value, json};
 
-use crate::helpers::{REDIS, Who, spawn_app};
+use crate::helpers::{REDIS, SIM_SECRET, Who, spawn_app};
 
 #[tokio::test]
 async fn bad_webhook_bodies_get_clear_errors_and_store_nothing() {
@@ -143,7 +143,7 @@ async fn a_secured_sim_bot_needs_its_secret_and_its_mailbox_too() {
     let resp = app
         .client
         .post(format!("{}/webhook/sim/locked", app.base))
-        .header("x-sim-secret", "sim-secret")
+        .header("x-sim-secret", SIM_SECRET)
         .body(body)
         .send()
         .await
@@ -162,7 +162,7 @@ async fn a_secured_sim_bot_needs_its_secret_and_its_mailbox_too() {
     let resp = app
         .client
         .get(&url)
-        .header("x-sim-secret", "sim-secret")
+        .header("x-sim-secret", SIM_SECRET)
         .send()
         .await
         .unwrap();

@@ -97,7 +97,7 @@ async fn start(script: Script) -> (Fake, String) {
 
 async fn app_for(base: &str) -> TestApp {
     let bot = format!(
-        "[bots.tg]\nplatform = \"telegram\"\ntoken = \"{TOKEN}\"\nsecret_token = \"delivery-secret\"\n\
+        "[bots.tg]\nplatform = \"telegram\"\ntoken = \"{TOKEN}\"\nsecret_token = \"delivery-secret-0123\"\n\
          api_base = \"{base}\"\nlimits = {{ per_chat_per_minute = 600, per_bot_per_second = 200 }}\n"
     );
     spawn_live_app(test_settings(&REDIS.url(), &bot)).await

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{REDIS, Who, spawn_app};
+use crate::helpers::{REDIS, SIM_SECRET, Who, spawn_app};
 
 const SEC: Who<'static> = Who {
     chat: "g1",
@@ -466,7 +466,7 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
         async move {
             let v: serde_json::Value = client
                 .post(format!("{base}/webhook/sim/locked"))
-                .header("x-sim-secret", "sim-secret")
+                .header("x-sim-secret", SIM_SECRET)
                 .json(&body)
                 .send()
                 .await

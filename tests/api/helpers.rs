@@ -19,6 +19,8 @@ use mobile_branch::{
 use serde_json::{Value, json};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The `X-Sim-Secret` of the secured sim bot `locked` (secrets are at least 16 characters).
+pub const SIM_SECRET: &str = "sim-secret-0123456789";
 
 /// A redis-server this process started.
 pub struct RedisServer {
@@ -185,7 +187,7 @@ platform = "sim"
 insecure = true
 [bots.locked]
 platform = "sim"
-secret = "sim-secret"
+secret = "{SIM_SECRET}"
 {extra}
 "#
     );

@@ -19,6 +19,7 @@ mod outbox;
 mod permissions;
 mod redis_down;
 mod replicas;
+mod safe_defaults;
 mod scheduler;
 mod telegram;
 mod tokens;

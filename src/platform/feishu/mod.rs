@@ -112,10 +112,13 @@ impl FeishuAdapter {
         let app_secret = settings
             .app_secret
             .clone()
+            .filter(|s| !s.expose().is_empty())
             .ok_or_else(|| missing("app_secret"))?;
+        // An empty Verification Token would match a callback that carries none.
         let verification_token = settings
             .verification_token
             .clone()
+            .filter(|t| !t.expose().is_empty())
             .ok_or_else(|| missing("verification_token"))?;
         // An empty encrypt_key means "not set" (the console lets you clear it).
         let encryption = settings
@@ -166,11 +169,13 @@ impl FeishuAdapter {
             .and_then(|h| h.token.as_deref())
             .or(callback.token.as_deref())
             .unwrap_or_default();
-        bool::from(
-            given
-                .as_bytes()
-                .ct_eq(self.verification_token.expose().as_bytes()),
-        )
+        // No token given never matches, whatever is configured.
+        !given.is_empty()
+            && bool::from(
+                given
+                    .as_bytes()
+                    .ct_eq(self.verification_token.expose().as_bytes()),
+            )
     }
 
     /// Checks the signature headers against the raw body and the window around `now`.

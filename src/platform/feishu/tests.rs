@@ -716,6 +716,30 @@ fn limits_default_to_feishus_published_numbers() {
 }
 
 #[test]
+fn an_empty_verification_token_or_app_secret_is_refused_and_no_token_never_matches() {
+    for key in ["verification_token", "app_secret"] {
+        let mut s = settings(None, None);
+        if key == "app_secret" {
+            s.app_secret = Some(Secret::new(""));
+        } else {
+            s.verification_token = Some(Secret::new(""));
+        }
+        let err = FeishuAdapter::new("fs", &s, reqwest::Client::new(), store()).unwrap_err();
+        assert_eq!(err.key, key);
+    }
+    let a =
+        FeishuAdapter::new("fs", &settings(None, None), reqwest::Client::new(), store()).unwrap();
+    for callback in [
+        json!({"schema": "2.0", "header": {"token": ""}}),
+        json!({"schema": "2.0", "header": {}}),
+        json!({"type": "url_verification", "challenge": "c"}),
+    ] {
+        let callback: Callback = serde_json::from_value(callback).unwrap();
+        assert!(!a.token_matches(&callback));
+    }
+}
+
+#[test]
 fn a_bot_without_its_required_keys_is_not_built() {
     let store = store();
     let mut s = settings(None, None);

@@ -113,10 +113,12 @@ impl WecomAdapter {
             key,
             problem,
         };
+        // An empty token leaves the signature computable by anyone.
         let token = settings
             .token
             .clone()
-            .ok_or_else(|| error("token", "required"))?;
+            .filter(|t| !t.expose().is_empty())
+            .ok_or_else(|| error("token", "required and must not be empty"))?;
         let aes_key = settings
             .encoding_aes_key
             .as_ref()
@@ -126,7 +128,11 @@ impl WecomAdapter {
             .as_deref()
             .map(str::trim)
             .filter(|c| !c.is_empty());
-        let app = match (corp_id, &settings.corp_secret, settings.agent_id) {
+        let corp_secret = settings
+            .corp_secret
+            .as_ref()
+            .filter(|s| !s.expose().is_empty());
+        let app = match (corp_id, corp_secret, settings.agent_id) {
             (Some(corp_id), Some(corp_secret), Some(agent_id)) => Some(AppCredentials {
                 corp_id: corp_id.to_owned(),
                 corp_secret: corp_secret.clone(),
@@ -170,7 +176,10 @@ impl WecomAdapter {
             token,
             crypt,
             app,
-            push_webhook_key: settings.push_webhook_key.clone(),
+            push_webhook_key: settings
+                .push_webhook_key
+                .clone()
+                .filter(|k| !k.expose().is_empty()),
             push_chat_id,
             bot_name: settings
                 .bot_name

@@ -591,6 +591,20 @@ fn settings_are_checked() {
     let e = WecomAdapter::new("wx", &s, reqwest::Client::new(), store()).unwrap_err();
     assert_eq!(e.key, "encoding_aes_key");
     assert!(!e.to_string().contains("too-short"));
+    // Empty secrets are absent secrets: the token is refused, an empty corp_secret does not
+    // make an app, an empty push key is no push robot.
+    let mut s = settings(WecomMode::Aibot);
+    s.token = Some(Secret::new(""));
+    let e = WecomAdapter::new("wx", &s, reqwest::Client::new(), store()).unwrap_err();
+    assert_eq!(e.key, "token");
+    let mut s = settings(WecomMode::App);
+    s.corp_secret = Some(Secret::new(""));
+    let e = WecomAdapter::new("wx", &s, reqwest::Client::new(), store()).unwrap_err();
+    assert_eq!(e.key, "corp_id");
+    let mut s = settings(WecomMode::Aibot);
+    s.push_webhook_key = Some(Secret::new(""));
+    let a = WecomAdapter::new("wx", &s, reqwest::Client::new(), store()).unwrap();
+    assert!(a.push_webhook_key.is_none());
 }
 
 #[test]
