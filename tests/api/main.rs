@@ -17,6 +17,7 @@ mod meetings;
 mod onebot;
 mod outbox;
 mod permissions;
+mod privacy_sweep;
 mod redis_down;
 mod replicas;
 mod safe_defaults;
