@@ -3,6 +3,7 @@
 pub mod branches;
 pub mod checkin_digest;
 pub mod demo;
+pub mod limits;
 pub mod meetings;
 pub mod members;
 pub mod notices;
