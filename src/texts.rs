@@ -38,6 +38,18 @@ pub fn span(lang: Language, d: Duration) -> String {
     }
 }
 
+/// How long to wait before trying again, rounded up so that trying at the time named works:
+/// `3 分钟` / `3 min`, or seconds under a minute.
+pub fn retry_wait(lang: Language, d: Duration) -> String {
+    let secs = d.as_millis().div_ceil(1000).max(1);
+    match (lang, secs) {
+        (Language::Zh, s) if s < 60 => format!("{s} 秒"),
+        (Language::Zh, s) => format!("{} 分钟", s.div_ceil(60)),
+        (Language::En, s) if s < 60 => format!("{s} s"),
+        (Language::En, s) => format!("{} min", s.div_ceil(60)),
+    }
+}
+
 pub fn title(branch: &Branch, m: &Meeting) -> String {
     let (no, kind) = (m.no, m.kind.label(branch.language));
     match branch.language {
