@@ -1,6 +1,8 @@
 //! Reply texts in both languages. Replies are short (a phone screen), name what they act on,
 //! and say what the sender can do next; errors say what was wrong and the right form.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -12,6 +14,7 @@ use crate::{
         branches::BindOutcome,
         members::{Approval, JoinOutcome},
     },
+    store::limits::LimitScope,
 };
 
 /// Picks the text of the branch's language; both arms may use `format!` captures.
@@ -105,6 +108,23 @@ pub fn too_long(lang: Language, max: usize) -> String {
         "消息太长（最多 {max} 字），请精简后重发。",
         "That message is too long (at most {max} characters)."
     )
+}
+
+/// The one reply to the first command over a limit; later ones in the window get none.
+pub fn rate_limited(lang: Language, scope: LimitScope, retry_after: Duration) -> String {
+    let wait = crate::texts::retry_wait(lang, retry_after);
+    match scope {
+        LimitScope::Sender => t!(
+            lang,
+            "操作太频繁，请 {wait}后再试。",
+            "Too many commands; try again in {wait}."
+        ),
+        LimitScope::Chat => t!(
+            lang,
+            "本群命令太多，请 {wait}后再试。",
+            "Too many commands in this chat; try again in {wait}."
+        ),
+    }
 }
 
 /// Wrong or missing arguments.
