@@ -1212,6 +1212,36 @@ mod tests {
     }
 
     #[test]
+    fn inbound_limits_are_checked_and_each_bad_one_is_named() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.max_connections, 1024);
+        assert_eq!(s.limits.max_pending_joins, 200);
+        let overlay = "[server]\nheader_read_timeout = \"10ms\"\nmax_connections = 0\n\
+                       [limits]\nwindow = \"2h\"\nsender_commands = 0\n\
+                       wrong_codes_per_person = 10\nwrong_codes_per_object = 5\n\
+                       wrong_code_cooldown = \"0s\"\nmax_pending_joins = 0\n";
+        let err = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0
+        .join("\n");
+        for key in [
+            "server.header_read_timeout",
+            "server.max_connections",
+            "limits.window",
+            "limits.sender_commands",
+            "limits.wrong_codes_per_object",
+            "limits.wrong_code_cooldown",
+            "limits.max_pending_joins",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_are_masked_when_serialized() {
         let overlay = "[admin]\ntoken = \"super-secret-admin-token\"\n";
         let s = Settings::load(&Sources {
@@ -1247,6 +1277,7 @@ mod env_tests {
             ("MB_SERVER__WEBHOOK_BODY_LIMIT", "2048"),
             ("MB_TIMING__MEETING_REMINDERS", "[2h, \"10m\"]"),
             ("MB_BOTS__QQ__INSECURE", "true"),
+            ("MB_LIMITS__SENDER_COMMANDS", "7"),
             ("OTHER", "x"),
             ("MB___BROKEN", "x"),
         ]));
@@ -1285,6 +1316,10 @@ mod env_tests {
             get(&["bots", "qq", "insecure"]).and_then(|v| v.to_bool()),
             Some(true)
         );
-        assert_eq!(dict.len(), 5, "{dict:?}");
+        assert_eq!(
+            get(&["limits", "sender_commands"]).and_then(|v| v.to_i128()),
+            Some(7)
+        );
+        assert_eq!(dict.len(), 6, "{dict:?}");
     }
 }
