@@ -255,9 +255,18 @@ mod tests {
     #[test]
     fn a_retry_wait_rounds_up_so_that_trying_then_works() {
         assert_eq!(retry_wait(Language::Zh, Duration::from_millis(1)), "1 秒");
-        assert_eq!(retry_wait(Language::Zh, Duration::from_millis(59_001)), "1 分钟");
-        assert_eq!(retry_wait(Language::Zh, Duration::from_secs(600)), "10 分钟");
-        assert_eq!(retry_wait(Language::Zh, Duration::from_secs(601)), "11 分钟");
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_millis(59_001)),
+            "1 分钟"
+        );
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_secs(600)),
+            "10 分钟"
+        );
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_secs(601)),
+            "11 分钟"
+        );
         assert_eq!(retry_wait(Language::En, Duration::from_secs(30)), "30 s");
         assert_eq!(retry_wait(Language::En, Duration::ZERO), "1 s");
     }

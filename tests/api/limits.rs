@@ -123,10 +123,15 @@ async fn guessing_a_checkin_code_is_stopped_and_the_right_code_still_works_for_o
     for n in 0..60 {
         replies.push(app.say1(guesser, &format!("签到 {n:04}")).await);
     }
-    assert!(replies[..2].iter().all(|r| r.contains("签到码不对")), "{replies:?}");
+    assert!(
+        replies[..2].iter().all(|r| r.contains("签到码不对")),
+        "{replies:?}"
+    );
     for r in &replies[2..] {
         assert!(
-            r.contains("输错次数过多") && r.contains("秒后再试") && r.contains("「签到 #1 签到码」"),
+            r.contains("输错次数过多")
+                && r.contains("秒后再试")
+                && r.contains("「签到 #1 签到码」"),
             "{r}"
         );
     }
@@ -147,7 +152,11 @@ async fn guessing_a_checkin_code_is_stopped_and_the_right_code_still_works_for_o
     let mut conn = redis().await;
     let keys = app.keys(&REDIS.url()).await;
     let counters: Vec<&String> = keys.iter().filter(|k| k.contains(":{wa:")).collect();
-    assert_eq!(counters.len(), 4, "the meeting's and three members': {counters:?}");
+    assert_eq!(
+        counters.len(),
+        4,
+        "the meeting's and three members': {counters:?}"
+    );
     for key in counters {
         let ttl: i64 = redis::cmd("PTTL")
             .arg(key)
