@@ -55,6 +55,12 @@ const TYPED_ENV_KEYS: &[&str] = &[
     "agent_id",
     "meeting_reminders",
     "volunteer_reminders",
+    "max_connections",
+    "sender_commands",
+    "chat_guest_commands",
+    "wrong_codes_per_person",
+    "wrong_codes_per_object",
+    "max_pending_joins",
 ];
 
 /// The sections the top level may hold.
@@ -67,6 +73,7 @@ const SECTIONS: &[&str] = &[
     "scheduler",
     "outbox",
     "checkin",
+    "limits",
     "ledger",
     "demo",
     "bots",
@@ -147,6 +154,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Check-in acknowledgements in busy chats.
     pub checkin: CheckinSettings,
+    /// Inbound limits: commands per sender and per chat, wrong codes, pending joins.
+    pub limits: LimitSettings,
     /// The 三会一课 rule table.
     pub ledger: crate::domain::ledger::LedgerRules,
     /// The demo branch seeded for newcomers.
@@ -173,6 +182,12 @@ pub struct ServerSettings {
     /// How long in-flight requests may take after a shutdown signal.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers (and how long an idle
+    /// keep-alive connection stays open); past it the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// How the Redis deployment is addressed.
@@ -366,6 +381,31 @@ pub struct CheckinSettings {
     /// How often a digest goes out.
     #[serde(with = "humantime_serde")]
     pub digest_every: Duration,
+}
+
+/// `[limits]`: what one sender, one chat or one guesser may ask of the server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// The fixed window the command counters count over.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Commands one sender below 支委 may send in one chat per window.
+    pub sender_commands: u32,
+    /// Commands per chat per window from guests (and everyone in an unbound chat), `加入`
+    /// excepted.
+    pub chat_guest_commands: u32,
+    /// Wrong codes one person may try on one object (a meeting's check-in code) within
+    /// `wrong_code_cooldown` before that person waits out the cooldown.
+    pub wrong_codes_per_person: u32,
+    /// Wrong codes everyone together may try on one object within `wrong_code_cooldown`;
+    /// past it only people with no wrong try of their own are heard.
+    pub wrong_codes_per_object: u32,
+    /// How long wrong tries are remembered, and how long a person who used up theirs waits.
+    #[serde(with = "humantime_serde")]
+    pub wrong_code_cooldown: Duration,
+    /// Join requests that may wait for the secretary in one branch.
+    pub max_pending_joins: u32,
 }
 
 /// `[demo]`.
@@ -677,6 +717,45 @@ fn check_server(server: &ServerSettings, errors: &mut Vec<String>) {
     }
 }
 
+fn check_server_limits(server: &ServerSettings, errors: &mut Vec<String>) {
+    if server.header_read_timeout < Duration::from_millis(100) {
+        errors.push("server.header_read_timeout: must be at least 100ms".to_owned());
+    }
+    if !(1..=1_000_000).contains(&server.max_connections) {
+        errors.push("server.max_connections: must be 1 to 1000000".to_owned());
+    }
+}
+
+fn check_limits(limits: &LimitSettings, errors: &mut Vec<String>) {
+    // Upper bounds keep every counter short-lived: its TTL is the window or the cooldown.
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&limits.window) {
+        errors.push("limits.window: must be 1s to 1h".to_owned());
+    }
+    if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600))
+        .contains(&limits.wrong_code_cooldown)
+    {
+        errors.push("limits.wrong_code_cooldown: must be 1s to 24h".to_owned());
+    }
+    for (key, value) in [
+        ("sender_commands", limits.sender_commands),
+        ("chat_guest_commands", limits.chat_guest_commands),
+        ("wrong_codes_per_person", limits.wrong_codes_per_person),
+        ("max_pending_joins", limits.max_pending_joins),
+    ] {
+        if value == 0 {
+            errors.push(format!("limits.{key}: must be at least 1"));
+        }
+    }
+    // The object's budget is the one that stops guessing spread over many accounts, so it
+    // must not be below what one person alone may try.
+    if limits.wrong_codes_per_object < limits.wrong_codes_per_person {
+        errors.push(
+            "limits.wrong_codes_per_object: must be at least limits.wrong_codes_per_person"
+                .to_owned(),
+        );
+    }
+}
+
 fn check_redis(redis: &RedisSettings, errors: &mut Vec<String>) {
     if redis.url.0.is_empty() {
         errors.push("redis.url: at least one URL is required".to_owned());
@@ -802,6 +881,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     let timing = section::<TimingSettings>(root, "timing", errors);
     if let Some(s) = &server {
         check_server(s, errors);
+        check_server_limits(s, errors);
     }
     if let Some(r) = &redis {
         check_redis(r, errors);
@@ -817,6 +897,10 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
     let outbox = section::<OutboxSettings>(root, "outbox", errors);
     let ledger = section::<crate::domain::ledger::LedgerRules>(root, "ledger", errors);
     let checkin = section::<CheckinSettings>(root, "checkin", errors);
+    let limits = section::<LimitSettings>(root, "limits", errors);
+    if let Some(l) = &limits {
+        check_limits(l, errors);
+    }
     if let Some(c) = &checkin
         && (c.digest_window.is_zero() || c.digest_every < Duration::from_secs(1))
     {
@@ -885,6 +969,7 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         outbox: outbox?,
         ledger: ledger?,
         checkin: checkin?,
+        limits: limits?,
         bots,
     })
 }
@@ -1157,6 +1242,36 @@ mod tests {
     }
 
     #[test]
+    fn inbound_limits_are_checked_and_each_bad_one_is_named() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.max_connections, 1024);
+        assert_eq!(s.limits.max_pending_joins, 200);
+        let overlay = "[server]\nheader_read_timeout = \"10ms\"\nmax_connections = 0\n\
+                       [limits]\nwindow = \"2h\"\nsender_commands = 0\n\
+                       wrong_codes_per_person = 10\nwrong_codes_per_object = 5\n\
+                       wrong_code_cooldown = \"0s\"\nmax_pending_joins = 0\n";
+        let err = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0
+        .join("\n");
+        for key in [
+            "server.header_read_timeout",
+            "server.max_connections",
+            "limits.window",
+            "limits.sender_commands",
+            "limits.wrong_codes_per_object",
+            "limits.wrong_code_cooldown",
+            "limits.max_pending_joins",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_are_masked_when_serialized() {
         let overlay = "[admin]\ntoken = \"super-secret-admin-token\"\n";
         let s = Settings::load(&Sources {
@@ -1192,6 +1307,7 @@ mod env_tests {
             ("MB_SERVER__WEBHOOK_BODY_LIMIT", "2048"),
             ("MB_TIMING__MEETING_REMINDERS", "[2h, \"10m\"]"),
             ("MB_BOTS__QQ__INSECURE", "true"),
+            ("MB_LIMITS__SENDER_COMMANDS", "7"),
             ("OTHER", "x"),
             ("MB___BROKEN", "x"),
         ]));
@@ -1230,6 +1346,10 @@ mod env_tests {
             get(&["bots", "qq", "insecure"]).and_then(|v| v.to_bool()),
             Some(true)
         );
-        assert_eq!(dict.len(), 5, "{dict:?}");
+        assert_eq!(
+            get(&["limits", "sender_commands"]).and_then(|v| v.to_i128()),
+            Some(7)
+        );
+        assert_eq!(dict.len(), 6, "{dict:?}");
     }
 }

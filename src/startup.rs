@@ -171,16 +171,13 @@ impl Application {
             stop.cancel();
         });
         let router = http::router(self.state.clone());
-        let graceful = token.clone();
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            graceful.cancelled().await;
-        });
+        let server = http::serve::serve(self.listener, router, &settings.server, token.clone());
         // The server drains in-flight requests while the workers finish what they hold; both
         // share one grace from the signal. Work not finished in time is freed by its lease.
         let stopped = async {
-            let served = server.await;
+            server.await;
             futures::future::join_all(workers).await;
-            served
+            Ok(())
         };
         tokio::select! {
             result = stopped => result,

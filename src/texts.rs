@@ -38,6 +38,18 @@ pub fn span(lang: Language, d: Duration) -> String {
     }
 }
 
+/// How long to wait before trying again, rounded up so that trying at the time named works:
+/// `3 分钟` / `3 min`, or seconds under a minute.
+pub fn retry_wait(lang: Language, d: Duration) -> String {
+    let secs = d.as_millis().div_ceil(1000).max(1);
+    match (lang, secs) {
+        (Language::Zh, s) if s < 60 => format!("{s} 秒"),
+        (Language::Zh, s) => format!("{} 分钟", s.div_ceil(60)),
+        (Language::En, s) if s < 60 => format!("{s} s"),
+        (Language::En, s) => format!("{} min", s.div_ceil(60)),
+    }
+}
+
 pub fn title(branch: &Branch, m: &Meeting) -> String {
     let (no, kind) = (m.no, m.kind.label(branch.language));
     match branch.language {
@@ -282,5 +294,29 @@ pub fn checkin_digest(branch: &Branch, names: &[String]) -> String {
             "{count} newly checked in: {}. (Send \"checkin-status\" for your own record.)",
             names.join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_wait_rounds_up_so_that_trying_then_works() {
+        assert_eq!(retry_wait(Language::Zh, Duration::from_millis(1)), "1 秒");
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_millis(59_001)),
+            "1 分钟"
+        );
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_secs(600)),
+            "10 分钟"
+        );
+        assert_eq!(
+            retry_wait(Language::Zh, Duration::from_secs(601)),
+            "11 分钟"
+        );
+        assert_eq!(retry_wait(Language::En, Duration::from_secs(30)), "30 s");
+        assert_eq!(retry_wait(Language::En, Duration::ZERO), "1 s");
     }
 }

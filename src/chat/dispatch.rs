@@ -16,11 +16,14 @@ use crate::{
     },
 };
 
-/// Handles one message. Only a store failure is an error; every refusal is a reply.
+/// Handles one message, for a sender whose branch and roster entry the caller resolved
+/// (`Services::chat_context`, before its limit checks and dedup claim). Only a store failure
+/// is an error; every refusal is a reply.
 #[tracing::instrument(name = "dispatch", skip_all, fields(command))]
 pub async fn dispatch(
     services: &Services,
     event: &InboundEvent,
+    ctx: &ChatContext,
     parsed: &Parsed,
 ) -> Result<Vec<Reply>, ServiceError> {
     // An empty text is a deliberate silence (a check-in acknowledged in the next digest).
@@ -37,7 +40,6 @@ pub async fn dispatch(
         Parsed::NotCommand => return Ok(Vec::new()),
         Parsed::Command { spec, args } => (*spec, args.as_str()),
         Parsed::Unknown(_) | Parsed::TooLong => {
-            let ctx = services.chat_context(event).await?;
             let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
             let text = match parsed {
                 Parsed::Unknown(word) => reply::unknown_command(lang, word),
@@ -47,9 +49,8 @@ pub async fn dispatch(
         }
     };
     tracing::Span::current().record("command", spec.zh[0]);
-    let ctx = services.chat_context(event).await?;
     let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
-    match run(services, event, &ctx, spec, args).await {
+    match run(services, event, ctx, spec, args).await {
         Ok(text) => Ok(reply(text)),
         Err(e) if matches!(e, ServiceError::Store(_)) => Err(e),
         Err(e) => Ok(reply(reply::service_error(lang, &e))),

@@ -1,6 +1,8 @@
 //! Reply texts in both languages. Replies are short (a phone screen), name what they act on,
 //! and say what the sender can do next; errors say what was wrong and the right form.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -11,6 +13,7 @@ use crate::{
         ServiceError,
         audience::PrivateRoute,
         branches::{BindOutcome, IssuedCode},
+        limits::LimitScope,
         members::{Approval, JoinOutcome, Unlinking},
     },
     texts,
@@ -107,6 +110,23 @@ pub fn too_long(lang: Language, max: usize) -> String {
         "消息太长（最多 {max} 字），请精简后重发。",
         "That message is too long (at most {max} characters)."
     )
+}
+
+/// The one reply to the first command over a limit; later ones in the window get none.
+pub fn rate_limited(lang: Language, scope: LimitScope, retry_after: Duration) -> String {
+    let wait = crate::texts::retry_wait(lang, retry_after);
+    match scope {
+        LimitScope::Sender => t!(
+            lang,
+            "操作太频繁，请 {wait}后再试。",
+            "Too many commands; try again in {wait}."
+        ),
+        LimitScope::Chat => t!(
+            lang,
+            "本群命令太多，请 {wait}后再试。",
+            "Too many commands in this chat; try again in {wait}."
+        ),
+    }
 }
 
 /// Wrong or missing arguments.
@@ -561,6 +581,14 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
             "该账号已关联到「{name}」，这个申请已作废。",
             "That account is linked to {name} already; the request is void."
         ),
+        ServiceError::TooManyWrongCodes { retry_after } => {
+            let wait = texts::retry_wait(lang, *retry_after);
+            t!(
+                lang,
+                "绑定码错误次数太多，请 {wait}后再试，并核对绑定码（8 位字母和数字）。",
+                "Too many wrong bind codes; try again in {wait}, and check the code (8 letters and digits)."
+            )
+        }
         ServiceError::NoPrivateChat => t!(
             lang,
             "本平台不能由我发起私聊。请私聊我后再发送。",

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod health;
 pub mod problem;
+pub mod serve;
 pub mod webhook;
 
 use axum::{

@@ -1,5 +1,7 @@
-//! `POST /webhook/{platform}/{bot}`: verify, parse, claim the message id, apply the command,
-//! store the reply with the claim, answer. Bounded work only: nothing here calls a platform.
+//! `POST /webhook/{platform}/{bot}`: verify, parse, resolve the sender, count the command
+//! against its limits, claim the message id (members), apply the command, store the reply
+//! with the claim, answer. Bounded work only: nothing here calls a platform but a first-time
+//! display-name lookup.
 
 use std::time::Duration;
 
@@ -15,12 +17,21 @@ use serde_json::json;
 
 use super::problem::Problem;
 use crate::{
-    chat::{command, dispatch::dispatch},
+    chat::{
+        command::{self, CommandKey},
+        dispatch::dispatch,
+        reply,
+    },
+    domain::{Language, Role},
     metrics::{COMMAND_SECONDS, REJECTIONS, WEBHOOKS},
     platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim, token},
-    service::ServiceError,
+    service::{ServiceError, branches::ChatContext},
     state::AppState,
-    store::{StoreError, dedup::Claim},
+    store::{
+        StoreError,
+        dedup::Claim,
+        limits::{CommandVerdict, LimitScope},
+    },
 };
 
 /// How long a duplicate waits for the first delivery's reply before asking for a retry.
@@ -161,37 +172,93 @@ pub async fn receive_webhook(
         name.retain(|c| !crate::platform::is_token_char(c));
     }
     let parsed = command::parse(&event.text, event.mentioned);
-    if event.sender_name.is_none() && !matches!(parsed, command::Parsed::NotCommand) {
-        event.sender_name = sender_name(&state, adapter.as_ref(), &event)
-            .await
-            .map(|n| {
-                n.chars()
-                    .filter(|c| !crate::platform::is_token_char(*c))
-                    .collect()
-            });
-    }
-
-    let started = std::time::Instant::now();
-    let (replies, outcome) = match &parsed {
+    let key = match &parsed {
         command::Parsed::NotCommand => {
             count(platform, "ignored");
             return adapter.render_replies(&event, &[]).response;
         }
-        // Hints and refusals change nothing, so they need no claim.
-        command::Parsed::Unknown(_) | command::Parsed::TooLong => {
-            match dispatch(&state.services, &event, &parsed).await {
-                Ok(r) => (r, "ok"),
-                Err(ServiceError::Store(e)) => return store_failure(platform, &e).into_response(),
-                Err(e) => {
-                    tracing::error!(error.message = %e, "unexpected service error");
-                    return Problem::internal().into_response();
-                }
-            }
+        command::Parsed::Command { spec, .. } => Some(spec.key),
+        command::Parsed::Unknown(_) | command::Parsed::TooLong => None,
+    };
+
+    let started = std::time::Instant::now();
+    // Who is speaking, read once (reads only): it decides the limits and whether the message
+    // needs a claim, and dispatch acts on it.
+    let ctx = match state.services.chat_context(&event).await {
+        Ok(ctx) => ctx,
+        Err(e) => return service_failure(platform, e).into_response(),
+    };
+    let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
+    let limits = state
+        .services
+        .command_limits(&ctx, key == Some(CommandKey::Join));
+    let verdict = state
+        .services
+        .store
+        .count_command(&event.chat, &event.sender_id, limits)
+        .await;
+    let (replies, outcome) = match verdict {
+        Err(e) => return store_failure(platform, &e).into_response(),
+        // A refused command changes nothing but its counter: one short reply, then silence.
+        Ok(CommandVerdict::Refused {
+            scope,
+            first,
+            retry_after,
+        }) => {
+            reject(
+                platform,
+                match scope {
+                    LimitScope::Chat => "chat_limit",
+                    LimitScope::Sender => "sender_limit",
+                },
+            );
+            let replies = if first {
+                vec![Reply {
+                    chat_id: event.chat.chat_id.clone(),
+                    text: reply::rate_limited(lang, scope, retry_after),
+                }]
+            } else {
+                Vec::new()
+            };
+            (replies, "limited")
         }
-        command::Parsed::Command { .. } => {
-            match run_once(&state, adapter.as_ref(), &event, &parsed).await {
-                Ok(r) => r,
-                Err(problem) => return problem.into_response(),
+        Ok(CommandVerdict::Allowed) => {
+            // Only binding and joining keep the sender's name (roster entries and identities).
+            if event.sender_name.is_none()
+                && matches!(
+                    key,
+                    Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
+                )
+            {
+                event.sender_name = sender_name(&state, adapter.as_ref(), &event)
+                    .await
+                    .map(|n| {
+                        n.chars()
+                            .filter(|c| !crate::platform::is_token_char(*c))
+                            .collect()
+                    });
+            }
+            // Hints change nothing; a guest's commands (and anything in an unbound chat) are
+            // read-only or idempotent by construction (a bind per chat and code, a join per
+            // account), so a retry converges without a claim and a guest costs no dedup key.
+            let guest = ctx.branch.is_none() || ctx.role() == Role::Guest;
+            if key.is_none() || guest {
+                let replies = match dispatch(&state.services, &event, &ctx, &parsed).await {
+                    Ok(r) => r,
+                    Err(e) => return service_failure(platform, e).into_response(),
+                };
+                if matches!(
+                    key,
+                    Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
+                ) {
+                    remember_if_now_member(&state, &event, &replies).await;
+                }
+                (replies, "ok")
+            } else {
+                match run_once(&state, adapter.as_ref(), &event, &ctx, &parsed).await {
+                    Ok(r) => r,
+                    Err(problem) => return problem.into_response(),
+                }
             }
         }
     };
@@ -261,12 +328,56 @@ async fn sender_name(
     }
 }
 
+fn service_failure(platform: &str, error: ServiceError) -> Problem {
+    match error {
+        ServiceError::Store(e) => store_failure(platform, &e),
+        other => {
+            tracing::error!(error.message = %other, "unexpected service error");
+            Problem::internal()
+        }
+    }
+}
+
+/// A guest's `绑定` or `加入` that put them on the roster: a retry of that message now comes
+/// from a member and goes through the claim, so the reply is stored where the claim looks,
+/// and the retry answers the same. Only an effect writes this; a refusal leaves no key.
+async fn remember_if_now_member(
+    state: &AppState,
+    event: &crate::platform::InboundEvent,
+    replies: &[Reply],
+) {
+    let services = &state.services;
+    let now_member = match services.chat_context(event).await {
+        Ok(after) => after.branch.is_some() && after.role() > Role::Guest,
+        Err(e) => {
+            tracing::warn!(error.message = %e, "could not re-read the sender after a join or bind");
+            false
+        }
+    };
+    if !now_member {
+        return;
+    }
+    let Ok(json) = serde_json::to_string(replies) else {
+        return;
+    };
+    let ttl = services.settings.timing.dedup_ttl;
+    // Failing here only weakens dedup of a later retry, whose command is idempotent.
+    if let Err(e) = services
+        .store
+        .remember_reply(&event.chat, &event.message_id, &json, ttl)
+        .await
+    {
+        tracing::warn!(error.message = %e, "could not store reply for dedup");
+    }
+}
+
 /// Runs a command at most once per message id across every replica, answering duplicates with
 /// the reply stored by the first delivery.
 async fn run_once(
     state: &AppState,
     adapter: &dyn Platform,
     event: &crate::platform::InboundEvent,
+    ctx: &ChatContext,
     parsed: &command::Parsed,
 ) -> Result<(Vec<Reply>, &'static str), Problem> {
     let store = &state.services.store;
@@ -293,7 +404,7 @@ async fn run_once(
                 tokio::time::sleep(IN_FLIGHT_POLL).await;
             }
             Claim::Owned(token) => {
-                let replies = match dispatch(&state.services, event, parsed).await {
+                let replies = match dispatch(&state.services, event, ctx, parsed).await {
                     Ok(r) => r,
                     Err(e) => {
                         // Give the claim back so the platform's retry runs the command afresh.

@@ -13,7 +13,7 @@ use crate::{
         validate_name,
     },
     platform::{ChatKind, InboundEvent},
-    store::{roster::BindCodeRecord, txn::Txn},
+    store::{limits::Attempt, roster::BindCodeRecord, txn::Txn},
 };
 
 /// Letters a person can read aloud and type without confusing 0/O or 1/I/L.
@@ -346,14 +346,23 @@ impl Services {
                 .zh("请在要绑定的群里发送，而不是私聊")
                 .into());
         }
-        let code = normalize_code(raw_code)?;
-        let branch_id = self
-            .store
-            .bind_code_branch(&code)
-            .await?
-            .ok_or(ServiceError::BindCodeUnknown)?;
         let chat_key = event.chat.key();
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        // Codes are long enough that guessing is hopeless; the limit keeps it so, per person
+        // and per chat, and is asked before the code is looked at (SPEC §10).
+        let attempt = Attempt::new(format!("bind:{chat_key}"), ident.clone());
+        if let Some(retry_after) = self.code_gate(&attempt).await?.wait() {
+            return Err(ServiceError::TooManyWrongCodes { retry_after });
+        }
+        let code = normalize_code(raw_code)?;
+        let Some(branch_id) = self.store.bind_code_branch(&code).await? else {
+            let after = self.wrong_code(&attempt).await?;
+            return Err(after
+                .wait()
+                .map_or(ServiceError::BindCodeUnknown, |retry_after| {
+                    ServiceError::TooManyWrongCodes { retry_after }
+                }));
+        };
         let now = self.clock.now();
         let keys = self.store.keys().clone();
 

@@ -17,6 +17,7 @@ use crate::{
     },
     platform::{BoxFuture, ChatRef, private_chat_id},
     scheduler::{Job, JobError, JobHandler},
+    store::limits::{Attempt, Gate},
     texts,
 };
 
@@ -85,8 +86,15 @@ pub enum CheckInRefusal {
         /// Opens at (if still ahead).
         opens_at: Option<DateTime<Utc>>,
     },
-    /// The code does not match.
+    /// The code does not match (or a code is needed and none was given).
     WrongCode,
+    /// Too many wrong codes: this member's tries at this meeting's code wait until then.
+    TooManyWrongCodes {
+        /// The meeting.
+        no: u64,
+        /// How long until the member may try again.
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -532,10 +540,29 @@ impl Services {
                 }
             }
         };
-        if let Some(expected) = meeting.checkin.as_ref().and_then(|w| w.code.as_deref())
-            && code.map(str::trim) != Some(expected)
-        {
-            return Ok(Err(CheckInRefusal::WrongCode));
+        if let Some(expected) = meeting.checkin.as_ref().and_then(|w| w.code.as_deref()) {
+            // A short code falls to guessing: the gate is asked before the code is looked at,
+            // and every wrong code is counted per member and per meeting (SPEC §10).
+            let attempt = Attempt::checkin_code(&branch.id, meeting.no, &member.id);
+            let cooling = |gate: Gate| {
+                gate.wait()
+                    .map(|retry_after| CheckInRefusal::TooManyWrongCodes {
+                        no: meeting.no,
+                        retry_after,
+                    })
+            };
+            if let Some(refusal) = cooling(self.code_gate(&attempt).await?) {
+                return Ok(Err(refusal));
+            }
+            match code.map(str::trim).filter(|c| !c.is_empty()) {
+                // No code is no guess: nothing to count.
+                None => return Ok(Err(CheckInRefusal::WrongCode)),
+                Some(given) if given != expected => {
+                    let after = self.wrong_code(&attempt).await?;
+                    return Ok(Err(cooling(after).unwrap_or(CheckInRefusal::WrongCode)));
+                }
+                Some(_) => {}
+            }
         }
         let late = now > meeting.starts_at;
         // Whether this call recorded it, decided by the state the committed update saw (a

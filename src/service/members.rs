@@ -16,10 +16,6 @@ use crate::{
 /// Longest member name.
 pub const MAX_MEMBER_NAME: usize = 20;
 
-/// Join requests a branch keeps waiting at once; beyond it `加入` asks people to contact the
-/// secretary. A soft cap: concurrent requests may pass it by the number in flight.
-pub const MAX_PENDING_JOINS: usize = 200;
-
 /// What `加入` achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -228,7 +224,9 @@ impl Services {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
         let now = self.clock.now();
-        let cap = MAX_PENDING_JOINS;
+        // A soft cap (`limits.max_pending_joins`): requests in flight at once may pass it by
+        // their number, as each checks only its own account's entry at commit.
+        let cap = self.settings.limits.max_pending_joins as usize;
         let (outcome, linked) = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
             if let Some(me) = roster.by_identity(&ident) {

@@ -4,6 +4,7 @@ pub mod audience;
 pub mod branches;
 pub mod checkin_digest;
 pub mod demo;
+pub mod limits;
 pub mod meetings;
 pub mod members;
 pub mod notices;
@@ -91,6 +92,12 @@ pub enum ServiceError {
     /// The account that asked is meanwhile linked to a roster entry.
     #[error("the account is linked to {0:?} already")]
     AccountLinked(String),
+    /// Too many wrong bind codes from this person or in this chat: wait before trying again.
+    #[error("too many wrong codes; retry in {retry_after:?}")]
+    TooManyWrongCodes {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// The platform offers no private chat the bot could start.
     #[error("no private chat on this platform")]
     NoPrivateChat,

@@ -62,6 +62,28 @@ impl Store {
         Ok(Claim::InFlight)
     }
 
+    /// Stores the reply of a message that ran without a claim (a guest's join or bind that
+    /// made them a member), unless a claim or a reply is there already; true if stored.
+    pub async fn remember_reply(
+        &self,
+        chat: &ChatRef,
+        message_id: &str,
+        reply: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let key = self.keys().dedup(chat, message_id);
+        let mut conn = self.conn().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(format!("R:{reply}"))
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
     /// Stores the reply of an owned claim for `ttl`; false if the claim was lost meanwhile.
     pub async fn finish_message(
         &self,

@@ -139,6 +139,37 @@ impl Keys {
         format!("{}:dedup:{}:{message_id}", self.prefix, chat.key())
     }
 
+    fn limit_key(&self, chat: &ChatRef, suffix: &str) -> String {
+        // One tag per chat, so that one script counts the chat and a sender in it together.
+        format!("{}:{{lim:{}}}:{suffix}", self.prefix, chat.key())
+    }
+
+    /// String counter (TTL `limits.window`): commands counted against a chat's guest limit.
+    pub fn chat_command_count(&self, chat: &ChatRef) -> String {
+        self.limit_key(chat, "chat")
+    }
+
+    /// String counter (TTL `limits.window`): one sender's commands in a chat.
+    pub fn sender_command_count(&self, chat: &ChatRef, sender_id: &str) -> String {
+        self.limit_key(chat, &format!("s:{sender_id}"))
+    }
+
+    fn attempt_key(&self, object: &str, suffix: &str) -> String {
+        // One tag per guessed object, so that one script sees its count and a person's.
+        format!("{}:{{wa:{object}}}:{suffix}", self.prefix)
+    }
+
+    /// String counter (TTL `limits.wrong_code_cooldown`): wrong tries at one object
+    /// (`mtg:<branch>:<no>` for a meeting's check-in code).
+    pub fn object_wrong_attempts(&self, object: &str) -> String {
+        self.attempt_key(object, "n")
+    }
+
+    /// String counter (TTL `limits.wrong_code_cooldown`): one person's wrong tries at an object.
+    pub fn person_wrong_attempts(&self, object: &str, person: &str) -> String {
+        self.attempt_key(object, &format!("p:{person}"))
+    }
+
     /// List: a sim chat's mailbox of proactive messages, newest last.
     pub fn sim_mailbox(&self, bot: &str, chat_id: &str) -> String {
         format!("{}:sim:{bot}:mailbox:{chat_id}", self.prefix)
@@ -286,6 +317,28 @@ mod tests {
         assert_eq!(
             hash_tag(&keys.bind_code(&b, "X")),
             hash_tag(&keys.chats(&b))
+        );
+    }
+
+    #[test]
+    fn counters_checked_together_share_one_hash_tag() {
+        let keys = Keys::new("mb");
+        // Ids are the platform's: even braces in them must not split a pair of keys.
+        for chat_id in ["g1", "a}b", "{x}", "-100123"] {
+            let chat = ChatRef {
+                platform: crate::platform::PlatformKind::Sim,
+                bot: "demo".to_owned(),
+                chat_id: chat_id.to_owned(),
+            };
+            assert_eq!(
+                hash_tag(&keys.chat_command_count(&chat)),
+                hash_tag(&keys.sender_command_count(&chat, "u}1")),
+                "{chat_id}"
+            );
+        }
+        assert_eq!(
+            hash_tag(&keys.object_wrong_attempts("mtg:b1:3")),
+            hash_tag(&keys.person_wrong_attempts("mtg:b1:3", "m{x}")),
         );
     }
 

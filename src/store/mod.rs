@@ -4,6 +4,7 @@
 pub mod dedup;
 pub mod jobs;
 pub mod keys;
+pub mod limits;
 pub mod mailbox;
 pub mod meetings;
 pub mod outbox;

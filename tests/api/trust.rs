@@ -23,8 +23,9 @@ const MALLORY: Who<'static> = Who {
     name: "路人甲",
 };
 
-/// Keys a refused command may still write: the webhook's dedup memo of its reply.
-const MEMO: &[&str] = &[":dedup:"];
+/// Keys a refused command may still write: the webhook's dedup memo of its reply, and the
+/// expiring counters of the inbound limits.
+const MEMO: &[&str] = &[":dedup:", ":{lim:", ":{wa:"];
 
 /// A branch bound by 王书记, with 赵支委 (支委, linked by the secretary's approval) and two
 /// unlinked entries: 钱党员 (党员) and 孙书记 (书记, a second secretary entry nobody holds).
@@ -272,7 +273,13 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
     app.clock.advance(chrono::Duration::minutes(1));
     app.say1(stranger, "加入 钱党员").await;
     app.quiet().await;
-    let quiet_keys = &[":dedup:", "{outbox}", ":sim:demo:mailbox"];
+    let quiet_keys = &[
+        ":dedup:",
+        ":{lim:",
+        ":{wa:",
+        "{outbox}",
+        ":sim:demo:mailbox",
+    ];
     let before = app.redis_state(quiet_keys).await;
 
     // The attack: one 批准 used to link every waiting account. Now it lists them, privately.
@@ -335,7 +342,13 @@ async fn the_roster_never_lands_in_a_member_chat() {
     // The attack: 成员 in the group used to answer in the group, roles and waiting names in
     // full. Now the group hears only where it went.
     app.quiet().await;
-    let quiet_keys = &[":dedup:", "{outbox}", ":sim:demo:mailbox"];
+    let quiet_keys = &[
+        ":dedup:",
+        ":{lim:",
+        ":{wa:",
+        "{outbox}",
+        ":sim:demo:mailbox",
+    ];
     let before = app.redis_state(quiet_keys).await;
     let reply = app.say1(SEC, "成员").await;
     for secret in ["支委", "周新人", "孙书记", "13900000000"] {
@@ -460,4 +473,32 @@ async fn the_first_binder_holds_the_imported_secretary_entry_instead_of_a_second
         .await;
     assert_eq!(members["total"], 1, "{members}");
     assert_eq!(members["items"][0]["identities"][0]["user_id"], "u-sec");
+}
+
+#[tokio::test]
+async fn guessing_bind_codes_is_stopped_per_person_and_the_code_waits_out_the_cooldown() {
+    let settings = crate::helpers::test_settings(
+        &crate::helpers::REDIS.url(),
+        "[limits]\nwrong_codes_per_person = 3\nwrong_code_cooldown = \"2s\"\n",
+    );
+    let app = crate::helpers::spawn_app_with(settings).await;
+    let (_, code) = app.create_branch("防猜支部").await;
+    let guesser = Who {
+        chat: "g-new",
+        user: "u-guess",
+        name: "猜码人",
+    };
+    for guess in ["AAAAAAAA", "BBBBBBBB"] {
+        let reply = app.say1(guesser, &format!("绑定 {guess}")).await;
+        assert!(reply.contains("绑定码无效"), "{reply}");
+    }
+    let reply = app.say1(guesser, "绑定 CCCCCCCC").await;
+    assert!(reply.contains("错误次数太多"), "{reply}");
+    // While cooling down, even the right code is not looked at.
+    let reply = app.say1(guesser, &format!("绑定 {code}")).await;
+    assert!(reply.contains("错误次数太多"), "{reply}");
+    // Someone else in the chat is heard, and after the wait the guesser is too.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let reply = app.say1(guesser, &format!("绑定 {code}")).await;
+    assert!(reply.contains("本群已绑定「防猜支部」"), "{reply}");
 }

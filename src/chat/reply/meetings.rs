@@ -163,6 +163,17 @@ pub fn checkin_refused(branch: &Branch, no: Option<u64>, refusal: &CheckInRefusa
             Language::Zh => "签到码不对，请核对后重发「签到 签到码」。".to_owned(),
             Language::En => "Wrong check-in code; send \"checkin <code>\" again.".to_owned(),
         },
+        CheckInRefusal::TooManyWrongCodes { no, retry_after } => {
+            let wait = crate::texts::retry_wait(lang, *retry_after);
+            match lang {
+                Language::Zh => format!(
+                    "会议 #{no} 的签到码输错次数过多，请 {wait}后再试：「签到 #{no} 签到码」。"
+                ),
+                Language::En => format!(
+                    "Too many wrong codes for meeting #{no}. Try again in {wait}: \"checkin #{no} <code>\"."
+                ),
+            }
+        }
     }
 }
 

@@ -48,7 +48,8 @@ impl From<ServiceError> for ApiError {
             | ServiceError::PickOutOfRange { .. }
             | ServiceError::OwnAccount
             | ServiceError::AccountLinked(_)
-            | ServiceError::NoPrivateChat => Problem::conflict(e.to_string()),
+            | ServiceError::NoPrivateChat
+            | ServiceError::TooManyWrongCodes { .. } => Problem::conflict(e.to_string()),
             ServiceError::BindCodeUnknown
             | ServiceError::BindCodeUsed
             | ServiceError::BindCodeExpired => Problem::conflict(e.to_string()),
