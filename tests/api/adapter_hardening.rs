@@ -24,11 +24,13 @@ impl Attacker {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new()
-            .fallback(|State(a): State<Attacker>, uri: Uri, body: Bytes| async move {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                a.0.lock().unwrap().push((uri.to_string(), body));
-                axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
-            })
+            .fallback(
+                |State(a): State<Attacker>, uri: Uri, body: Bytes| async move {
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    a.0.lock().unwrap().push((uri.to_string(), body));
+                    axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
+                },
+            )
             .with_state(attacker.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (base, attacker)
@@ -44,7 +46,11 @@ fn openapi_texts(fake: &FakeDingtalk, conversation: &str) -> Vec<String> {
     fake.seen_on("/v1.0/robot/groupMessages/send")
         .iter()
         .filter(|b| b["openConversationId"] == conversation)
-        .filter_map(|b| b["msgParam"].as_str().and_then(|p| serde_json::from_str::<Value>(p).ok()))
+        .filter_map(|b| {
+            b["msgParam"]
+                .as_str()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        })
         .map(|p| p["content"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
@@ -60,12 +66,24 @@ async fn a_signed_dingtalk_callback_cannot_send_the_reply_to_a_webhook_it_names(
     let bind_id = format!("{}-bind", app.prefix);
     let ts = now_ms().to_string();
     let signature = sign(APP_SECRET, &ts);
-    let bind = group_text(&fake, &bind_id, "secretary01", "王书记", &format!(" 绑定 {code}"));
+    let bind = group_text(
+        &fake,
+        &bind_id,
+        "secretary01",
+        "王书记",
+        &format!(" 绑定 {code}"),
+    );
     let response = post_signed(&app, Some(&ts), Some(&signature), &bind.to_string()).await;
     assert_eq!(response.status(), 200);
-    app.eventually(10, "the bind reply on the genuine sessionWebhook", || async {
-        session_texts(&fake, &bind_id).iter().any(|t| t.contains("钉钉安全支部"))
-    })
+    app.eventually(
+        10,
+        "the bind reply on the genuine sessionWebhook",
+        || async {
+            session_texts(&fake, &bind_id)
+                .iter()
+                .any(|t| t.contains("钉钉安全支部"))
+        },
+    )
     .await;
 
     // Act: the same captured header pair (DingTalk signs only the timestamp) on forged

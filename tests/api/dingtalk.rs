@@ -132,7 +132,10 @@ async fn dingtalk_api(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Each sessionWebhook (`/robot/sendBySession?session=<id>`) is filed as `/session/<id>`.
-    let path = match (uri.path(), uri.query().and_then(|q| q.strip_prefix("session="))) {
+    let path = match (
+        uri.path(),
+        uri.query().and_then(|q| q.strip_prefix("session=")),
+    ) {
         ("/robot/sendBySession", Some(id)) => format!("/session/{id}"),
         (path, _) => path.to_owned(),
     };

@@ -229,8 +229,7 @@ fn checked_session_endpoint(raw: &str) -> Result<Option<String>, &'static str> {
     if raw.trim().is_empty() {
         return Ok(None);
     }
-    const PROBLEM: &str =
-        "must be an https URL with a path and no query, like https://oapi.dingtalk.com/robot/sendBySession";
+    const PROBLEM: &str = "must be an https URL with a path and no query, like https://oapi.dingtalk.com/robot/sendBySession";
     let url = reqwest::Url::parse(raw).map_err(|_| PROBLEM)?;
     let host = url.host_str().unwrap_or_default();
     let loopback = host == "localhost"
@@ -322,13 +321,11 @@ impl DingtalkAdapter {
             .clone()
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| app_key.clone());
-        let session_endpoint =
-            checked_session_endpoint(&settings.session_webhook_endpoint).map_err(|problem| {
-                SettingError {
-                    problem,
-                    bot: bot.to_owned(),
-                    key: "session_webhook_endpoint",
-                }
+        let session_endpoint = checked_session_endpoint(&settings.session_webhook_endpoint)
+            .map_err(|problem| SettingError {
+                problem,
+                bot: bot.to_owned(),
+                key: "session_webhook_endpoint",
             })?;
         Ok(Self {
             bot: bot.to_owned(),
@@ -389,7 +386,9 @@ impl DingtalkAdapter {
     fn usable_session(&self, message: &OutboundMessage) -> Option<ReplyContext> {
         let mut context: ReplyContext = serde_json::from_value(message.context.clone()?).ok()?;
         if context.chat_id != message.chat_id
-            || context.session_webhook_expired_time.saturating_sub(SESSION_MARGIN_MS)
+            || context
+                .session_webhook_expired_time
+                .saturating_sub(SESSION_MARGIN_MS)
                 <= self.now_ms()
         {
             return None;

@@ -291,7 +291,10 @@ async fn an_event_carries_name_time_and_the_session_webhook() {
 fn only_the_exact_send_by_session_endpoint_is_a_session_webhook() {
     const E: &str = SESSION_WEBHOOK_ENDPOINT;
     let accepted = [
-        ("https://oapi.dingtalk.com/robot/sendBySession?session=abc123", "abc123"),
+        (
+            "https://oapi.dingtalk.com/robot/sendBySession?session=abc123",
+            "abc123",
+        ),
         (
             "https://oapi.dingtalk.com/robot/sendBySession?session=c5bd9d6a1b3c4f1e8e0d63b5a7c2f3a1",
             "c5bd9d6a1b3c4f1e8e0d63b5a7c2f3a1",
