@@ -8,9 +8,15 @@ use std::sync::{Arc, Mutex};
 use axum::{Router, body::Bytes, extract::State, http::Uri};
 use serde_json::{Value, json};
 
-use crate::dingtalk::{
-    APP_SECRET, FakeDingtalk, GROUP, group_text, now_ms, post_signed, session_texts, sign,
-    spawn_dt_app,
+use mobile_branch::platform::wecom::crypto::{MsgCrypt, signature};
+
+use crate::{
+    dingtalk::{
+        APP_SECRET, FakeDingtalk, GROUP, group_text, now_ms, post_signed, session_texts, sign,
+        spawn_dt_app,
+    },
+    helpers::{REDIS, spawn_app_with, test_settings},
+    wecom::{AES_KEY, CORP_ID, TOKEN, app_bot},
 };
 
 /// A server standing for an attacker's webhook: it records every request and answers as a
@@ -126,4 +132,103 @@ async fn a_signed_dingtalk_callback_cannot_send_the_reply_to_a_webhook_it_names(
         .filter(|(p, _, _)| p.starts_with("POST /session/"))
         .collect();
     assert_eq!(session_posts.len(), 1, "{session_posts:?}");
+}
+
+/// An element whose start tag has a long non-ASCII name and whose end tag does not match it:
+/// quick-xml fails with "ill-formed document: expected `</ééé…>`, but `</x>` was found", and
+/// byte 200 of that message falls inside an `é`.
+fn mismatched_non_ascii_tag() -> String {
+    let name = "é".repeat(120);
+    format!("<{name}>1</x>")
+}
+
+/// Seals `plain` for the WeCom app (receive id = corp id) and signs it with the callback
+/// token: the query string and the outer XML body.
+fn sealed_app(plain: &str) -> (String, String) {
+    let encrypt = MsgCrypt::new(AES_KEY, CORP_ID)
+        .unwrap()
+        .encrypt(plain.as_bytes());
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let nonce = "1372623149";
+    let query = format!(
+        "msg_signature={}&timestamp={ts}&nonce={nonce}",
+        signature(TOKEN, &ts, nonce, &encrypt)
+    );
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>\
+         <AgentID><![CDATA[1000002]]></AgentID><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    );
+    (query, body)
+}
+
+#[tokio::test]
+async fn a_wecom_app_callback_with_a_non_ascii_tag_gets_a_clean_4xx_and_changes_nothing() {
+    // Arrange: an app-mode bot. Its API is never reached by a refused callback.
+    let app = spawn_app_with(test_settings(&REDIS.url(), &app_bot("http://127.0.0.1:9"))).await;
+    let url = |query: &str| format!("{}/webhook/wecom/wxapp?{query}", app.base);
+    let before = app.redis_state(&[]).await;
+
+    // Before authentication: the outer envelope itself does not parse. The signature query
+    // is well formed, so the body is read to find the ciphertext.
+    let ts = chrono::Utc::now().timestamp();
+    let outer = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>{}<Encrypt>abc</Encrypt></xml>",
+        mismatched_non_ascii_tag()
+    );
+    let unauthenticated = format!("msg_signature=00&timestamp={ts}&nonce=1");
+    // After authentication: a genuine, correctly sealed and signed callback whose decrypted
+    // message is the bad XML.
+    let inner = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>\
+         <FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1700000000</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType>{}<Content><![CDATA[帮助]]></Content>\
+         <MsgId>7000000000000000001</MsgId><AgentID>1000002</AgentID></xml>",
+        mismatched_non_ascii_tag()
+    );
+    let (signed, sealed) = sealed_app(&inner);
+
+    for (what, query, body, status) in [
+        ("outer envelope", unauthenticated, outer, 401),
+        ("decrypted message", signed, sealed, 400),
+    ] {
+        // Act
+        let response = app
+            .client
+            .post(url(&query))
+            .header("content-type", "text/xml")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the connection failed instead of answering: {e}"));
+
+        // Assert: an answer, not a dropped connection; a problem document.
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], status, "{what}: {problem}");
+    }
+    app.assert_redis_unchanged(&before, &[], "a WeCom callback with a non-ASCII tag")
+        .await;
+
+    // The server still serves: a genuine text message on the same bot is answered.
+    let good = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>\
+         <FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1700000000</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[帮助]]></Content>\
+         <MsgId>7000000000000000002</MsgId><AgentID>1000002</AgentID></xml>"
+    );
+    let (query, body) = sealed_app(&good);
+    let response = app
+        .client
+        .post(url(&query))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("<Encrypt>"));
 }
