@@ -357,10 +357,9 @@ impl DingtalkAdapter {
     fn reply_context(&self, chat_id: &str, callback: &Callback) -> Option<Value> {
         let url = callback.session_webhook.as_deref()?;
         let expires = callback.session_webhook_expired_time?;
+        // Turned off: nothing to use and nothing to warn about.
+        self.session_endpoint.as_ref()?;
         let Some(session_webhook) = self.session_webhook(url) else {
-            if self.session_endpoint.is_none() {
-                return None;
-            }
             // The body is not signed: a replayed or forged callback could name any URL, such
             // as a robot of the sender's own. The URL itself is not logged (a real one is a
             // bearer capability).
