@@ -5,6 +5,8 @@
 pub mod dingtalk;
 pub mod event;
 pub mod feishu;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod onebot;
 pub mod sim;
 pub mod telegram;

@@ -807,3 +807,66 @@ async fn no_bytes_make_verify_or_parse_panic() {
         started.elapsed()
     );
 }
+
+/// The shared hostile inputs (`platform::fuzz`): every body variant of a group and a private
+/// callback, verified with genuine headers so that each one reaches `parse`, and hostile
+/// bytes (multi-byte UTF-8, invalid UTF-8, NUL) at every offset of the `timestamp` and
+/// `sign` headers. Nothing panics and every refusal is a clean `PlatformError`.
+#[tokio::test]
+async fn hostile_inputs_never_panic_and_fail_cleanly() {
+    use crate::platform::fuzz::{self, Tally};
+
+    let started = std::time::Instant::now();
+    let a = adapter();
+    let run = |h: &HeaderMap, label: &str, body: &[u8], tally: &mut Tally| {
+        let bytes = Bytes::copy_from_slice(body);
+        let request = InboundRequest::post(h, &bytes);
+        let verified = fuzz::survive(label, body, || a.verify(request)).is_some();
+        let parsed = verified
+            .then(|| fuzz::survive(label, body, || a.parse(request)))
+            .flatten();
+        if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+            fuzz::survive(label, body, || {
+                let reply = Reply {
+                    chat_id: e.chat.chat_id.clone(),
+                    text: e.text.clone(),
+                };
+                let _ = a.render_replies(&e, &[reply]);
+                let _ = Outgoing::render(&e.text);
+                Ok(())
+            });
+        }
+    };
+
+    let good = headers(Some(TS), Some(SIGN));
+    let mut bodies = Tally::default();
+    for seed in [group(" 帮助"), private("签到")] {
+        let mut inputs = fuzz::spliced(seed.to_string().as_bytes());
+        inputs.extend(fuzz::hostile_json(&seed));
+        for input in &inputs {
+            run(&good, "body", input, &mut bodies);
+        }
+    }
+
+    // Header values may carry any byte but controls; whatever `HeaderValue` takes is tried.
+    let mut signed = Tally::default();
+    let body = group(" 帮助").to_string();
+    for (name, value) in [("timestamp", TS), ("sign", SIGN)] {
+        for input in fuzz::spliced(value.as_bytes()) {
+            let Ok(v) = HeaderValue::from_bytes(&input) else {
+                continue;
+            };
+            let mut h = good.clone();
+            h.insert(name, v);
+            run(&h, name, body.as_bytes(), &mut signed);
+        }
+    }
+
+    assert!(bodies.malformed > 0 && bodies.parsed > 0, "{bodies:?}");
+    assert_eq!(bodies.unauthenticated, 0, "{bodies:?}");
+    assert!(signed.unauthenticated > 0, "{signed:?}");
+    eprintln!(
+        "dingtalk hostile inputs: bodies {bodies:?}, headers {signed:?}, {:?}",
+        started.elapsed()
+    );
+}

@@ -257,7 +257,7 @@ impl FeishuAdapter {
     /// <https://open.feishu.cn/document/server-docs/im-v1/message/events/receive>
     fn message_event(&self, event: Value, header: &Header) -> Result<Inbound, PlatformError> {
         let event: MessageEvent = serde_path_to_error::deserialize(event)
-            .map_err(|e| PlatformError::Malformed(format!("event.{}: {}", e.path(), e.inner())))?;
+            .map_err(|e| PlatformError::malformed(format!("event.{}: {}", e.path(), e.inner())))?;
         let message = event.message;
         // Messages from other apps and bots are not commands.
         if event
