@@ -8,6 +8,8 @@
 //!   `200 {}` and every reply is deferred to the outbox. The event's `context` keeps the
 //!   message's `sessionWebhook` and its expiry; [`Platform::send`] posts to it while it is
 //!   valid (it needs no token and can @ people) and falls back to the robot OpenAPI after.
+//!   The body is not signed, so a sessionWebhook is kept only when it is exactly the
+//!   configured send-by-session endpoint plus `?session=…` (see `session_of`).
 //! - **Proactive sends:** `POST {api_base}/v1.0/robot/groupMessages/send` for groups and
 //!   `/v1.0/robot/oToMessages/batchSend` for private chats, with an app access token from
 //!   `/v1.0/oauth2/accessToken` cached in Redis through [`token::access_token`].
@@ -226,10 +228,11 @@ fn strip_mention(text: &str, bot_mentioned: bool, others_mentioned: bool) -> Str
 /// path and no user info, query or fragment; `https`, or `http` only on a loopback host (a
 /// test double). Empty turns sessionWebhooks off (`None`).
 fn checked_session_endpoint(raw: &str) -> Result<Option<String>, &'static str> {
+    const PROBLEM: &str = "must be an https URL with a path and no query, like \
+                           https://oapi.dingtalk.com/robot/sendBySession";
     if raw.trim().is_empty() {
         return Ok(None);
     }
-    const PROBLEM: &str = "must be an https URL with a path and no query, like https://oapi.dingtalk.com/robot/sendBySession";
     let url = reqwest::Url::parse(raw).map_err(|_| PROBLEM)?;
     let host = url.host_str().unwrap_or_default();
     let loopback = host == "localhost"
@@ -380,6 +383,7 @@ impl DingtalkAdapter {
 
     /// The sessionWebhook to use for this message, if it answers the chat it goes to and is
     /// still valid.
+    ///
     /// The context is checked again here because it comes back from Redis, where an older
     /// version (or an older `session_webhook_endpoint`) may have put it.
     fn usable_session(&self, message: &OutboundMessage) -> Option<ReplyContext> {
