@@ -574,6 +574,10 @@ pub struct DingtalkBot {
     /// API base.
     #[serde(default = "default_dingtalk_api")]
     pub api_base: String,
+    /// The send-by-session endpoint a message's `sessionWebhook` must name exactly (followed
+    /// only by `?session=<opaque>`) to be posted to; anything else falls back to the OpenAPI.
+    #[serde(default = "default_dingtalk_session_endpoint")]
+    pub session_webhook_endpoint: String,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<crate::platform::SendLimits>,
@@ -636,6 +640,9 @@ fn default_feishu_api() -> String {
 }
 fn default_dingtalk_api() -> String {
     "https://api.dingtalk.com".to_owned()
+}
+fn default_dingtalk_session_endpoint() -> String {
+    crate::platform::dingtalk::SESSION_WEBHOOK_ENDPOINT.to_owned()
 }
 fn default_wecom_api() -> String {
     "https://qyapi.weixin.qq.com".to_owned()

@@ -13,6 +13,9 @@ pub const REJECTIONS: &str = "mb_webhook_rejections_total";
 pub const COMMAND_SECONDS: &str = "mb_command_duration_seconds";
 /// Counter: Redis failures seen by request handlers.
 pub const REDIS_ERRORS: &str = "mb_redis_errors_total";
+/// Counter: request handlers that panicked and were answered 500 by the router's
+/// panic-catching layer (`http::catch_panics`). Any increase is a bug to report.
+pub const HTTP_PANICS: &str = "mb_http_panics_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -54,6 +57,10 @@ impl Metrics {
                     );
                     metrics::describe_histogram!(COMMAND_SECONDS, "Chat command latency (seconds)");
                     metrics::describe_counter!(REDIS_ERRORS, "Redis failures seen while serving");
+                    metrics::describe_counter!(
+                        HTTP_PANICS,
+                        "Request handlers that panicked (answered 500)"
+                    );
                     metrics::describe_counter!(
                         REJECTIONS,
                         "Refused webhooks by platform and reason"

@@ -5,6 +5,8 @@
 pub mod dingtalk;
 pub mod event;
 pub mod feishu;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod onebot;
 pub mod sim;
 pub mod telegram;
@@ -111,13 +113,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Plat
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." {
-            PlatformError::Malformed(inner.to_string())
+            PlatformError::malformed(inner)
         } else {
-            PlatformError::Malformed(format!("{path}: {inner}"))
+            PlatformError::malformed(format!("{path}: {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+    de.end().map_err(PlatformError::malformed)?;
     Ok(value)
 }
 
@@ -215,7 +216,29 @@ pub enum PlatformError {
     Malformed(String),
 }
 
+/// Longest detail a [`PlatformError::Malformed`] made by [`PlatformError::malformed`] carries,
+/// in characters.
+pub const MAX_DETAIL_CHARS: usize = 300;
+
 impl PlatformError {
+    /// A [`PlatformError::Malformed`] from text that may quote the request (a parser's error:
+    /// serde_json and quick-xml repeat values, keys and tag names), made fit to answer and to
+    /// log: control characters become `\u{fffd}`, and the text is cut to [`MAX_DETAIL_CHARS`]
+    /// characters, never inside one, ending a cut text with `…`.
+    pub fn malformed(detail: impl std::fmt::Display) -> Self {
+        let detail = detail.to_string();
+        let mut out: String = detail
+            .chars()
+            .take(MAX_DETAIL_CHARS)
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
+        if detail.chars().nth(MAX_DETAIL_CHARS).is_some() {
+            out.pop();
+            out.push('…');
+        }
+        Self::Malformed(out)
+    }
+
     /// A short, stable label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {

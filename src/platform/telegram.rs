@@ -1198,4 +1198,70 @@ mod tests {
             );
         }
     }
+    /// The shared hostile inputs (`platform::fuzz`): every variant of a group update with
+    /// entities over emoji and of a private reply, with the genuine secret header so each
+    /// one reaches `parse`; and hostile bytes at every offset of the secret header. Nothing
+    /// panics and every refusal is a clean `PlatformError`.
+    #[test]
+    fn hostile_inputs_never_panic_and_fail_cleanly() {
+        use crate::platform::fuzz::{self, Tally};
+
+        let started = std::time::Instant::now();
+        let a = adapter();
+        let run = |h: &HeaderMap, label: &str, body: &[u8], tally: &mut Tally| {
+            let bytes = Bytes::copy_from_slice(body);
+            let request = InboundRequest::post(h, &bytes);
+            let verified = fuzz::survive(label, body, || a.verify(request)).is_some();
+            let parsed = verified
+                .then(|| fuzz::survive(label, body, || a.parse(request)))
+                .flatten();
+            if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+                fuzz::survive(label, body, || {
+                    let reply = Reply {
+                        chat_id: e.chat.chat_id.clone(),
+                        text: e.text.clone(),
+                    };
+                    let _ = a.render_replies(&e, &[reply]);
+                    let _ = a.mention(&e.text, &e.sender_id);
+                    Ok(())
+                });
+            }
+        };
+
+        let good = headers(Some(SECRET));
+        let mut bodies = Tally::default();
+        for seed in [
+            group_update(
+                1,
+                "👍 @mybot /帮助@mybot 签到",
+                json!([{"type": "mention", "offset": 3, "length": 6},
+                       {"type": "bot_command", "offset": 10, "length": 9}]),
+            ),
+            json!({"update_id": 2, "message": {"message_id": 1, "date": 1,
+                "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "first_name": "A"},
+                "text": "签到", "reply_to_message": {"from": {"id": 123456, "first_name": "B"}}}}),
+        ] {
+            let mut inputs = fuzz::spliced(seed.to_string().as_bytes());
+            inputs.extend(fuzz::hostile_json(&seed));
+            for input in &inputs {
+                run(&good, "body", input, &mut bodies);
+            }
+        }
+        let mut secrets = Tally::default();
+        let body = group_update(3, "帮助", json!([])).to_string();
+        for input in fuzz::spliced(SECRET.as_bytes()) {
+            if let Ok(v) = HeaderValue::from_bytes(&input) {
+                let mut h = HeaderMap::new();
+                h.insert(SECRET_HEADER, v);
+                run(&h, "secret header", body.as_bytes(), &mut secrets);
+            }
+        }
+
+        assert!(bodies.malformed > 0 && bodies.parsed > 0, "{bodies:?}");
+        assert!(secrets.unauthenticated > 0, "{secrets:?}");
+        eprintln!(
+            "telegram hostile inputs: bodies {bodies:?}, headers {secrets:?}, {:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -29,9 +29,9 @@ use sha2::Sha256;
 use crate::helpers::{REDIS, TestApp, spawn_live_app, test_settings};
 
 const APP_KEY: &str = "dingtestappkey0001";
-const APP_SECRET: &str = "dt-app-secret_0123456789abcdefghijklmnopqrstuvwxyz";
+pub(super) const APP_SECRET: &str = "dt-app-secret_0123456789abcdefghijklmnopqrstuvwxyz";
 const ROBOT_CODE: &str = "dingtestrobot0001";
-const GROUP: &str = "cidGroupTest0001==";
+pub(super) const GROUP: &str = "cidGroupTest0001==";
 
 /// How the fake answers robot sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +63,14 @@ struct Script {
 #[derive(Clone, Default)]
 struct Fake(Arc<Mutex<Script>>);
 
-/// A fake DingTalk on 127.0.0.1:0: the OpenAPI and sessionWebhooks under `/session/…`.
-struct FakeDingtalk {
-    base: String,
+/// A fake DingTalk on 127.0.0.1:0: the OpenAPI and sessionWebhooks (`/robot/sendBySession`).
+pub(super) struct FakeDingtalk {
+    pub(super) base: String,
     fake: Fake,
 }
 
 impl FakeDingtalk {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -94,11 +94,11 @@ impl FakeDingtalk {
         self.fake.0.lock().unwrap().issued += 1000;
     }
 
-    fn seen(&self) -> Vec<(String, Option<String>, Value)> {
+    pub(super) fn seen(&self) -> Vec<(String, Option<String>, Value)> {
         self.fake.0.lock().unwrap().seen.clone()
     }
 
-    fn seen_on(&self, path: &str) -> Vec<Value> {
+    pub(super) fn seen_on(&self, path: &str) -> Vec<Value> {
         self.seen()
             .into_iter()
             .filter(|(p, _, _)| p == &format!("POST {path}"))
@@ -106,8 +106,8 @@ impl FakeDingtalk {
             .collect()
     }
 
-    fn session_url(&self, id: &str) -> String {
-        format!("{}/session/{id}", self.base)
+    pub(super) fn session_url(&self, id: &str) -> String {
+        format!("{}/robot/sendBySession?session={id}", self.base)
     }
 }
 
@@ -131,7 +131,14 @@ async fn dingtalk_api(
         .get("x-acs-dingtalk-access-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let path = uri.path().to_owned();
+    // Each sessionWebhook (`/robot/sendBySession?session=<id>`) is filed as `/session/<id>`.
+    let path = match (
+        uri.path(),
+        uri.query().and_then(|q| q.strip_prefix("session=")),
+    ) {
+        ("/robot/sendBySession", Some(id)) => format!("/session/{id}"),
+        (path, _) => path.to_owned(),
+    };
     let mut s = fake.0.lock().unwrap();
     s.seen
         .push((format!("{method} {path}"), token.clone(), body.clone()));
@@ -227,29 +234,30 @@ app_key = "{APP_KEY}"
 app_secret = "{APP_SECRET}"
 robot_code = "{ROBOT_CODE}"
 api_base = "{api_base}"
+session_webhook_endpoint = "{api_base}/robot/sendBySession"
 "#
     )
 }
 
 /// On the system clock: the outbox's per-bot bucket (1 message a second by default) only
 /// refills as real time passes, and DingTalk's signature window is wall time too.
-async fn spawn_dt_app(fake: &FakeDingtalk) -> TestApp {
+pub(super) async fn spawn_dt_app(fake: &FakeDingtalk) -> TestApp {
     spawn_live_app(test_settings(&REDIS.url(), &dt_bot(&fake.base))).await
 }
 
 /// DingTalk's header signature, computed independently of the adapter.
-fn sign(secret: &str, timestamp: &str) -> String {
+pub(super) fn sign(secret: &str, timestamp: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{timestamp}\n{secret}").as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// A group text message @-ing the robot, in DingTalk's exact wire shape.
-fn group_text(
+pub(super) fn group_text(
     fake: &FakeDingtalk,
     msg_id: &str,
     staff_id: &str,
@@ -280,7 +288,7 @@ fn group_text(
     })
 }
 
-async fn post_signed(
+pub(super) async fn post_signed(
     app: &TestApp,
     timestamp: Option<&str>,
     sign: Option<&str>,
@@ -300,7 +308,7 @@ async fn post_signed(
     request.send().await.unwrap()
 }
 
-async fn post_callback(app: &TestApp, body: &Value) -> reqwest::Response {
+pub(super) async fn post_callback(app: &TestApp, body: &Value) -> reqwest::Response {
     let ts = now_ms().to_string();
     post_signed(
         app,
@@ -317,7 +325,7 @@ async fn ok_and_empty(response: reqwest::Response) -> (u16, Value) {
 }
 
 /// The texts the fake's sessionWebhook `id` received.
-fn session_texts(fake: &FakeDingtalk, id: &str) -> Vec<String> {
+pub(super) fn session_texts(fake: &FakeDingtalk, id: &str) -> Vec<String> {
     fake.seen_on(&format!("/session/{id}"))
         .iter()
         .map(|b| b["text"]["content"].as_str().unwrap_or_default().to_owned())
@@ -669,7 +677,7 @@ async fn transport_failures_are_transient_and_never_show_secrets() {
     };
     let dt = adapter(&format!("http://{closed}"));
     let context = json!({"chatId": GROUP,
-        "sessionWebhook": format!("http://{closed}/session/secret-session-key"),
+        "sessionWebhook": format!("http://{closed}/robot/sendBySession?session=secret-session-key"),
         "sessionWebhookExpiredTime": now_ms() + 3_600_000});
     for m in [message(GROUP, None), message(GROUP, Some(context))] {
         let result = dt.send(&m).await;

@@ -5,6 +5,7 @@
 // Test helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
 
+mod adapter_hardening;
 mod bad_input;
 mod cross_platform;
 mod dedup;

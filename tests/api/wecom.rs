@@ -33,10 +33,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{REDIS, TestApp, spawn_app_with, spawn_live_app, test_settings};
 
-const TOKEN: &str = "wecomCallbackToken";
+pub(super) const TOKEN: &str = "wecomCallbackToken";
 /// A 43-character EncodingAESKey of our own.
-const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-const CORP_ID: &str = "ww0123456789abcdef";
+pub(super) const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub(super) const CORP_ID: &str = "ww0123456789abcdef";
 const CORP_SECRET: &str = "corp-secret-0123456789";
 const ROBOT_KEY: &str = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa";
 const GROUP: &str = "wrkSFfCgAAtMQKg4xqDatM5C9IDHFpTw";
@@ -209,7 +209,7 @@ limits = {{ per_chat_per_minute = 600, per_bot_per_second = 200 }}
     )
 }
 
-fn app_bot(api_base: &str) -> String {
+pub(super) fn app_bot(api_base: &str) -> String {
     format!(
         r#"
 [bots.wxapp]

@@ -8,6 +8,8 @@
 //!   `200 {}` and every reply is deferred to the outbox. The event's `context` keeps the
 //!   message's `sessionWebhook` and its expiry; [`Platform::send`] posts to it while it is
 //!   valid (it needs no token and can @ people) and falls back to the robot OpenAPI after.
+//!   The body is not signed, so a sessionWebhook is kept only when it is exactly the
+//!   configured send-by-session endpoint plus `?session=…` (see `session_of`).
 //! - **Proactive sends:** `POST {api_base}/v1.0/robot/groupMessages/send` for groups and
 //!   `/v1.0/robot/oToMessages/batchSend` for private chats, with an app access token from
 //!   `/v1.0/oauth2/accessToken` cached in Redis through [`token::access_token`].
@@ -53,9 +55,12 @@ use crate::{
 pub const PRIVATE_PREFIX: &str = "dm:";
 /// The header that carries the app access token on the new OpenAPI.
 pub const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
-/// The only origin a production sessionWebhook may point to (besides `api_base`'s own, for
-/// private deployments and tests).
-pub const SESSION_WEBHOOK_ORIGIN: &str = "https://oapi.dingtalk.com";
+/// DingTalk's send-by-session endpoint: a callback's `sessionWebhook` is used only when it is
+/// this, followed by `?session=<opaque>` and nothing else (the `session_webhook_endpoint`
+/// setting replaces it for a test double).
+pub const SESSION_WEBHOOK_ENDPOINT: &str = "https://oapi.dingtalk.com/robot/sendBySession";
+/// Longest `session` value accepted in a sessionWebhook.
+const MAX_SESSION_CHARS: usize = 256;
 /// A sessionWebhook this close to its expiry is not used: the OpenAPI is safer.
 const SESSION_MARGIN_MS: i64 = 30_000;
 /// Longest display name kept.
@@ -81,6 +86,9 @@ pub struct DingtalkAdapter {
     app_secret: Secret,
     robot_code: String,
     api_base: String,
+    /// The exact URL a sessionWebhook must start with (see [`session_of`]); `None` when
+    /// sessionWebhooks are turned off and every reply goes through the OpenAPI.
+    session_endpoint: Option<String>,
     limits: SendLimits,
     client: reqwest::Client,
     store: Store,
@@ -216,6 +224,73 @@ fn strip_mention(text: &str, bot_mentioned: bool, others_mentioned: bool) -> Str
     text.to_owned()
 }
 
+/// Checks the `session_webhook_endpoint` setting: an absolute URL in canonical form, with a
+/// path and no user info, query or fragment; `https`, or `http` only on a loopback host (a
+/// test double). Empty turns sessionWebhooks off (`None`).
+fn checked_session_endpoint(raw: &str) -> Result<Option<String>, &'static str> {
+    const PROBLEM: &str = "must be an https URL with a path and no query, like \
+                           https://oapi.dingtalk.com/robot/sendBySession";
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = reqwest::Url::parse(raw).map_err(|_| PROBLEM)?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    // Canonical form, so that the prefix comparison in `session_of` and the parsed one agree.
+    if !scheme_ok
+        || url.as_str() != raw
+        || url.path() == "/"
+        || url.path().ends_with('/')
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(PROBLEM);
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+/// The `session` value of a sessionWebhook `url` that is exactly `endpoint?session=<value>`,
+/// the value made only of URL-safe characters (letters, digits, `-._~=`), or `None`.
+///
+/// The callback body is not signed (only its timestamp is), so `url` may come from anyone
+/// holding one captured header pair: another host, another path on DingTalk's host (a robot
+/// of the sender's own, `robot/send?access_token=…`), a port, user info, percent-encoding or
+/// a second parameter are all refused, and the caller falls back to the OpenAPI. The string
+/// comparison decides; the parsed comparison after it is a second opinion that would catch a
+/// parser disagreeing with it.
+fn session_of<'a>(endpoint: &str, url: &'a str) -> Option<&'a str> {
+    let session = url.strip_prefix(endpoint)?.strip_prefix("?session=")?;
+    let plain = !session.is_empty()
+        && session.len() <= MAX_SESSION_CHARS
+        && session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'='));
+    if !plain {
+        return None;
+    }
+    let (parsed, base) = (
+        reqwest::Url::parse(url).ok()?,
+        reqwest::Url::parse(endpoint).ok()?,
+    );
+    let same = parsed.scheme() == base.scheme()
+        && parsed.host_str() == base.host_str()
+        && parsed.port_or_known_default() == base.port_or_known_default()
+        && parsed.path() == base.path()
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.fragment().is_none()
+        && parsed.query() == Some(format!("session={session}").as_str());
+    same.then_some(session)
+}
+
 impl DingtalkAdapter {
     /// Builds the adapter from its `[bots.<name>]` table. Sends go through `client` (shared by
     /// every HTTP adapter); tokens are cached in `store`; `clock` tells the time for the
@@ -249,12 +324,19 @@ impl DingtalkAdapter {
             .clone()
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| app_key.clone());
+        let session_endpoint = checked_session_endpoint(&settings.session_webhook_endpoint)
+            .map_err(|problem| SettingError {
+                problem,
+                bot: bot.to_owned(),
+                key: "session_webhook_endpoint",
+            })?;
         Ok(Self {
             bot: bot.to_owned(),
             app_key: app_key.trim().to_owned(),
             app_secret,
             robot_code: robot_code.trim().to_owned(),
             api_base: settings.api_base.trim_end_matches('/').to_owned(),
+            session_endpoint,
             limits: settings.limits.unwrap_or(DINGTALK_LIMITS),
             client,
             store,
@@ -262,21 +344,12 @@ impl DingtalkAdapter {
         })
     }
 
-    /// Whether a sessionWebhook URL may be posted to. The callback body is not signed, so a
-    /// replayed request could carry any URL; only DingTalk's own origin (and `api_base`'s,
-    /// for private deployments and tests) is trusted, never an arbitrary host.
-    fn session_webhook_allowed(&self, url: &str) -> bool {
-        let Ok(url) = reqwest::Url::parse(url) else {
-            return false;
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return false;
-        }
-        let origin = url.origin();
-        [SESSION_WEBHOOK_ORIGIN, self.api_base.as_str()]
-            .iter()
-            .filter_map(|base| reqwest::Url::parse(base).ok())
-            .any(|base| base.origin() == origin)
+    /// The sessionWebhook to post to for `url`, rebuilt from the configured endpoint, or
+    /// `None` when `url` is anything but that endpoint with one `session` parameter.
+    fn session_webhook(&self, url: &str) -> Option<String> {
+        let endpoint = self.session_endpoint.as_deref()?;
+        let session = session_of(endpoint, url)?;
+        Some(format!("{endpoint}?session={session}"))
     }
 
     fn now_ms(&self) -> i64 {
@@ -285,15 +358,24 @@ impl DingtalkAdapter {
 
     /// The reply context of a callback, when it has a usable sessionWebhook.
     fn reply_context(&self, chat_id: &str, callback: &Callback) -> Option<Value> {
-        let url = callback.session_webhook.as_deref()?.trim();
+        let url = callback.session_webhook.as_deref()?;
         let expires = callback.session_webhook_expired_time?;
-        if !self.session_webhook_allowed(url) {
-            tracing::warn!("ignoring a sessionWebhook outside DingTalk's origin");
+        // Turned off: nothing to use and nothing to warn about.
+        self.session_endpoint.as_ref()?;
+        let Some(session_webhook) = self.session_webhook(url) else {
+            // The body is not signed: a replayed or forged callback could name any URL, such
+            // as a robot of the sender's own. The URL itself is not logged (a real one is a
+            // bearer capability).
+            tracing::warn!(
+                bot = %self.bot,
+                "ignoring a sessionWebhook that is not the send-by-session endpoint; \
+                 replies go through the OpenAPI"
+            );
             return None;
-        }
+        };
         serde_json::to_value(ReplyContext {
             chat_id: chat_id.to_owned(),
-            session_webhook: url.to_owned(),
+            session_webhook,
             session_webhook_expired_time: expires,
         })
         .ok()
@@ -301,12 +383,21 @@ impl DingtalkAdapter {
 
     /// The sessionWebhook to use for this message, if it answers the chat it goes to and is
     /// still valid.
+    ///
+    /// The context is checked again here because it comes back from Redis, where an older
+    /// version (or an older `session_webhook_endpoint`) may have put it.
     fn usable_session(&self, message: &OutboundMessage) -> Option<ReplyContext> {
-        let context: ReplyContext = serde_json::from_value(message.context.clone()?).ok()?;
-        (context.chat_id == message.chat_id
-            && context.session_webhook_expired_time - SESSION_MARGIN_MS > self.now_ms()
-            && self.session_webhook_allowed(&context.session_webhook))
-        .then_some(context)
+        let mut context: ReplyContext = serde_json::from_value(message.context.clone()?).ok()?;
+        if context.chat_id != message.chat_id
+            || context
+                .session_webhook_expired_time
+                .saturating_sub(SESSION_MARGIN_MS)
+                <= self.now_ms()
+        {
+            return None;
+        }
+        context.session_webhook = self.session_webhook(&context.session_webhook)?;
+        Some(context)
     }
 
     /// Replaces secrets wherever they might have slipped into a message.

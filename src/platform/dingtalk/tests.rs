@@ -28,6 +28,7 @@ fn adapter_at(clock: ManualClock) -> DingtalkAdapter {
         app_secret: Some(Secret::new(SECRET)),
         robot_code: None,
         api_base: "http://127.0.0.1:9".to_owned(),
+        session_webhook_endpoint: SESSION_WEBHOOK_ENDPOINT.to_owned(),
         limits: None,
     };
     DingtalkAdapter::new(
@@ -284,23 +285,227 @@ async fn an_event_carries_name_time_and_the_session_webhook() {
     assert_eq!(event(&nick).sender_name, None);
 }
 
+/// What a sessionWebhook check must accept and refuse, against the default endpoint. The
+/// body naming the URL is not signed, so every refused form is one an attacker could send.
+#[test]
+fn only_the_exact_send_by_session_endpoint_is_a_session_webhook() {
+    const E: &str = SESSION_WEBHOOK_ENDPOINT;
+    let accepted = [
+        (
+            "https://oapi.dingtalk.com/robot/sendBySession?session=abc123",
+            "abc123",
+        ),
+        (
+            "https://oapi.dingtalk.com/robot/sendBySession?session=c5bd9d6a1b3c4f1e8e0d63b5a7c2f3a1",
+            "c5bd9d6a1b3c4f1e8e0d63b5a7c2f3a1",
+        ),
+        (
+            "https://oapi.dingtalk.com/robot/sendBySession?session=A-b_c.d~e==",
+            "A-b_c.d~e==",
+        ),
+    ];
+    for (url, session) in accepted {
+        assert_eq!(session_of(E, url), Some(session), "{url}");
+    }
+    let long = format!("{E}?session={}", "a".repeat(MAX_SESSION_CHARS + 1));
+    let refused = [
+        // Another robot's webhook on DingTalk's own host: the attacker's robot.
+        "https://oapi.dingtalk.com/robot/send?access_token=attacker",
+        // Other paths on the host.
+        "https://oapi.dingtalk.com/robot/sendBySessionX?session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession/x?session=a",
+        "https://oapi.dingtalk.com/robot/sendbysession?session=a",
+        "https://oapi.dingtalk.com/robot/./sendBySession?session=a",
+        "https://oapi.dingtalk.com/robot/../robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com//robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession/?session=a",
+        "https://oapi.dingtalk.com/topapi/message/send?session=a",
+        // Other hosts, look-alike hosts, IDN homographs, a trailing dot.
+        "https://evil.example/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=a",
+        "https://api.dingtalk.com/robot/sendBySession?session=a",
+        "https://OAPI.DINGTALK.COM/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com./robot/sendBySession?session=a",
+        "https://\u{43e}api.dingtalk.com/robot/sendBySession?session=a",
+        "https://xn--api-5cd.dingtalk.com/robot/sendBySession?session=a",
+        // http, ports, user info.
+        "http://oapi.dingtalk.com/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com:443/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com:8443/robot/sendBySession?session=a",
+        "https://user:pw@oapi.dingtalk.com/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com@evil.example/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession@evil.example?session=a",
+        // Missing, empty, extra or renamed query parameters; a fragment.
+        "https://oapi.dingtalk.com/robot/sendBySession",
+        "https://oapi.dingtalk.com/robot/sendBySession?",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a&access_token=b",
+        "https://oapi.dingtalk.com/robot/sendBySession?access_token=b&session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a&session=b",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a;b",
+        "https://oapi.dingtalk.com/robot/sendBySession?Session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a#x",
+        "https://oapi.dingtalk.com/robot/sendBySession??session=a",
+        // Encoded tricks: percent-encoding in the value or the path, backslashes.
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a%26access_token%3Db",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=%61",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a%00",
+        "https://oapi.dingtalk.com/robot/sendBy%53ession?session=a",
+        "https://oapi.dingtalk.com/robot%2FsendBySession?session=a",
+        "https://oapi.dingtalk.com\\robot\\sendBySession?session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a/../../robot/send",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a+b",
+        // Whitespace, control and non-ASCII characters.
+        " https://oapi.dingtalk.com/robot/sendBySession?session=a",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a ",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a b",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a\n",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=a\t",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=\u{e9}",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=\u{ff41}",
+        long.as_str(),
+        // Not URLs.
+        "",
+        "not a url",
+        "/robot/sendBySession?session=a",
+        "//oapi.dingtalk.com/robot/sendBySession?session=a",
+    ];
+    for url in refused {
+        assert_eq!(session_of(E, url), None, "{url:?}");
+    }
+}
+
+#[test]
+fn the_session_endpoint_setting_must_be_a_plain_https_url() {
+    for ok in [
+        SESSION_WEBHOOK_ENDPOINT,
+        "https://oapi.dingtalk.example/robot/sendBySession",
+        // Test doubles on the loopback interface may use plain http.
+        "http://127.0.0.1:8080/robot/sendBySession",
+        "http://localhost:1/robot/sendBySession",
+        "http://[::1]:1/robot/sendBySession",
+    ] {
+        assert_eq!(
+            checked_session_endpoint(ok),
+            Ok(Some(ok.to_owned())),
+            "{ok}"
+        );
+    }
+    // Empty turns sessionWebhooks off.
+    assert_eq!(checked_session_endpoint(""), Ok(None));
+    assert_eq!(checked_session_endpoint("  "), Ok(None));
+    for bad in [
+        " https://oapi.dingtalk.com/robot/sendBySession",
+        "http://oapi.dingtalk.com/robot/sendBySession",
+        "http://10.0.0.1/robot/sendBySession",
+        "ftp://oapi.dingtalk.com/robot/sendBySession",
+        "https://oapi.dingtalk.com",
+        "https://oapi.dingtalk.com/",
+        "https://oapi.dingtalk.com/robot/",
+        "https://OAPI.dingtalk.com/robot/sendBySession",
+        "https://u:p@oapi.dingtalk.com/robot/sendBySession",
+        "https://oapi.dingtalk.com/robot/sendBySession?session=",
+        "https://oapi.dingtalk.com/robot/sendBySession#x",
+        "oapi.dingtalk.com/robot/sendBySession",
+    ] {
+        assert!(checked_session_endpoint(bad).is_err(), "{bad:?}");
+    }
+}
+
 #[tokio::test]
-async fn a_session_webhook_outside_dingtalk_is_not_trusted() {
+async fn a_callback_naming_another_webhook_keeps_no_session_and_stored_ones_are_rechecked() {
     for url in [
+        "https://oapi.dingtalk.com/robot/send?access_token=attacker",
         "https://evil.example/robot/sendBySession?session=x",
-        "http://oapi.dingtalk.com/robot/sendBySession?session=x",
-        "https://oapi.dingtalk.com.evil.example/x",
-        "https://user:pw@oapi.dingtalk.com/x",
+        // api_base's own origin is no longer trusted for sessions.
+        "http://127.0.0.1:9/robot/sendBySession?session=x",
         "not a url",
     ] {
         let mut body = group(" 帮助");
         body["sessionWebhook"] = json!(url);
         assert_eq!(event(&body).context, None, "{url}");
     }
-    // api_base's own origin is trusted (private deployments, tests).
-    let mut body = group(" 帮助");
-    body["sessionWebhook"] = json!("http://127.0.0.1:9/session/1");
-    assert!(event(&body).context.is_some());
+    // A context queued by an older version, naming a URL the check now refuses, is not used.
+    let message = OutboundMessage {
+        chat_id: "cidAbCdEfGh1234567890==".to_owned(),
+        text: "x".to_owned(),
+        idempotency_key: "k".to_owned(),
+        context: Some(json!({
+            "chatId": "cidAbCdEfGh1234567890==",
+            "sessionWebhook": "https://oapi.dingtalk.com/robot/send?access_token=attacker",
+            "sessionWebhookExpiredTime": 1_767_231_000_000_i64,
+        })),
+    };
+    assert!(adapter().usable_session(&message).is_none());
+}
+
+#[tokio::test]
+async fn a_configured_session_endpoint_replaces_dingtalk_s() {
+    let settings = crate::config::Settings::load(&Default::default()).unwrap();
+    let bot = DingtalkBot {
+        app_key: Some(APP_KEY.to_owned()),
+        app_secret: Some(Secret::new(SECRET)),
+        robot_code: None,
+        api_base: "http://127.0.0.1:9".to_owned(),
+        session_webhook_endpoint: "http://127.0.0.1:9/robot/sendBySession".to_owned(),
+        limits: None,
+    };
+    let a = DingtalkAdapter::new(
+        "dt",
+        &bot,
+        reqwest::Client::new(),
+        Store::new(&settings.redis).unwrap(),
+        Arc::new(clock_at(TS.parse().unwrap())),
+    )
+    .unwrap();
+    let parse = |url: &str| {
+        let mut body = group(" 帮助");
+        body["sessionWebhook"] = json!(url);
+        match parse_with(&a, body.to_string().as_bytes()) {
+            Ok(Inbound::Event(e)) => e.context,
+            other => panic!("{other:?}"),
+        }
+    };
+    let context = parse("http://127.0.0.1:9/robot/sendBySession?session=s1").unwrap();
+    assert_eq!(
+        context["sessionWebhook"],
+        "http://127.0.0.1:9/robot/sendBySession?session=s1"
+    );
+    // DingTalk's own endpoint is not trusted when another is configured.
+    assert_eq!(
+        parse("https://oapi.dingtalk.com/robot/sendBySession?session=s1"),
+        None
+    );
+    assert_eq!(parse("http://127.0.0.1:9/session/1"), None);
+
+    // A bad endpoint is refused at startup, naming the key.
+    let mut bad = bot.clone();
+    bad.session_webhook_endpoint = "http://oapi.dingtalk.com/robot/sendBySession".to_owned();
+    let error = DingtalkAdapter::new(
+        "dt",
+        &bad,
+        reqwest::Client::new(),
+        Store::new(&settings.redis).unwrap(),
+        Arc::new(clock_at(0)),
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "session_webhook_endpoint");
+
+    // Turned off: even DingTalk's own endpoint is not used.
+    let mut off = bot.clone();
+    off.session_webhook_endpoint = String::new();
+    let a = DingtalkAdapter::new(
+        "dt",
+        &off,
+        reqwest::Client::new(),
+        Store::new(&settings.redis).unwrap(),
+        Arc::new(clock_at(TS.parse().unwrap())),
+    )
+    .unwrap();
+    match parse_with(&a, group(" 帮助").to_string().as_bytes()) {
+        Ok(Inbound::Event(e)) => assert_eq!(e.context, None),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -445,6 +650,7 @@ async fn missing_keys_are_named() {
         app_secret: Some(Secret::new(SECRET)),
         robot_code: None,
         api_base: "http://x".to_owned(),
+        session_webhook_endpoint: SESSION_WEBHOOK_ENDPOINT.to_owned(),
         limits: None,
     };
     let build = |bot: &DingtalkBot| {
@@ -598,6 +804,69 @@ async fn no_bytes_make_verify_or_parse_panic() {
     eprintln!(
         "dingtalk fuzz: {} inputs in {:?}",
         FUZZ_ROUNDS * 3,
+        started.elapsed()
+    );
+}
+
+/// The shared hostile inputs (`platform::fuzz`): every body variant of a group and a private
+/// callback, verified with genuine headers so that each one reaches `parse`, and hostile
+/// bytes (multi-byte UTF-8, invalid UTF-8, NUL) at every offset of the `timestamp` and
+/// `sign` headers. Nothing panics and every refusal is a clean `PlatformError`.
+#[tokio::test]
+async fn hostile_inputs_never_panic_and_fail_cleanly() {
+    use crate::platform::fuzz::{self, Tally};
+
+    let started = std::time::Instant::now();
+    let a = adapter();
+    let run = |h: &HeaderMap, label: &str, body: &[u8], tally: &mut Tally| {
+        let bytes = Bytes::copy_from_slice(body);
+        let request = InboundRequest::post(h, &bytes);
+        let verified = fuzz::survive(label, body, || a.verify(request)).is_some();
+        let parsed = verified
+            .then(|| fuzz::survive(label, body, || a.parse(request)))
+            .flatten();
+        if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+            fuzz::survive(label, body, || {
+                let reply = Reply {
+                    chat_id: e.chat.chat_id.clone(),
+                    text: e.text.clone(),
+                };
+                let _ = a.render_replies(&e, &[reply]);
+                let _ = Outgoing::render(&e.text);
+                Ok(())
+            });
+        }
+    };
+
+    let good = headers(Some(TS), Some(SIGN));
+    let mut bodies = Tally::default();
+    for seed in [group(" 帮助"), private("签到")] {
+        let mut inputs = fuzz::spliced(seed.to_string().as_bytes());
+        inputs.extend(fuzz::hostile_json(&seed));
+        for input in &inputs {
+            run(&good, "body", input, &mut bodies);
+        }
+    }
+
+    // Header values may carry any byte but controls; whatever `HeaderValue` takes is tried.
+    let mut signed = Tally::default();
+    let body = group(" 帮助").to_string();
+    for (name, value) in [("timestamp", TS), ("sign", SIGN)] {
+        for input in fuzz::spliced(value.as_bytes()) {
+            let Ok(v) = HeaderValue::from_bytes(&input) else {
+                continue;
+            };
+            let mut h = good.clone();
+            h.insert(name, v);
+            run(&h, name, body.as_bytes(), &mut signed);
+        }
+    }
+
+    assert!(bodies.malformed > 0 && bodies.parsed > 0, "{bodies:?}");
+    assert_eq!(bodies.unauthenticated, 0, "{bodies:?}");
+    assert!(signed.unauthenticated > 0, "{signed:?}");
+    eprintln!(
+        "dingtalk hostile inputs: bodies {bodies:?}, headers {signed:?}, {:?}",
         started.elapsed()
     );
 }

@@ -155,10 +155,10 @@ impl FeishuAdapter {
             return Ok(body.to_vec());
         };
         let envelope: Encrypted = serde_json::from_slice(body)
-            .map_err(|e| PlatformError::Malformed(format!("expected {{\"encrypt\": …}}: {e}")))?;
+            .map_err(|e| PlatformError::malformed(format!("expected {{\"encrypt\": …}}: {e}")))?;
         cipher
             .decrypt(&envelope.encrypt)
-            .map_err(|e| PlatformError::Malformed(e.to_string()))
+            .map_err(PlatformError::malformed)
     }
 
     /// Whether the callback carries this app's Verification Token (constant time).
@@ -262,7 +262,7 @@ impl FeishuAdapter {
     /// <https://open.feishu.cn/document/server-docs/im-v1/message/events/receive>
     fn message_event(&self, event: Value, header: &Header) -> Result<Inbound, PlatformError> {
         let event: MessageEvent = serde_path_to_error::deserialize(event)
-            .map_err(|e| PlatformError::Malformed(format!("event.{}: {}", e.path(), e.inner())))?;
+            .map_err(|e| PlatformError::malformed(format!("event.{}: {}", e.path(), e.inner())))?;
         let message = event.message;
         // Messages from other apps and bots are not commands.
         if event
@@ -287,7 +287,7 @@ impl FeishuAdapter {
         let sender_id = event.sender.sender_id.open_id.unwrap_or_default();
         check_id("event.sender.sender_id.open_id", &sender_id)?;
         let content: TextContent = serde_json::from_str(&message.content).map_err(|e| {
-            PlatformError::Malformed(format!("event.message.content: not text JSON: {e}"))
+            PlatformError::malformed(format!("event.message.content: not text JSON: {e}"))
         })?;
         let addressed = address(
             &content.text,

@@ -897,3 +897,122 @@ fn no_bytes_make_verify_parse_or_render_panic() {
         started.elapsed()
     );
 }
+
+/// The shared hostile inputs (`platform::fuzz`) at every stage: as a plaintext callback; as
+/// the decrypted callback of the encrypted mode (sealed with the key and signed, so they
+/// reach decryption and the parser); as the encrypted envelope itself (signed over its own
+/// bytes, so it passes the signature and reaches the envelope parser and decryption); and
+/// as the text content JSON that Feishu nests inside the callback as a string. Nothing panics
+/// and every refusal is a clean `PlatformError`.
+#[test]
+fn hostile_inputs_never_panic_and_fail_cleanly() {
+    use crate::platform::fuzz::{self, Tally};
+
+    let started = std::time::Instant::now();
+    let (plain, sealed) = (plain(), sealed());
+    let run = |a: &FeishuAdapter,
+               (label, shown): (&str, &[u8]),
+               headers: &HeaderMap,
+               body: &[u8],
+               tally: &mut Tally| {
+        let bytes = Bytes::copy_from_slice(body);
+        let request = InboundRequest::post(headers, &bytes);
+        let verified = fuzz::survive(label, shown, || a.verify_at(request, now())).is_some();
+        let parsed = verified
+            .then(|| fuzz::survive(label, shown, || a.parse(request)))
+            .flatten();
+        if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+            fuzz::survive(label, shown, || {
+                let reply = Reply {
+                    chat_id: e.chat.chat_id.clone(),
+                    text: e.text.clone(),
+                };
+                let _ = a.render_replies(&e, &[reply]);
+                let _ = a.mention(&e.text, &e.sender_id);
+                Ok(())
+            });
+        }
+    };
+    let seal = |input: &[u8]| {
+        let body = json!({"encrypt": Cipher::new(KEY).encrypt([5; 16], input)})
+            .to_string()
+            .into_bytes();
+        (signed_headers("1767225600", "n", &body), body)
+    };
+
+    // Plaintext mode takes every variant. Sealing costs an AES pass per input (slow in a
+    // debug build), and the decrypted callback goes through the same parser as a plaintext
+    // one, so the encrypted mode takes every value and key variant of the group message but
+    // the every-offset splices of a short callback only.
+    let group = group_text("om_h1", "帮助");
+    let handshake = json!({"challenge": "c", "token": TOKEN, "type": "url_verification"});
+    let mut both = fuzz::hostile_json(&group);
+    both.extend(fuzz::spliced(handshake.to_string().as_bytes()));
+    both.extend(fuzz::hostile_json(&handshake));
+    // The nested content string: every hostile variant of `{"text": "@_user_1 帮助"}`.
+    let content = json!({"text": "@_user_1 帮助"});
+    let mut nested = fuzz::spliced(content.to_string().as_bytes());
+    nested.extend(fuzz::hostile_json(&content));
+    for text in nested {
+        let mut event = group_text("om_h2", "帮助");
+        event["event"]["message"]["content"] = json!(String::from_utf8_lossy(&text));
+        both.push(event.to_string().into_bytes());
+    }
+
+    let (mut open, mut decrypted, mut enveloped) =
+        (Tally::default(), Tally::default(), Tally::default());
+    for input in &fuzz::spliced(group.to_string().as_bytes()) {
+        run(
+            &plain,
+            ("plaintext", input),
+            &HeaderMap::new(),
+            input,
+            &mut open,
+        );
+    }
+    for input in &both {
+        run(
+            &plain,
+            ("plaintext", input),
+            &HeaderMap::new(),
+            input,
+            &mut open,
+        );
+        let (headers, body) = seal(input);
+        run(
+            &sealed,
+            ("decrypted", input),
+            &headers,
+            &body,
+            &mut decrypted,
+        );
+    }
+    // The envelope around a short genuine callback, signed over the hostile bytes.
+    let (_, genuine) = seal(handshake.to_string().as_bytes());
+    let envelope: Value = serde_json::from_slice(&genuine).unwrap();
+    let mut outer = fuzz::spliced(&genuine);
+    outer.extend(fuzz::hostile_json(&envelope));
+    for input in &outer {
+        let headers = signed_headers("1767225600", "n", input);
+        run(
+            &sealed,
+            ("envelope", input),
+            &headers,
+            input,
+            &mut enveloped,
+        );
+    }
+
+    for tally in [&open, &decrypted] {
+        assert!(tally.malformed > 0 && tally.parsed > 0, "{tally:?}");
+    }
+    assert!(
+        enveloped.malformed > 0 && enveloped.parsed > 0,
+        "{enveloped:?}"
+    );
+    eprintln!(
+        "feishu hostile inputs: plaintext {open:?}, decrypted {decrypted:?}, envelopes \
+         {enveloped:?}, {:?}",
+        started.elapsed()
+    );
+}

@@ -434,9 +434,9 @@ fn malformed(e: serde_path_to_error::Error<serde_json::Error>) -> PlatformError 
     let path = e.path().to_string();
     let inner = e.into_inner();
     if path == "." {
-        PlatformError::Malformed(inner.to_string())
+        PlatformError::malformed(inner)
     } else {
-        PlatformError::Malformed(format!("{path}: {inner}"))
+        PlatformError::malformed(format!("{path}: {inner}"))
     }
 }
 
@@ -479,8 +479,7 @@ impl Platform for OnebotAdapter {
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
         let mut de = serde_json::Deserializer::from_slice(request.body);
         let head: Head = serde_path_to_error::deserialize(&mut de).map_err(malformed)?;
-        de.end()
-            .map_err(|e| PlatformError::Malformed(e.to_string()))?;
+        de.end().map_err(PlatformError::malformed)?;
         // meta_event (heartbeat, lifecycle), notice, request, NapCat's message_sent.
         if head.post_type != "message" {
             return Ok(Inbound::Immediate(no_content()));

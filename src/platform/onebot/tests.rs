@@ -759,3 +759,90 @@ fn config_validation_names_an_empty_secret() {
     .join("\n");
     assert!(errors.contains("bots.qq.secret: required"), "{errors}");
 }
+
+/// The shared hostile inputs (`platform::fuzz`) on both reply modes: every variant of a
+/// group message (segments), a CQ-code string message and a private message, each signed
+/// after it was made hostile so that it reaches `parse`, then rendered and cut into
+/// segments; and hostile bytes at every offset of the signature header. Nothing panics and
+/// every refusal is a clean `PlatformError`.
+#[test]
+fn hostile_inputs_never_panic_and_fail_cleanly() {
+    use crate::platform::fuzz::{self, Tally};
+
+    let started = std::time::Instant::now();
+    let adapters = [adapter(), api_adapter()];
+    let run = |a: &OnebotAdapter, h: &HeaderMap, label: &str, body: &[u8], tally: &mut Tally| {
+        let bytes = Bytes::copy_from_slice(body);
+        let request = InboundRequest::post(h, &bytes);
+        let verified = fuzz::survive(label, body, || a.verify(request)).is_some();
+        let parsed = verified
+            .then(|| fuzz::survive(label, body, || a.parse(request)))
+            .flatten();
+        if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+            fuzz::survive(label, body, || {
+                let reply = Reply {
+                    chat_id: e.chat.chat_id.clone(),
+                    text: format!("{}{}", a.mention(&e.text, &e.sender_id), e.text),
+                };
+                let rendered = a.render_replies(&e, &[reply]);
+                for r in rendered.deferred {
+                    let _ = cq::segments(&r.text, true);
+                }
+                let _ = cq::segments(&e.text, false);
+                Ok(())
+            });
+        }
+    };
+    let signed_for = |a: &OnebotAdapter, body: &[u8]| {
+        let header = format!("sha1={}", hex(&a.sign(body).unwrap()));
+        signed(Some(&header))
+    };
+
+    let mut bodies = Tally::default();
+    for seed in [
+        group_message(
+            1,
+            json!([{"type": "at", "data": {"qq": "10001"}},
+                   {"type": "text", "data": {"text": " 加入 张三"}}]),
+        ),
+        group_message(2, json!("[CQ:at,qq=10001] 帮助 &#91;x&#93;")),
+        json!({"post_type": "message", "message_type": "private", "self_id": 10001,
+               "user_id": 7, "message_id": 3, "message": "签到", "raw_message": "签到"}),
+    ] {
+        // The two modes parse alike and differ in rendering: the every-offset splices go to
+        // one, the value variants (which parse more often) to both.
+        for input in &fuzz::spliced(seed.to_string().as_bytes()) {
+            let a = &adapters[0];
+            run(a, &signed_for(a, input), "body", input, &mut bodies);
+        }
+        for input in &fuzz::hostile_json(&seed) {
+            for a in &adapters {
+                run(a, &signed_for(a, input), "body", input, &mut bodies);
+            }
+        }
+    }
+    let mut headers = Tally::default();
+    let body = group_message(4, json!("帮助")).to_string();
+    let genuine = format!("sha1={}", hex(&adapters[0].sign(body.as_bytes()).unwrap()));
+    for input in fuzz::spliced(genuine.as_bytes()) {
+        if let Ok(v) = HeaderValue::from_bytes(&input) {
+            let mut h = HeaderMap::new();
+            h.insert(SIGNATURE_HEADER, v);
+            run(
+                &adapters[0],
+                &h,
+                "signature header",
+                body.as_bytes(),
+                &mut headers,
+            );
+        }
+    }
+
+    assert!(bodies.malformed > 0 && bodies.parsed > 0, "{bodies:?}");
+    assert_eq!(bodies.unauthenticated, 0, "{bodies:?}");
+    assert!(headers.unauthenticated > 0, "{headers:?}");
+    eprintln!(
+        "onebot hostile inputs: bodies {bodies:?}, headers {headers:?}, {:?}",
+        started.elapsed()
+    );
+}

@@ -255,11 +255,9 @@ fn reject_declarations(xml: &str) -> Result<(), PlatformError> {
 
 fn parse_xml<T: serde::de::DeserializeOwned>(xml: &str) -> Result<T, PlatformError> {
     reject_declarations(xml)?;
-    quick_xml::de::from_str(xml).map_err(|e| {
-        let mut text = e.to_string();
-        text.truncate(200);
-        PlatformError::Malformed(format!("XML: {text}"))
-    })
+    // quick-xml's messages quote tag names from the request; `malformed` cuts them on a
+    // character boundary (a byte-index cut here once let a non-ASCII tag name panic).
+    quick_xml::de::from_str(xml).map_err(|e| PlatformError::malformed(format!("XML: {e}")))
 }
 
 fn crypto_rejection(error: &CryptoError) -> PlatformError {
@@ -391,7 +389,7 @@ impl WecomAdapter {
         let encrypt = match self.mode {
             WecomMode::Aibot => {
                 serde_json::from_str::<JsonEnvelope>(body)
-                    .map_err(|e| PlatformError::Malformed(format!("JSON: {e}")))?
+                    .map_err(|e| PlatformError::malformed(format!("JSON: {e}")))?
                     .encrypt
             }
             WecomMode::App => parse_xml::<XmlEnvelope>(body)?.encrypt,
@@ -435,7 +433,7 @@ impl WecomAdapter {
     /// <https://developer.work.weixin.qq.com/document/path/100719>
     fn parse_aibot(&self, plain: &str) -> Result<Inbound, PlatformError> {
         let message: AibotMessage = serde_json::from_str(plain)
-            .map_err(|e| PlatformError::Malformed(format!("decrypted JSON: {e}")))?;
+            .map_err(|e| PlatformError::malformed(format!("decrypted JSON: {e}")))?;
         // Images, mixed messages, stream refreshes and events are acknowledged and ignored.
         if message.msgtype.as_deref() != Some("text") {
             return Ok(Inbound::Immediate(acknowledge()));

@@ -784,3 +784,133 @@ fn no_bytes_make_verify_parse_or_render_panic() {
         started.elapsed()
     );
 }
+
+/// The shared hostile inputs (`platform::fuzz`) in both modes, at every stage: as the
+/// decrypted message (sealed and signed correctly, so they reach the inner JSON and XML
+/// parsers), as the outer envelope around a genuine ciphertext (signed over that ciphertext,
+/// so an envelope that still yields it passes `verify` and is read again by `parse`), and as
+/// the signed query string. Nothing panics and every refusal is a clean `PlatformError`.
+#[test]
+fn hostile_inputs_never_panic_and_fail_cleanly() {
+    use crate::platform::fuzz::{self, Tally};
+
+    let started = Instant::now();
+    let aibot = named("党建助手");
+    let app = adapter(WecomMode::App);
+    let now = now_secs();
+    let ts = now.to_string();
+
+    // verify, then parse, then render whatever became an event; a failure shows `shown`
+    // (the plaintext, for sealed inputs).
+    let run = |a: &WecomAdapter,
+               (label, shown): (&str, &[u8]),
+               query: &str,
+               body: &[u8],
+               tally: &mut Tally| {
+        let headers = HeaderMap::new();
+        let bytes = Bytes::copy_from_slice(body);
+        let r = request(&Method::POST, query, &headers, &bytes);
+        let verified = fuzz::survive(label, shown, || a.verify_at(r, now)).is_some();
+        let parsed = verified
+            .then(|| fuzz::survive(label, shown, || a.parse(r)))
+            .flatten();
+        if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
+            fuzz::survive(label, shown, || {
+                let _ = a.render_replies(&e, &[reply(&e.chat.chat_id, &e.text)]);
+                Ok(())
+            });
+        }
+    };
+    // The outer envelope of a ciphertext, in the mode's format.
+    let outer = |a: &WecomAdapter, encrypt: &str| match a.mode {
+        WecomMode::Aibot => json!({ "encrypt": encrypt }).to_string(),
+        WecomMode::App => format!(
+            "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>\
+             <Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID>218</AgentID></xml>"
+        ),
+    };
+
+    let aibot_seeds = [
+        group_text("s1", "@党建助手 帮助"),
+        json!({"msgid": "s2", "chattype": "single", "from": {"userid": "u"}, "msgtype": "text",
+               "text": {"content": "👍\u{2005}签到"}}),
+    ];
+    let app_seed = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>\
+        <FromUserName><![CDATA[u1]]></FromUserName><CreateTime>1409659813</CreateTime>\
+        <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[帮助]]></Content>\
+        <MsgId>4561255354251345929</MsgId><AgentID>218</AgentID></xml>";
+    let mut inner: Vec<(&WecomAdapter, Vec<Vec<u8>>)> = aibot_seeds
+        .iter()
+        .map(|seed| {
+            let mut inputs = fuzz::spliced(seed.to_string().as_bytes());
+            inputs.extend(fuzz::hostile_json(seed));
+            (&aibot, inputs)
+        })
+        .collect();
+    let mut app_inputs = fuzz::spliced(app_seed.as_bytes());
+    app_inputs.extend(fuzz::hostile_xml(app_seed));
+    inner.push((&app, app_inputs));
+
+    // Inside the ciphertext.
+    let mut sealed = Tally::default();
+    for (a, inputs) in &inner {
+        for plain in inputs {
+            let encrypt = a.crypt.encrypt(plain);
+            let q = query(&ts, "n", &encrypt, false);
+            let body = outer(a, &encrypt);
+            run(
+                a,
+                ("decrypted message", plain),
+                &q,
+                body.as_bytes(),
+                &mut sealed,
+            );
+        }
+    }
+
+    // Around a genuine ciphertext, and in the query string.
+    let mut enveloped = Tally::default();
+    let mut queried = Tally::default();
+    for (a, genuine) in [
+        (&aibot, aibot_seeds[0].to_string()),
+        (&app, app_seed.to_owned()),
+    ] {
+        let encrypt = a.crypt.encrypt(genuine.as_bytes());
+        let q = query(&ts, "n", &encrypt, false);
+        let body = outer(a, &encrypt);
+        let mut inputs = fuzz::spliced(body.as_bytes());
+        match a.mode {
+            WecomMode::Aibot => inputs.extend(fuzz::hostile_json(&json!({"encrypt": encrypt}))),
+            WecomMode::App => inputs.extend(fuzz::hostile_xml(&body)),
+        }
+        for input in &inputs {
+            run(a, ("outer envelope", input), &q, input, &mut enveloped);
+        }
+        for input in fuzz::spliced(q.as_bytes()) {
+            if let Ok(q) = std::str::from_utf8(&input) {
+                run(
+                    a,
+                    ("query string", &input),
+                    q,
+                    body.as_bytes(),
+                    &mut queried,
+                );
+            }
+        }
+    }
+
+    // Each stage was reached: hostile messages were decrypted and refused by the inner
+    // parsers (and some still parsed), and hostile envelopes got past verify.
+    assert!(sealed.malformed > 0 && sealed.parsed > 0, "{sealed:?}");
+    assert_eq!(sealed.unauthenticated, 0, "{sealed:?}");
+    assert!(
+        enveloped.parsed > 0 && enveloped.unauthenticated > 0,
+        "{enveloped:?}"
+    );
+    assert!(queried.unauthenticated > 0, "{queried:?}");
+    eprintln!(
+        "wecom hostile inputs: sealed {sealed:?}, envelopes {enveloped:?}, queries {queried:?}, \
+         {:?}",
+        started.elapsed()
+    );
+}
