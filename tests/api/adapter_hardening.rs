@@ -112,16 +112,17 @@ async fn a_signed_dingtalk_callback_cannot_send_the_reply_to_a_webhook_it_names(
         assert_eq!(response.status(), 200, "{url}");
     }
 
-    // Assert: both rosters went to the conversation through the OpenAPI, none to the
-    // attacker's webhooks.
-    app.eventually(10, "both roster replies on the OpenAPI", || async {
+    // Assert: both replies went to the conversation through the OpenAPI (the roster itself
+    // goes to the secretary privately; the group hears only where), none to the attacker's
+    // webhooks.
+    app.eventually(10, "both replies on the OpenAPI", || async {
         openapi_texts(&fake, GROUP).len() >= 2
     })
     .await;
     let texts = openapi_texts(&fake, GROUP);
     assert_eq!(texts.len(), 2, "{texts:?}");
     for text in &texts {
-        assert!(text.contains("王书记"), "a roster: {text}");
+        assert!(text.contains("私信") && !text.contains("书记："), "{text}");
     }
     assert!(fake.seen_on("/robot/send").is_empty(), "{:?}", fake.seen());
     assert!(attacker.seen().is_empty(), "{:?}", attacker.seen());
