@@ -542,7 +542,10 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
     let fs = adapter(&app, &fake.base);
     let message = OutboundMessage {
         chat_id: GROUP.to_owned(),
-        text: format!("会议 #3 明天 19:30 开始 {}", fs.mention("李四", MEMBER)),
+        text: format!(
+            "会议 #3 明天 19:30 开始 {}",
+            mobile_branch::platform::mention_token(MEMBER, "李四")
+        ),
         idempotency_key: "meeting:b1:3:reminder:24h:chat:g".to_owned(),
         context: None,
     };

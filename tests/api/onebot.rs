@@ -499,7 +499,7 @@ async fn send_reports_each_onebot_answer_as_the_outbox_needs_it() {
     // Arrange
     let fake = FakeOnebot::start().await;
     let qq = adapter(&fake.base, Some(ACCESS_TOKEN), reqwest::Client::new());
-    let mention = qq.mention("张三", "2233445566");
+    let mention = mobile_branch::platform::mention_token("2233445566", "张三");
     let message = outbound(
         &GROUP.to_string(),
         &format!("{mention} 会议 #3 明天 19:30 开始"),
