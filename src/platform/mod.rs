@@ -9,6 +9,8 @@
 pub mod dingtalk;
 pub mod event;
 pub mod feishu;
+#[cfg(test)]
+mod inert_tests;
 pub mod onebot;
 pub mod render;
 pub mod sim;

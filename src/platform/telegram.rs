@@ -264,7 +264,7 @@ fn escape(text: &str) -> String {
 /// another id stays inert text).
 ///
 /// <https://core.telegram.org/bots/api#messageentity>
-fn render_text(text: &str) -> (String, Vec<Value>) {
+pub(super) fn render_text(text: &str) -> (String, Vec<Value>) {
     let pieces = render::render(text, Limit::utf16(MAX_TEXT_UNITS), escape, |_, name| {
         format!("@{}{}", render::ZWSP, escape(name))
     });

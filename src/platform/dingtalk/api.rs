@@ -52,13 +52,14 @@ pub fn escape(text: &str) -> String {
     render::break_after(text, |c| c == '@')
 }
 
-/// Whether `user_id` can be listed in `atUserIds` and written as `@<userId>`.
+/// Whether `user_id` can be listed in `atUserIds` and written as `@<userId>`: a userId's
+/// characters only (letters, digits, `_ - .`), so that nothing in it reads as another `@`.
 fn mentionable(user_id: &str) -> bool {
     !user_id.is_empty()
         && user_id.len() <= 64
         && user_id
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !is_token_char(c))
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// A mention token's name as shown: cleaned, on one line, escaped.
@@ -90,9 +91,10 @@ impl Outgoing {
                 .unwrap_or(user_id);
             mentionable(id).then(|| id.to_owned())
         };
+        // A name that cannot be mentioned must not read as an `@<userId>` either.
         let pieces = render::render(text, limit, escape, |user_id, name| match id_of(user_id) {
             Some(id) => format!("@{id}"),
-            None => format!("@{}", shown_name(name)),
+            None => format!("@{}{}", render::ZWSP, shown_name(name)),
         });
         // Only the mentions that made it into the text: DingTalk adds a listed id missing
         // from the text at its end.
@@ -434,7 +436,7 @@ mod tests {
         // An id that cannot be listed falls back to the name.
         let out = Outgoing::render(&mention_token("a b", "张@三"));
         assert!(out.at_user_ids.is_empty());
-        assert_eq!(out.session_text, "@张@\u{200B}三");
+        assert_eq!(out.session_text, "@\u{200B}张@\u{200B}三");
         assert_eq!(clean_text(" \u{FDD0}a\u{0}b\u{FDEF}\n "), "ab");
     }
 

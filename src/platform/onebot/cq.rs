@@ -139,7 +139,7 @@ pub(super) fn is_qq_number(s: &str) -> bool {
 /// segments, and an `at` segment for each mention of a QQ number in a group. In a private
 /// chat an `at` means nothing, so there the mention is `@name` text; so is a mention whose id
 /// is not a QQ number (never `all`).
-pub(super) fn segments(text: &str, group: bool) -> Vec<Value> {
+pub(in crate::platform) fn segments(text: &str, group: bool) -> Vec<Value> {
     let pieces = render::render(text, Limit::NONE, str::to_owned, |_, name| {
         format!("@{name}")
     });

@@ -17,7 +17,7 @@
 //!
 //! <https://github.com/botuniverse/onebot-11/blob/master/communication/http-post.md>
 
-mod cq;
+pub(super) mod cq;
 
 use std::time::Duration;
 

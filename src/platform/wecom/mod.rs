@@ -17,11 +17,12 @@
 //!
 //! Text rule: the AI bot's stream reply, its `response_url` and the push robot take markdown,
 //! where WeCom reads `<@userid>` (a mention that notifies), `<font …>` tags, `[text](url)`
-//! links, `` `code` ``, `**bold**`, `#` headings and `>` quotes. [`escape_markdown`] writes
-//! the characters that open those (`< > [ ] ` * `, and `#` opening a line) in their
-//! full-width forms, which read the same to a Chinese reader and open nothing, whatever
-//! platform the text was typed on; the bot's own mentions (mention tokens) are the only
-//! `<@userid>`. An app's text messages read `<a href>` tags, so there `<` and `>` become
+//! links, `` `code` ``, `**bold**`, `#` headings and `>` quotes (and the AI bot's stream
+//! more of common markdown). [`escape_markdown`] writes the characters that open inline
+//! markup in their full-width forms (`＜ ＞ ［ ］ ｀ ＊ ～ ＿`), which read the same to a Chinese
+//! reader and open nothing, and starts a line that could open a block (heading, quote, list)
+//! with a zero-width space, whatever platform the text was typed on; the bot's own mentions
+//! (mention tokens) are the only `<@userid>`. An app's text messages read `<a href>` tags, so there `<` and `>` become
 //! full-width, and a mention is the name (1:1 chats have nobody else to notify). Plain URLs
 //! stay as written (WeCom makes them clickable, showing where they go).
 
@@ -620,16 +621,41 @@ fn mentionable(user_id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
 }
 
-/// WeCom's escape for markdown: the characters that open markup (`<@id>`, `<font>`, links,
-/// code, bold) become their full-width forms, as does a `#` opening a line (a heading), and
-/// `&` gets a zero-width space after it (no entity). Whether WeCom honours CommonMark
-/// backslash escapes is not documented, so none are relied on.
+/// WeCom's escape for markdown. The characters that open inline markup (`<@id>`, `<font>`,
+/// autolinks, `[links]`, code, emphasis, strikethrough) become their full-width forms (`_`
+/// only where it could open emphasis, so that `a_b` in a URL stays), `&` gets a zero-width
+/// space after it (no entity), and a line that could open a block (a `#` heading, a `>`
+/// quote, a list, a rule, a table, indented code) starts with a zero-width space, which makes
+/// it a plain paragraph. The AI bot's stream takes "common markdown", the push robot a
+/// documented subset; this covers both. Whether WeCom honours backslash escapes is not
+/// documented, so none are relied on.
 ///
 /// <https://developer.work.weixin.qq.com/document/path/91770#markdown类型>
 fn escape_markdown(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len() + 8);
     let mut line_start = true;
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
+        if line_start {
+            let rest = chars.get(i..).unwrap_or_default();
+            let indent = rest.iter().take_while(|c| matches!(c, ' ' | '\t')).count();
+            // What opens a block in common markdown: a heading, a list item or rule, a
+            // setext underline, a table, an ordered list, indented code. (`>` quotes, `*`
+            // and fences are made full-width below.)
+            let opens_block = indent >= 4
+                || rest.first() == Some(&'\t')
+                || rest.get(indent).is_some_and(|f| {
+                    matches!(f, '#' | '-' | '+' | '=' | '|') || f.is_ascii_digit()
+                });
+            if opens_block {
+                out.push(render::ZWSP);
+            }
+        }
+        let between_words = || {
+            let before = i.checked_sub(1).and_then(|b| chars.get(b));
+            before.is_some_and(|b| b.is_alphanumeric())
+                && chars.get(i + 1).is_some_and(|a| a.is_alphanumeric())
+        };
         match c {
             '<' => out.push('＜'),
             '>' => out.push('＞'),
@@ -637,14 +663,15 @@ fn escape_markdown(text: &str) -> String {
             ']' => out.push('］'),
             '`' => out.push('｀'),
             '*' => out.push('＊'),
-            '#' if line_start => out.push('＃'),
+            '~' => out.push('～'),
+            '_' if !between_words() => out.push('＿'),
             '&' => {
                 out.push('&');
                 out.push(render::ZWSP);
             }
             other => out.push(other),
         }
-        line_start = c == '\n' || (line_start && matches!(c, ' ' | '\t'));
+        line_start = matches!(c, '\n' | '\r');
     }
     out
 }
@@ -657,7 +684,7 @@ fn escape_text(text: &str) -> String {
 
 /// Outgoing text as markdown (AI bot stream and `response_url`, push robot): escaped,
 /// mentions as `<@userid>`, cut to 4096 bytes.
-fn render_markdown(text: &str) -> String {
+pub(super) fn render_markdown(text: &str) -> String {
     render::render_string(
         text,
         Limit::bytes(MAX_MARKDOWN_BYTES),
@@ -673,7 +700,7 @@ fn render_markdown(text: &str) -> String {
 }
 
 /// Outgoing text as an app's text message: escaped, mentions as names, cut to 2048 bytes.
-fn render_plain(text: &str) -> String {
+pub(super) fn render_plain(text: &str) -> String {
     render::render_string(
         text,
         Limit::bytes(MAX_TEXT_BYTES),

@@ -568,8 +568,8 @@ fn mentions_escaping_and_cutting() {
         "＜@all＞ ＜@a.b-c＞ ＜font color=\"red\"＞x＜/font＞ ｀c｀ ＊＊b＊＊ ［l］(u)"
     );
     assert_eq!(
-        render_markdown("# 标题\n  # 二\n会议 #3 &lt;"),
-        "＃ 标题\n  ＃ 二\n会议 #3 &\u{200B}lt;"
+        render_markdown("# 标题\n  # 二\n会议 #3 &lt;\n- 项\n1. 项\n    码\n_斜_ a_b ~~删~~"),
+        "\u{200B}# 标题\n\u{200B}  # 二\n会议 #3 &\u{200B}lt;\n\u{200B}- 项\n\u{200B}1. 项\n\u{200B}    码\n＿斜＿ a_b ～～删～～"
     );
     assert_eq!(render_markdown("短"), "短");
     let cut = render_markdown(&"字".repeat(2000));
