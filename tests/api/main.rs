@@ -13,6 +13,7 @@ mod dingtalk;
 mod feishu;
 mod first_flow;
 mod helpers;
+mod inert_text;
 mod meetings;
 mod onebot;
 mod outbox;

@@ -25,9 +25,9 @@ use serde_json::{Value, json};
 use crate::helpers::{REDIS, TestApp, spawn_app_with, spawn_live_app, test_settings};
 
 const SECRET: &str = "napcat-http-client-token_0123";
-const ACCESS_TOKEN: &str = "onebot-api-access-token-4567";
+pub(super) const ACCESS_TOKEN: &str = "onebot-api-access-token-4567";
 const SELF_ID: i64 = 3_141_592_653;
-const GROUP: i64 = 734_512_009;
+pub(super) const GROUP: i64 = 734_512_009;
 
 /// How the fake OneBot API answers the next action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ enum Answer {
 }
 
 /// One request the fake saw: `METHOD /path`, the Authorization header, the JSON body.
-type Seen = (String, Option<String>, Value);
+pub(super) type Seen = (String, Option<String>, Value);
 
 #[derive(Clone)]
 struct Fake {
@@ -52,13 +52,13 @@ struct Fake {
 }
 
 /// A fake OneBot v11 HTTP API (as NapCat's HTTP server answers) on 127.0.0.1:0.
-struct FakeOnebot {
-    base: String,
+pub(super) struct FakeOnebot {
+    pub(super) base: String,
     fake: Fake,
 }
 
 impl FakeOnebot {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             seen: Arc::new(Mutex::new(Vec::new())),
@@ -74,7 +74,7 @@ impl FakeOnebot {
         *self.fake.answer.lock().unwrap() = answer;
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.fake.seen.lock().unwrap().clone()
     }
 }
