@@ -18,7 +18,7 @@
 //!
 //! Text rule: messages go as `text` content, where Feishu reads `<at user_id="…">` tags
 //! (`<at user_id="all">` notifies the whole group), the style tags `<b>`, `<i>`, `<u>`, `<s>`,
-//! and `[text](url)` links. [`escape`] puts a zero-width space after every `<`, `]` and `&`,
+//! and `[text](url)` links. `escape` puts a zero-width space after every `<`, `]` and `&`,
 //! so no tag, link or entity can form from any text, whatever platform it was typed on; the
 //! reader sees the same characters. The bot's own mentions (mention tokens) are the only
 //! `<at>` tags, with an `ou_…` id (never `all`) and an escaped name. Plain URLs stay as

@@ -13,7 +13,7 @@
 //!   form the sim platform uses), because QQ group and user numbers share one number space.
 //! - Text rule: text always leaves as `text` segments, taken literally, so nothing typed on
 //!   any platform becomes a CQ code; the bot's own mentions (mention tokens) are the only
-//!   `at` segments. See [`cq`].
+//!   `at` segments. See `cq`.
 //!
 //! <https://github.com/botuniverse/onebot-11/blob/master/communication/http-post.md>
 

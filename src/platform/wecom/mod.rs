@@ -18,13 +18,13 @@
 //! Text rule: the AI bot's stream reply, its `response_url` and the push robot take markdown,
 //! where WeCom reads `<@userid>` (a mention that notifies), `<font …>` tags, `[text](url)`
 //! links, `` `code` ``, `**bold**`, `#` headings and `>` quotes (and the AI bot's stream
-//! more of common markdown). [`escape_markdown`] writes the characters that open inline
+//! more of common markdown). `escape_markdown` writes the characters that open inline
 //! markup in their full-width forms (`＜ ＞ ［ ］ ｀ ＊ ～ ＿`), which read the same to a Chinese
 //! reader and open nothing, and starts a line that could open a block (heading, quote, list)
 //! with a zero-width space, whatever platform the text was typed on; the bot's own mentions
-//! (mention tokens) are the only `<@userid>`. An app's text messages read `<a href>` tags, so there `<` and `>` become
-//! full-width, and a mention is the name (1:1 chats have nobody else to notify). Plain URLs
-//! stay as written (WeCom makes them clickable, showing where they go).
+//! (mention tokens) are the only `<@userid>`. An app's text messages read `<a href>` tags, so
+//! there `<` and `>` become full-width, and a mention is the name (1:1 chats have nobody else
+//! to notify). Plain URLs stay as written (WeCom makes them clickable, showing where they go).
 
 pub mod crypto;
 
