@@ -336,13 +336,32 @@ fn feishu_id(id: &str) -> Option<String> {
     ok.then(|| id.to_owned())
 }
 
+/// Whether `s` starts with an HTML character reference (`&lt;`, `&#60;`, `&#x3c;`).
+fn is_reference(s: &str) -> bool {
+    let Some(body) = s.strip_prefix('&') else {
+        return false;
+    };
+    let Some(end) = body.find(';') else {
+        return false;
+    };
+    let body = &body[..end];
+    if let Some(hex) = body.strip_prefix("#x").or_else(|| body.strip_prefix("#X")) {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    if let Some(dec) = body.strip_prefix('#') {
+        return !dec.is_empty() && dec.chars().all(|c| c.is_ascii_digit());
+    }
+    body.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && body.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// Whether `s` opens something Feishu's text content reads: a tag, a link, an entity.
 fn feishu_opens_markup(s: &str) -> Option<&'static str> {
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
         (Some('<'), Some(c)) if c == '/' || c == '!' || c.is_ascii_alphabetic() => Some("a tag"),
         (Some(']'), Some('(')) => Some("a link"),
-        (Some('&'), Some(c)) if c == '#' || c.is_ascii_alphabetic() => Some("an entity"),
+        (Some('&'), _) if is_reference(s) => Some("an entity"),
         _ => None,
     }
 }
@@ -550,7 +569,7 @@ fn read_wecom_markdown(out: &str) -> Result<(Vec<String>, String), String> {
                 return Err(format!("a tag comes alive: {rest:.24}"));
             }
             (']', Some('(')) => return Err(format!("a link comes alive: {rest:.24}")),
-            ('&', Some(n)) if n == '#' || n.is_ascii_alphabetic() => {
+            ('&', _) if is_reference(rest) => {
                 return Err(format!("an entity comes alive: {rest:.24}"));
             }
             _ => {}

@@ -246,6 +246,50 @@ pub fn break_after(text: &str, after: impl Fn(char) -> bool) -> String {
     out
 }
 
+/// Puts [`ZWSP`] after every `&` that opens an HTML character reference (`&lt;`, `&#60;`,
+/// `&#x3c;`), so that a renderer that decodes them cannot turn typed text into a `<`. Other
+/// `&`s stay as they are, so that `?a=1&b=2` in a link is not cut.
+pub fn break_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (at, c) in text.char_indices() {
+        out.push(c);
+        if c == '&' && opens_reference(text.get(at + 1..).unwrap_or_default()) {
+            out.push(ZWSP);
+        }
+    }
+    out
+}
+
+/// Whether `rest` (what follows a `&`) is the body of a character reference: a name, a
+/// decimal or a hexadecimal number, then `;`.
+fn opens_reference(rest: &str) -> bool {
+    // Names are short; a `;` further on ends something else.
+    let Some((end, _)) = rest.char_indices().take(34).find(|(_, c)| *c == ';') else {
+        return false;
+    };
+    let body = rest.get(..end).unwrap_or_default();
+    let digits = |s: &str, hex: bool| {
+        !s.is_empty()
+            && s.chars().all(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    };
+    match body.strip_prefix('#') {
+        Some(n) => match n.strip_prefix(['x', 'X']) {
+            Some(hex) => digits(hex, true),
+            None => digits(n, false),
+        },
+        None => {
+            body.starts_with(|c: char| c.is_ascii_alphabetic())
+                && body.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +394,34 @@ mod tests {
         let emoji = "😀".repeat(10);
         let cut = render_string(&emoji, Limit::utf16(7), str::to_owned, |_, _| String::new());
         assert_eq!(cut, "😀😀😀…");
+    }
+
+    #[test]
+    fn only_a_character_reference_gets_a_break_after_its_ampersand() {
+        for (input, expected) in [
+            ("&lt;at&gt;", "&\u{200B}lt;at&\u{200B}gt;"),
+            (
+                "&#60;&#x3C;&#X3c;",
+                "&\u{200B}#60;&\u{200B}#x3C;&\u{200B}#X3c;",
+            ),
+            (
+                "https://m.example/j?a=1&b=2&c",
+                "https://m.example/j?a=1&b=2&c",
+            ),
+            (
+                "A&B; &; &#; &#x; &1a; & lt;",
+                "A&\u{200B}B; &; &#; &#x; &1a; & lt;",
+            ),
+            ("&", "&"),
+            ("&#91;文字", "&\u{200B}#91;文字"),
+            ("&#9字1;", "&#9字1;"),
+            ("&字;", "&字;"),
+            (
+                "&gt;字字字字字字字字字字字字",
+                "&\u{200B}gt;字字字字字字字字字字字字",
+            ),
+        ] {
+            assert_eq!(break_entities(input), expected, "{input}");
+        }
     }
 }

@@ -18,9 +18,9 @@
 //!
 //! Text rule: messages go as `text` content, where Feishu reads `<at user_id="…">` tags
 //! (`<at user_id="all">` notifies the whole group), the style tags `<b>`, `<i>`, `<u>`, `<s>`,
-//! and `[text](url)` links. `escape` puts a zero-width space after every `<`, `]` and `&`,
-//! so no tag, link or entity can form from any text, whatever platform it was typed on; the
-//! reader sees the same characters. The bot's own mentions (mention tokens) are the only
+//! and `[text](url)` links. `escape` puts a zero-width space after every `<`, every `]` and
+//! every `&` of a character reference, so no tag, link or entity can form from any text,
+//! whatever platform it was typed on; the reader sees the same characters. The bot's own mentions (mention tokens) are the only
 //! `<at>` tags, with an `ou_…` id (never `all`) and an escaped name. Plain URLs stay as
 //! written; Feishu makes them clickable, showing exactly where they go.
 
@@ -447,12 +447,12 @@ fn check_id(field: &str, value: &str) -> Result<(), PlatformError> {
 }
 
 /// Feishu's escape for text content: a zero-width space after every `<` (no tag: `<at`,
-/// `</at>`, `<b>`), every `]` (no `[text](url)` link) and every `&` (no entity that a
-/// renderer might decode into one of those). The text reads the same.
+/// `</at>`, `<b>`), every `]` (no `[text](url)` link) and every `&` that opens a character
+/// reference (none that a renderer might decode into one of those). The text reads the same.
 ///
 /// <https://open.feishu.cn/document/server-docs/im-v1/message-content-description/create_json#c9e08671>
 pub(super) fn escape(text: &str) -> String {
-    render::break_after(text, |c| matches!(c, '<' | ']' | '&'))
+    render::break_entities(&render::break_after(text, |c| matches!(c, '<' | ']')))
 }
 
 /// A mention as Feishu's text content writes it: `<at user_id="ou_…">name</at>`. An id that
