@@ -762,3 +762,32 @@ fn sim_text_is_exactly_what_was_written() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// The bot's own structured link (a meeting's online link) is plain text everywhere; where a
+// platform makes URLs clickable it must arrive whole, or the click goes somewhere else.
+
+#[test]
+fn a_meeting_link_arrives_unchanged_on_every_platform() {
+    let link = "https://meeting.tencent.com/dm/Abc_12-x.y?pwd=a1&from=3%20x#top";
+    let text = format!("线上链接：{link}\n{}", mention_token("2233445566", "张三"));
+    let outputs = [
+        ("feishu", feishu::render_text(&text)),
+        ("wecom markdown", wecom::render_markdown(&text)),
+        ("wecom text", wecom::render_plain(&text)),
+        ("dingtalk session", Outgoing::render(&text).session_text),
+        ("dingtalk openapi", Outgoing::render(&text).api_text),
+        ("telegram", telegram::render_text(&text).0),
+        ("sim", sim::render_text(&text)),
+        (
+            "onebot",
+            cq::segments(&text, true)
+                .iter()
+                .filter_map(|s| s["data"]["text"].as_str())
+                .collect(),
+        ),
+    ];
+    for (platform, out) in outputs {
+        assert!(out.contains(&format!("{link}\n")), "{platform}: {out:?}");
+    }
+}
