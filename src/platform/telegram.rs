@@ -25,10 +25,7 @@ use serde_json::{Value, json};
 
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
-    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
-};
-use super::{
-    SettingError,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, SettingError,
     render::{self, Limit},
 };
 use crate::config::{Secret, TelegramBot};
@@ -279,10 +276,9 @@ pub(super) fn render_text(text: &str) -> (String, Vec<Value>) {
             .and_then(|id| id.parse::<i64>().ok())
             .filter(|id| *id > 0);
         if let Some(id) = user {
-            entities.push(
-                json!({"type": "text_mention", "offset": offset, "length": units,
-                                 "user": {"id": id}}),
-            );
+            let user = json!({ "id": id });
+            let kind = "text_mention";
+            entities.push(json!({"type": kind, "offset": offset, "length": units, "user": user}));
         }
         offset += units;
         out.push_str(&piece.text);

@@ -20,9 +20,10 @@
 //! (`<at user_id="all">` notifies the whole group), the style tags `<b>`, `<i>`, `<u>`, `<s>`,
 //! and `[text](url)` links. `escape` puts a zero-width space after every `<`, every `]` and
 //! every `&` of a character reference, so no tag, link or entity can form from any text,
-//! whatever platform it was typed on; the reader sees the same characters. The bot's own mentions (mention tokens) are the only
-//! `<at>` tags, with an `ou_…` id (never `all`) and an escaped name. Plain URLs stay as
-//! written; Feishu makes them clickable, showing exactly where they go.
+//! whatever platform it was typed on; the reader sees the same characters. The bot's own
+//! mentions (mention tokens) are the only `<at>` tags, with an `ou_…` id (never `all`) and an
+//! escaped name. Plain URLs stay as written; Feishu makes them clickable, showing exactly
+//! where they go.
 
 mod api;
 pub mod crypto;
@@ -42,10 +43,7 @@ use subtle::ConstantTimeEq;
 use self::crypto::Cipher;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
-    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
-};
-use super::{
-    SettingError,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, SettingError,
     render::{self, Limit},
 };
 use crate::{

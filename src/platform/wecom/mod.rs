@@ -624,9 +624,9 @@ fn mentionable(user_id: &str) -> bool {
 /// WeCom's escape for markdown. The characters that open inline markup (`<@id>`, `<font>`,
 /// autolinks, `[links]`, code, emphasis, strikethrough) become their full-width forms (`_`
 /// only where it could open emphasis, so that `a_b` in a URL stays), an `&` that opens a
-/// character reference gets a zero-width space after it, and a line that could open a block (a `#` heading, a `>`
-/// quote, a list, a rule, a table, indented code) starts with a zero-width space, which makes
-/// it a plain paragraph. The AI bot's stream takes "common markdown", the push robot a
+/// character reference gets a zero-width space after it, and a line that could open a block
+/// (a `#` heading, a list, a rule, a table, indented code) starts with a zero-width space,
+/// which makes it a plain paragraph. The AI bot's stream takes "common markdown", the push robot a
 /// documented subset; this covers both. Whether WeCom honours backslash escapes is not
 /// documented, so none are relied on.
 ///
