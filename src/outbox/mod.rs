@@ -216,14 +216,8 @@ impl Outbox {
         let platform = adapter.kind().as_str();
         let mut delivered = Vec::new();
         for (message, covers) in batch {
-            // Server-made mentions become the platform's own form here, where the adapter is
-            // known; features write them once, platform-neutrally.
-            let message = OutboundMessage {
-                text: crate::platform::render_mentions(&message.text, |name, user| {
-                    adapter.mention(name, user)
-                }),
-                ..message
-            };
+            // The text goes as features wrote it, mention tokens and all: only the adapter
+            // knows the route it takes and so the format to escape for (platform::render).
             match adapter.send(&message).await {
                 Ok(()) => {
                     let outcome = if covers.len() > 1 { "digested" } else { "sent" };

@@ -1,13 +1,20 @@
 //! Platform adapters: each proves a request authentic, turns the platform's event into the
 //! common [`InboundEvent`], and renders common replies in the platform's reply form. Adapters
 //! carry text only; they never call into `chat` or `service`.
+//!
+//! Text is data wherever it goes: every adapter renders outgoing text itself, at the last
+//! moment, escaping all of it for its own format whatever platform it was typed on, and
+//! writing a real mention only for a [`mention_token`] (see [`render`]).
 
 pub mod dingtalk;
 pub mod event;
 pub mod feishu;
 #[cfg(test)]
 pub(crate) mod fuzz;
+#[cfg(test)]
+mod inert_tests;
 pub mod onebot;
+pub mod render;
 pub mod sim;
 pub mod telegram;
 pub mod token;
@@ -67,42 +74,26 @@ impl fmt::Display for PlatformKind {
     }
 }
 
-/// A mention of a user in text built by the server (reminders): the outbox renders it with
-/// the sending adapter's [`Platform::mention`], so each platform gets its own form. Made of
-/// Unicode noncharacters, which the webhook pipeline strips from everything users type, so
-/// no one can forge a mention through their name or message.
+/// A mention of a user in text built by the server (reminders). Text travels with it, neutral,
+/// all the way to the adapter that sends it, which writes it in its platform's mention form
+/// while escaping everything else (see [`render`]). Made of Unicode noncharacters, which the
+/// webhook pipeline strips from everything users type, so no one can forge a mention through
+/// their name or message.
 pub fn mention_token(user_id: &str, name: &str) -> String {
     let clean = |s: &str| s.chars().filter(|c| !is_token_char(*c)).collect::<String>();
-    format!("\u{FDE0}{}\u{FDE1}{}\u{FDE2}", clean(user_id), clean(name))
+    format!(
+        "{}{}{}{}{}",
+        render::OPEN,
+        clean(user_id),
+        render::SEP,
+        clean(name),
+        render::CLOSE
+    )
 }
 
 /// Whether a character is reserved for server-made markers (U+FDD0..U+FDEF, noncharacters).
 pub fn is_token_char(c: char) -> bool {
     ('\u{FDD0}'..='\u{FDEF}').contains(&c)
-}
-
-/// Replaces every [`mention_token`] in `text` with `render(name, user_id)`; the marker
-/// characters of a broken token are dropped (its text stays).
-pub fn render_mentions(text: &str, render: impl Fn(&str, &str) -> String) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('\u{FDE0}') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + '\u{FDE0}'.len_utf8()..];
-        match (after.find('\u{FDE1}'), after.find('\u{FDE2}')) {
-            (Some(sep), Some(end)) if sep < end => {
-                let user = &after[..sep];
-                let name = &after[sep + '\u{FDE1}'.len_utf8()..end];
-                out.push_str(&render(name, user));
-                rest = &after[end + '\u{FDE2}'.len_utf8()..];
-            }
-            _ => {
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.chars().filter(|c| !is_token_char(*c)).collect()
 }
 
 /// Decodes a JSON body exactly (no trailing bytes), naming the field at fault when it is not
@@ -313,7 +304,8 @@ impl Rendered {
 pub struct OutboundMessage {
     /// The platform's chat id.
     pub chat_id: String,
-    /// The text (already rendered, mentions included in the platform's form).
+    /// The text as features wrote it: plain text with neutral [`mention_token`]s. The adapter
+    /// renders it (escaping and mentions) for the route it takes; see [`render`].
     pub text: String,
     /// Derived from intent (e.g. `meeting:<b>:7:reminder:1h:chat:<c>`), never from a retry
     /// counter, so platforms that deduplicate sends (Feishu `uuid`) can use it as is.
@@ -353,7 +345,8 @@ pub trait Platform: Send + Sync + fmt::Debug {
     fn verify(&self, request: InboundRequest<'_>) -> Result<(), PlatformError>;
     /// Turns an authentic request into an event or an immediate answer.
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError>;
-    /// Renders the replies to an event as the webhook response. Replies the platform cannot
+    /// Renders the replies to an event as the webhook response. Reply texts are neutral like
+    /// sends (see [`render`]) and are rendered the same way. Replies the platform cannot
     /// carry in the response (a second message, another chat) come back as `deferred`, and
     /// the webhook pipeline hands them to the outbox.
     fn render_replies(&self, event: &InboundEvent, replies: &[Reply]) -> Rendered;
@@ -361,8 +354,6 @@ pub trait Platform: Send + Sync + fmt::Debug {
     fn accepts_get(&self) -> bool {
         false
     }
-    /// How a mention of `name` is written in this platform's text.
-    fn mention(&self, name: &str, user_id: &str) -> String;
     /// Sends a proactive message through the platform's API. Returns once the platform
     /// accepted it.
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>>;

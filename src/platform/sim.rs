@@ -1,5 +1,9 @@
 //! The `sim` platform: plain JSON in, replies inline, proactive messages in a Redis mailbox.
 //! It is the embedded default a newcomer talks to before any real chat account exists.
+//!
+//! Text rule: the sim has no markup and notifies no one, so text is shown exactly as written
+//! and a mention token becomes `@name`; nothing can come alive here. (What a user typed that
+//! reads `@所有人` stays those characters; the sim gives them no meaning.)
 
 use axum::{Json, http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
@@ -63,6 +67,11 @@ impl SimAdapter {
 /// The private chat id of user `user_id` on sim.
 pub fn private_chat_id(user_id: &str) -> String {
     format!("dm:{user_id}")
+}
+
+/// The sim's rendering: text as written, a mention as `@name`.
+pub(super) fn render_text(text: &str) -> String {
+    super::render::plain_text(text)
 }
 
 fn check_id(field: &str, value: &str, max: usize) -> Result<(), PlatformError> {
@@ -145,18 +154,21 @@ impl Platform for SimAdapter {
     }
 
     fn render_replies(&self, _event: &InboundEvent, replies: &[Reply]) -> Rendered {
-        Rendered::inline((StatusCode::OK, Json(SimReplies { replies })).into_response())
-    }
-
-    fn mention(&self, name: &str, _user_id: &str) -> String {
-        format!("@{name}")
+        let replies: Vec<Reply> = replies
+            .iter()
+            .map(|r| Reply {
+                chat_id: r.chat_id.clone(),
+                text: render_text(&r.text),
+            })
+            .collect();
+        Rendered::inline((StatusCode::OK, Json(SimReplies { replies: &replies })).into_response())
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
             let delivered = MailboxMessage {
                 chat_id: message.chat_id.clone(),
-                text: message.text.clone(),
+                text: render_text(&message.text),
                 at: chrono::Utc::now(),
             };
             self.store
@@ -319,7 +331,11 @@ mod tests {
                 fuzz::survive(label, body, || {
                     let reply = Reply {
                         chat_id: e.chat.chat_id.clone(),
-                        text: format!("{} {}", a.mention(&e.text, &e.sender_id), e.text),
+                        text: format!(
+                            "{} {}",
+                            crate::platform::mention_token(&e.sender_id, &e.text),
+                            e.text
+                        ),
                     };
                     let _ = a.render_replies(&e, &[reply]);
                     Ok(())

@@ -4,6 +4,13 @@
 //!
 //! Telegram counts text offsets and lengths in UTF-16 code units; every offset that comes from
 //! the wire is checked against the text before it is used, so no input can make this panic.
+//!
+//! Text rule: messages go as plain text (no `parse_mode`), so nothing is markup; but Telegram
+//! itself finds `@username` in plain text and makes it a mention that notifies that user. So
+//! every `@` of the text gets a zero-width space after it, which no username can start with,
+//! and the bot's own mentions (from mention tokens) go as `text_mention` entities over
+//! `@name`, naming the user by id. Telegram also makes plain URLs, `#hashtags` and `/commands`
+//! clickable; they show exactly what they do, notify no one, and are left as written.
 
 use std::{ops::Range, time::Duration};
 
@@ -16,10 +23,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::SettingError;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
-    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, SettingError,
+    render::{self, Limit},
 };
 use crate::config::{Secret, TelegramBot};
 
@@ -124,12 +131,11 @@ impl TelegramAdapter {
     ///
     /// <https://core.telegram.org/bots/api#sendmessage>
     async fn send_message(&self, chat_id: &str, text: &str) -> Result<(), SendError> {
-        if text.trim().is_empty() {
+        let Some(body) = send_message_body(chat_id, text) else {
             // Telegram answers 400 "message text is empty"; no need to ask.
             return Err(SendError::Permanent("message text is empty".to_owned()));
-        }
+        };
         let url = format!("{}/bot{}/sendMessage", self.api_base, self.token.expose());
-        let body = json!({ "chat_id": chat_id_value(chat_id), "text": fit_text(text) });
         let response = self
             .client
             .post(url)
@@ -250,24 +256,55 @@ fn chat_id_value(chat_id: &str) -> Value {
         .map_or_else(|_| Value::String(chat_id.to_owned()), Value::from)
 }
 
-/// Cuts `text` to Telegram's 4096 UTF-16 units, ending a cut text with `…`.
-fn fit_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.encode_utf16().count() <= MAX_TEXT_UNITS {
-        return text.into();
-    }
-    // `…` is one UTF-16 unit, so the kept part may use one unit less than the maximum.
-    let budget = MAX_TEXT_UNITS - '…'.len_utf16();
-    let mut used = 0;
-    let mut out = String::with_capacity(text.len().min(MAX_TEXT_UNITS * 4));
-    for c in text.chars() {
-        used += c.len_utf16();
-        if used > budget {
-            break;
+/// Telegram's escape for plain text: a zero-width space after every `@`, so that no
+/// `@username` in it is found and made a mention.
+fn escape(text: &str) -> String {
+    render::break_after(text, |c| c == '@')
+}
+
+/// A message's text and entities: the text escaped and cut to 4096 UTF-16 units, each mention
+/// token as `@name` under a `text_mention` entity for the user's numeric id (a token with
+/// another id stays inert text).
+///
+/// <https://core.telegram.org/bots/api#messageentity>
+pub(super) fn render_text(text: &str) -> (String, Vec<Value>) {
+    let pieces = render::render(text, Limit::utf16(MAX_TEXT_UNITS), escape, |_, name| {
+        format!("@{}{}", render::ZWSP, escape(name))
+    });
+    let mut out = String::new();
+    let mut entities = Vec::new();
+    let mut offset = 0;
+    for piece in pieces {
+        let units = piece.text.encode_utf16().count();
+        let user = piece
+            .mentions
+            .as_deref()
+            .and_then(|id| id.parse::<i64>().ok())
+            .filter(|id| *id > 0);
+        if let Some(id) = user {
+            let user = json!({ "id": id });
+            let kind = "text_mention";
+            entities.push(json!({"type": kind, "offset": offset, "length": units, "user": user}));
         }
-        out.push(c);
+        offset += units;
+        out.push_str(&piece.text);
     }
-    out.push('…');
-    out.into()
+    (out, entities)
+}
+
+/// The `sendMessage` parameters for a text, or `None` when it renders to nothing.
+fn send_message_body(chat_id: &str, text: &str) -> Option<serde_json::Map<String, Value>> {
+    let (text, entities) = render_text(text);
+    if text.trim().is_empty() {
+        return None;
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("chat_id".to_owned(), chat_id_value(chat_id));
+    body.insert("text".to_owned(), Value::String(text));
+    if !entities.is_empty() {
+        body.insert("entities".to_owned(), Value::Array(entities));
+    }
+    Some(body)
 }
 
 /// `first_name last_name`, trimmed and bounded; `None` when blank.
@@ -511,35 +548,24 @@ impl Platform for TelegramAdapter {
         let mut inline = None;
         let mut deferred = Vec::new();
         for reply in replies {
-            if reply.text.trim().is_empty() {
+            let body = send_message_body(&reply.chat_id, &reply.text);
+            let Some(mut body) = body else {
                 // Telegram refuses empty text on every route; sending it would only fail later.
                 tracing::warn!(chat_id = %reply.chat_id, "dropping an empty reply");
                 continue;
-            }
+            };
             if inline.is_none() && reply.chat_id == event.chat.chat_id {
-                inline = Some(reply);
+                body.insert("method".to_owned(), Value::from("sendMessage"));
+                inline = Some(body);
             } else {
                 deferred.push(reply.clone());
             }
         }
         let response = match inline {
-            Some(reply) => (
-                StatusCode::OK,
-                Json(json!({
-                    "method": "sendMessage",
-                    "chat_id": chat_id_value(&reply.chat_id),
-                    "text": fit_text(&reply.text),
-                })),
-            )
-                .into_response(),
+            Some(body) => (StatusCode::OK, Json(Value::Object(body))).into_response(),
             None => acknowledge(),
         };
         Rendered { response, deferred }
-    }
-
-    fn mention(&self, name: &str, _user_id: &str) -> String {
-        // Plain text: without parse_mode this is not a link; proper mentions need entities.
-        format!("@{name}")
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
@@ -1016,14 +1042,15 @@ mod tests {
 
     #[test]
     fn long_texts_are_cut_to_4096_utf16_units() {
-        assert_eq!(fit_text("短"), "短");
+        let fit = |t: &str| render_text(t).0;
+        assert_eq!(fit("短"), "短");
         let exact = "a".repeat(4096);
-        assert_eq!(fit_text(&exact), exact);
-        let cut = fit_text(&"a".repeat(5000)).into_owned();
+        assert_eq!(fit(&exact), exact);
+        let cut = fit(&"a".repeat(5000));
         assert_eq!(cut.encode_utf16().count(), 4096);
         assert!(cut.ends_with("a…"));
         // Emoji are two units each: never split, never over the limit.
-        let cut = fit_text(&"😀".repeat(3000)).into_owned();
+        let cut = fit(&"😀".repeat(3000));
         assert!(cut.encode_utf16().count() <= 4096);
         assert_eq!(cut.chars().filter(|c| *c == '😀').count(), 2047);
     }
@@ -1217,12 +1244,16 @@ mod tests {
                 .flatten();
             if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
                 fuzz::survive(label, body, || {
+                    // The fuzzed text as a mention too: names are user-made as well.
                     let reply = Reply {
                         chat_id: e.chat.chat_id.clone(),
-                        text: e.text.clone(),
+                        text: format!(
+                            "{}{}",
+                            crate::platform::mention_token(&e.sender_id, &e.text),
+                            e.text
+                        ),
                     };
                     let _ = a.render_replies(&e, &[reply]);
-                    let _ = a.mention(&e.text, &e.sender_id);
                     Ok(())
                 });
             }

@@ -134,7 +134,7 @@ pub(crate) fn parse_link(raw: Option<&str>) -> Result<Option<String>> {
         Some(l)
             if (l.starts_with("https://") || l.starts_with("http://"))
                 && l.len() <= 500
-                && !l.contains(char::is_whitespace) =>
+                && !l.chars().any(|c| c.is_whitespace() || c.is_control()) =>
         {
             Ok(Some(l.to_owned()))
         }

@@ -617,7 +617,7 @@ async fn replies_use_the_session_webhook_until_it_expires_then_the_openapi() {
                     "sessionWebhookExpiredTime": expires}),
         )
     };
-    let mention = dt.mention("李四", "user0002");
+    let mention = mobile_branch::platform::mention_token("user0002", "李四");
     let mut reply = message(GROUP, context("live", now_ms() + 3_600_000));
     reply.text = format!("{mention} 已加入");
 

@@ -31,9 +31,9 @@ const APP_SECRET: &str = "feishu-app-secret-0123456789";
 const VERIFICATION_TOKEN: &str = "feishu-verification-token-42";
 const ENCRYPT_KEY: &str = "feishu-encrypt-key-XYZ";
 const BOT_OPEN_ID: &str = "ou_7d8a6e6df7621556ce0d21922b676706";
-const GROUP: &str = "oc_a0553eda9014c201e6969b478895c230";
-const SECRETARY: &str = "ou_4e6f0d1b2c3a495867788990aabbccdd";
-const MEMBER: &str = "ou_84aad35d084aa403a838cf73ee18467a";
+pub(super) const GROUP: &str = "oc_a0553eda9014c201e6969b478895c230";
+pub(super) const SECRETARY: &str = "ou_4e6f0d1b2c3a495867788990aabbccdd";
+pub(super) const MEMBER: &str = "ou_84aad35d084aa403a838cf73ee18467a";
 
 /// How the fake Open API answers the next message call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +63,13 @@ struct Fake {
 }
 
 /// A fake Feishu Open API on 127.0.0.1:0.
-struct FakeFeishu {
-    base: String,
+pub(super) struct FakeFeishu {
+    pub(super) base: String,
     fake: Fake,
 }
 
 impl FakeFeishu {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             valid_token: Arc::new(Mutex::new(String::new())),
@@ -92,7 +92,7 @@ impl FakeFeishu {
     }
 
     /// Message calls (sends and replies) seen, without token and name lookups.
-    fn messages(&self) -> Vec<(String, String, Value)> {
+    pub(super) fn messages(&self) -> Vec<(String, String, Value)> {
         self.fake
             .seen
             .lock()
@@ -247,7 +247,7 @@ async fn open_api(
 }
 
 /// The `[bots.fs]` (encrypted) and `[bots.fsplain]` (token only) tables.
-fn fs_bots(api_base: &str) -> String {
+pub(super) fn fs_bots(api_base: &str) -> String {
     format!(
         r#"
 [bots.fs]
@@ -274,7 +274,7 @@ async fn spawn_fs_app(fake: &FakeFeishu) -> TestApp {
 }
 
 /// A group text message as Feishu pushes it (schema 2.0), opening with @bot.
-fn group_message(message_id: &str, sender: &str, text: &str) -> Value {
+pub(super) fn group_message(message_id: &str, sender: &str, text: &str) -> Value {
     json!({
         "schema": "2.0",
         "header": {
@@ -348,7 +348,7 @@ async fn post_signed(
 }
 
 /// Sends a message as Feishu would: encrypted and signed now.
-async fn deliver(app: &TestApp, event: &Value) -> (u16, Value) {
+pub(super) async fn deliver(app: &TestApp, event: &Value) -> (u16, Value) {
     let body = seal(event);
     let response = post_signed(app, "fs", &body, Some((unix_now(), &body))).await;
     let status = response.status().as_u16();
@@ -356,7 +356,7 @@ async fn deliver(app: &TestApp, event: &Value) -> (u16, Value) {
 }
 
 /// The text of a message call's `content`.
-fn text_of(body: &Value) -> String {
+pub(super) fn text_of(body: &Value) -> String {
     let content: Value = serde_json::from_str(body["content"].as_str().unwrap()).unwrap();
     content["text"].as_str().unwrap().to_owned()
 }
@@ -546,7 +546,10 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
     let fs = adapter(&app, &fake.base);
     let message = OutboundMessage {
         chat_id: GROUP.to_owned(),
-        text: format!("会议 #3 明天 19:30 开始 {}", fs.mention("李四", MEMBER)),
+        text: format!(
+            "会议 #3 明天 19:30 开始 {}",
+            mobile_branch::platform::mention_token(MEMBER, "李四")
+        ),
         idempotency_key: "meeting:b1:3:reminder:24h:chat:g".to_owned(),
         context: None,
     };

@@ -14,6 +14,7 @@ mod dingtalk;
 mod feishu;
 mod first_flow;
 mod helpers;
+mod inert_text;
 mod limits;
 mod meetings;
 mod onebot;

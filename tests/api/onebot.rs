@@ -25,9 +25,9 @@ use serde_json::{Value, json};
 use crate::helpers::{REDIS, TestApp, spawn_app_with, spawn_live_app, test_settings};
 
 const SECRET: &str = "napcat-http-client-token_0123";
-const ACCESS_TOKEN: &str = "onebot-api-access-token-4567";
+pub(super) const ACCESS_TOKEN: &str = "onebot-api-access-token-4567";
 const SELF_ID: i64 = 3_141_592_653;
-const GROUP: i64 = 734_512_009;
+pub(super) const GROUP: i64 = 734_512_009;
 
 /// How the fake OneBot API answers the next action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ enum Answer {
 }
 
 /// One request the fake saw: `METHOD /path`, the Authorization header, the JSON body.
-type Seen = (String, Option<String>, Value);
+pub(super) type Seen = (String, Option<String>, Value);
 
 #[derive(Clone)]
 struct Fake {
@@ -52,13 +52,13 @@ struct Fake {
 }
 
 /// A fake OneBot v11 HTTP API (as NapCat's HTTP server answers) on 127.0.0.1:0.
-struct FakeOnebot {
-    base: String,
+pub(super) struct FakeOnebot {
+    pub(super) base: String,
     fake: Fake,
 }
 
 impl FakeOnebot {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             seen: Arc::new(Mutex::new(Vec::new())),
@@ -74,7 +74,7 @@ impl FakeOnebot {
         *self.fake.answer.lock().unwrap() = answer;
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.fake.seen.lock().unwrap().clone()
     }
 }
@@ -504,7 +504,7 @@ async fn send_reports_each_onebot_answer_as_the_outbox_needs_it() {
     // Arrange
     let fake = FakeOnebot::start().await;
     let qq = adapter(&fake.base, Some(ACCESS_TOKEN), reqwest::Client::new());
-    let mention = qq.mention("张三", "2233445566");
+    let mention = mobile_branch::platform::mention_token("2233445566", "张三");
     let message = outbound(
         &GROUP.to_string(),
         &format!("{mention} 会议 #3 明天 19:30 开始"),

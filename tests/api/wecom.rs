@@ -39,7 +39,7 @@ pub(super) const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 pub(super) const CORP_ID: &str = "ww0123456789abcdef";
 const CORP_SECRET: &str = "corp-secret-0123456789";
 const ROBOT_KEY: &str = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa";
-const GROUP: &str = "wrkSFfCgAAtMQKg4xqDatM5C9IDHFpTw";
+pub(super) const GROUP: &str = "wrkSFfCgAAtMQKg4xqDatM5C9IDHFpTw";
 const BOT_NAME: &str = "党建助手";
 
 /// How the fake answers the next `message/send`.
@@ -63,13 +63,13 @@ struct Fake {
     seen: Arc<Mutex<Vec<(String, String, Value)>>>,
 }
 
-struct FakeWecom {
-    base: String,
+pub(super) struct FakeWecom {
+    pub(super) base: String,
     fake: Fake,
 }
 
 impl FakeWecom {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             valid_token: Arc::new(Mutex::new(String::new())),
@@ -87,7 +87,7 @@ impl FakeWecom {
         *self.fake.answer.lock().unwrap() = answer;
     }
 
-    fn seen(&self, path: &str) -> Vec<(String, Value)> {
+    pub(super) fn seen(&self, path: &str) -> Vec<(String, Value)> {
         self.fake
             .seen
             .lock()

@@ -49,25 +49,61 @@ where
 }
 
 /// Decodes a JSON body, naming the field at fault: 400 for bytes that are not JSON, 422 for
-/// JSON of the wrong shape.
+/// JSON of the wrong shape. The characters the server reserves for its own mention markers
+/// are dropped from every string first, as the webhook drops them from everything typed in a
+/// chat: text that enters through the API is data too, and must not forge a mention.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::from(Problem::bad_request(format!(
-                "body is not valid JSON: {inner}"
-            )))
-        } else {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::from(Problem::invalid(field, inner.to_string()))
-        }
+    let mut value: serde_json::Value = serde::Deserialize::deserialize(&mut de).map_err(|e| {
+        ApiError::from(Problem::bad_request(format!("body is not valid JSON: {e}")))
     })?;
     de.end().map_err(|e| {
         ApiError::from(Problem::bad_request(format!(
             "trailing data after JSON: {e}"
         )))
     })?;
-    Ok(value)
+    strip_markers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::from(Problem::invalid(field, e.into_inner().to_string()))
+    })
+}
+
+fn strip_markers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.chars().any(crate::platform::is_token_char) => {
+            s.retain(|c| !crate::platform::is_token_char(c));
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_markers),
+        Value::Object(map) => map.values_mut().for_each(strip_markers),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Notice {
+        text: String,
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn marker_characters_are_dropped_from_every_string() {
+        let body = "{\"text\":\"a\u{FDE0}u1\u{FDE1}all\u{FDE2}b\",\"tags\":[\"\\ufde0x\"]}";
+        let notice: Notice = from_slice(body.as_bytes()).unwrap();
+        assert_eq!(notice.text, "au1allb");
+        assert_eq!(notice.tags, ["x"]);
+    }
+
+    #[test]
+    fn bad_json_is_400_and_a_wrong_shape_names_the_field() {
+        assert!(from_slice::<Notice>(b"{\"text\":").is_err());
+        let err = from_slice::<Notice>(br#"{"text": 5, "tags": []}"#).unwrap_err();
+        assert!(format!("{err:?}").contains("text"), "{err:?}");
+    }
 }

@@ -3,10 +3,13 @@
 //! robot OpenAPI (`groupMessages/send`, `oToMessages/batchSend`) with an app access token,
 //! and the token endpoint itself.
 //!
-//! Mentions travel inside the text as a private marker (see [`mention_marker`]) because a
-//! DingTalk @-mention needs the user id both in the text and in `at.atUserIds`; a marker made
-//! of Unicode noncharacters cannot be typed into a chat (inbound text is stripped of them), so
-//! user-typed `@someone` never turns into a real mention.
+//! Text rule: DingTalk robots send `text` messages, which have no markup; what comes alive
+//! is an `@`: on the sessionWebhook, `@<userId>` in the content notifies that user when the
+//! id is also listed in `at.atUserIds`. The bot's own mentions (mention tokens) are the only
+//! ids listed, and [`escape`] puts a zero-width space after every `@` of the text, so that
+//! nothing typed on any platform can write `@<userId>` (or `@所有人`) and be read as one. The
+//! OpenAPI's `sampleText` cannot mention anyone; there a mention is the name. Plain URLs stay
+//! as written (DingTalk makes them clickable, showing where they go).
 
 use std::time::Duration;
 
@@ -14,14 +17,10 @@ use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::platform::SendError;
-
-/// Opens a mention marker: `OPEN user_id SEP display_name CLOSE`.
-const OPEN: char = '\u{FDD0}';
-/// Separates the user id from the display name in a marker.
-const SEP: char = '\u{FDD1}';
-/// Closes a mention marker.
-const CLOSE: char = '\u{FDD2}';
+use crate::platform::{
+    SendError, is_token_char,
+    render::{self, Limit},
+};
 
 /// Longest text sent in one message, in characters. DingTalk documents no number for robot
 /// text; this stays well below the 20 000 bytes the custom robot accepts.
@@ -36,37 +35,36 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// Whether `c` belongs to the noncharacter block used for markers (and so is stripped from
-/// every inbound text and display name).
-pub fn is_marker_char(c: char) -> bool {
-    ('\u{FDD0}'..='\u{FDEF}').contains(&c)
-}
-
-/// Removes marker characters, control characters other than newlines and tabs, and
-/// surrounding whitespace: what a user typed can never carry a mention or a control code.
+/// Removes marker characters (see [`crate::platform::mention_token`]), control characters
+/// other than newlines and tabs, and surrounding whitespace: what a user typed can never
+/// carry a mention or a control code.
 pub fn clean_text(text: &str) -> String {
     text.chars()
-        .filter(|c| !is_marker_char(*c) && (!c.is_control() || matches!(c, '\n' | '\t')))
+        .filter(|c| !is_token_char(*c) && (!c.is_control() || matches!(c, '\n' | '\t')))
         .collect::<String>()
         .trim()
         .to_owned()
 }
 
-/// The marker [`super::DingtalkAdapter`]'s `mention` writes: it becomes `@<userId>` plus an
-/// `atUserIds` entry on the sessionWebhook, and plain `@<name>` on the OpenAPI, whose
-/// `sampleText` template cannot mention anyone.
-pub fn mention_marker(name: &str, user_id: &str) -> String {
-    let name = clean_text(name).replace(char::is_whitespace, " ");
-    let id_ok = !user_id.is_empty()
+/// DingTalk's escape for text content: a zero-width space after every `@`, so that no
+/// `@<userId>` or `@所有人` forms from text. The reader sees the same characters.
+pub fn escape(text: &str) -> String {
+    render::break_after(text, |c| c == '@')
+}
+
+/// Whether `user_id` can be listed in `atUserIds` and written as `@<userId>`: a userId's
+/// characters only (letters, digits, `_ - .`), so that nothing in it reads as another `@`.
+fn mentionable(user_id: &str) -> bool {
+    !user_id.is_empty()
         && user_id.len() <= 64
         && user_id
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !is_marker_char(c));
-    if id_ok {
-        format!("{OPEN}{user_id}{SEP}{name}{CLOSE}")
-    } else {
-        format!("@{name}")
-    }
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A mention token's name as shown: cleaned, on one line, escaped.
+fn shown_name(name: &str) -> String {
+    escape(&clean_text(name).replace(char::is_whitespace, " "))
 }
 
 /// An outbound text in both forms DingTalk needs.
@@ -81,44 +79,42 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Expands mention markers; a broken marker (cut by a digest) loses its marker characters
-    /// and mentions no one.
+    /// Renders a text (with mention tokens) in both forms: escaped, with each mention as
+    /// `@<userId>` plus an `atUserIds` entry for the sessionWebhook and as `@<name>` for the
+    /// OpenAPI. An id of a private chat (`dm:<id>`) mentions the id; an id that cannot be
+    /// listed mentions no one.
     pub fn render(text: &str) -> Self {
-        let mut session_text = String::with_capacity(text.len());
-        let mut api_text = String::with_capacity(text.len());
+        let limit = Limit::chars(MAX_TEXT_CHARS);
+        let id_of = |user_id: &str| {
+            let id = user_id
+                .strip_prefix(super::PRIVATE_PREFIX)
+                .unwrap_or(user_id);
+            mentionable(id).then(|| id.to_owned())
+        };
+        // A name that cannot be mentioned must not read as an `@<userId>` either.
+        let pieces = render::render(text, limit, escape, |user_id, name| match id_of(user_id) {
+            Some(id) => format!("@{id}"),
+            None => format!("@{}{}", render::ZWSP, shown_name(name)),
+        });
+        // Only the mentions that made it into the text: DingTalk adds a listed id missing
+        // from the text at its end.
         let mut at_user_ids: Vec<String> = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find(OPEN) {
-            let (before, marker) = rest.split_at(start);
-            session_text.push_str(&strip_markers(before));
-            api_text.push_str(&strip_markers(before));
-            let body = &marker[OPEN.len_utf8()..];
-            let parsed = body.find(CLOSE).and_then(|end| {
-                let inner = &body[..end];
-                let (id, name) = inner.split_once(SEP)?;
-                let ok = !id.is_empty() && !id.contains(is_marker_char);
-                ok.then(|| (id, name, end + CLOSE.len_utf8()))
-            });
-            match parsed {
-                Some((id, name, used)) => {
-                    session_text.push('@');
-                    session_text.push_str(id);
-                    api_text.push('@');
-                    api_text.push_str(&strip_markers(name));
-                    if !at_user_ids.iter().any(|x| x == id) {
-                        at_user_ids.push(id.to_owned());
-                    }
-                    rest = &body[used..];
-                }
-                None => rest = body,
+        for id in pieces
+            .iter()
+            .filter_map(|p| p.mentions.as_deref().and_then(id_of))
+        {
+            if !at_user_ids.contains(&id) {
+                at_user_ids.push(id);
             }
         }
-        session_text.push_str(&strip_markers(rest));
-        api_text.push_str(&strip_markers(rest));
+        let session_text: String = pieces.into_iter().map(|p| p.text).collect();
+        let api_text = render::render_string(text, limit, escape, |_, name| {
+            format!("@{}", shown_name(name))
+        });
         Self {
-            session_text: fit(&session_text),
+            session_text,
             at_user_ids,
-            api_text: fit(&api_text),
+            api_text,
         }
     }
 
@@ -126,20 +122,6 @@ impl Outgoing {
     pub fn is_blank(&self) -> bool {
         self.api_text.trim().is_empty()
     }
-}
-
-fn strip_markers(text: &str) -> String {
-    text.chars().filter(|c| !is_marker_char(*c)).collect()
-}
-
-/// Cuts a text to [`MAX_TEXT_CHARS`], ending a cut text with `…`.
-fn fit(text: &str) -> String {
-    if text.chars().count() <= MAX_TEXT_CHARS {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(MAX_TEXT_CHARS - 1).collect();
-    out.push('…');
-    out
 }
 
 /// The sessionWebhook body: the custom-robot text message.
@@ -417,13 +399,15 @@ mod tests {
 
     use super::*;
 
+    use crate::platform::mention_token;
+
     #[test]
     fn mentions_render_as_user_ids_on_the_session_and_names_on_the_api() {
         let text = format!(
             "{} 请审批 {} 的申请，{}",
-            mention_marker("王书记", "manager0001"),
-            mention_marker("李 四", "user02"),
-            mention_marker("王书记", "manager0001"),
+            mention_token("manager0001", "王书记"),
+            mention_token("user02", "李 四"),
+            mention_token("dm:manager0001", "王书记"),
         );
         let out = Outgoing::render(&text);
         assert_eq!(
@@ -435,27 +419,39 @@ mod tests {
     }
 
     #[test]
-    fn typed_at_signs_and_broken_markers_mention_no_one() {
-        // A user-typed @id is plain text; marker characters smuggled in are removed.
-        let out = Outgoing::render("@manager0001 你好 \u{FDD0}x\u{FDD1}y");
+    fn typed_at_signs_and_broken_tokens_mention_no_one() {
+        // A user-typed @id is broken for the reader's client and listed nowhere; marker
+        // characters smuggled in are removed.
+        let out = Outgoing::render("@manager0001 你好 @所有人 \u{FDE0}x\u{FDE1}y");
         assert!(out.at_user_ids.is_empty());
-        assert_eq!(out.session_text, "@manager0001 你好 xy");
-        // A marker cut in half by a digest.
-        let cut: String = mention_marker("张三", "u1").chars().take(3).collect();
+        assert_eq!(
+            out.session_text,
+            "@\u{200B}manager0001 你好 @\u{200B}所有人 xy"
+        );
+        // A token cut in half by a digest.
+        let cut: String = mention_token("u1", "张三").chars().take(3).collect();
         let out = Outgoing::render(&format!("提醒 {cut}"));
         assert!(out.at_user_ids.is_empty());
         assert_eq!(out.api_text, "提醒 u1");
-        // An id that would break the marker falls back to a plain name.
-        assert_eq!(mention_marker("张三", "a b"), "@张三");
-        assert_eq!(mention_marker("张三", ""), "@张三");
+        // An id that cannot be listed falls back to the name.
+        let out = Outgoing::render(&mention_token("a b", "张@三"));
+        assert!(out.at_user_ids.is_empty());
+        assert_eq!(out.session_text, "@\u{200B}张@\u{200B}三");
         assert_eq!(clean_text(" \u{FDD0}a\u{0}b\u{FDEF}\n "), "ab");
     }
 
     #[test]
-    fn long_texts_are_cut() {
+    fn long_texts_are_cut_and_a_mention_cut_off_is_not_listed() {
         let out = Outgoing::render(&"字".repeat(MAX_TEXT_CHARS + 10));
         assert_eq!(out.api_text.chars().count(), MAX_TEXT_CHARS);
         assert!(out.api_text.ends_with('…'));
+        let late = format!(
+            "{}{}",
+            "字".repeat(MAX_TEXT_CHARS),
+            mention_token("u9", "张三")
+        );
+        let out = Outgoing::render(&late);
+        assert!(out.at_user_ids.is_empty(), "{:?}", out.at_user_ids);
     }
 
     #[test]

@@ -647,13 +647,6 @@ impl Platform for DingtalkAdapter {
         }
     }
 
-    /// A marker that [`Platform::send`] turns into `@<userId>` plus `at.atUserIds` on the
-    /// sessionWebhook, or `@<name>` on the OpenAPI (see [`api::mention_marker`]).
-    fn mention(&self, name: &str, user_id: &str) -> String {
-        let id = user_id.strip_prefix(PRIVATE_PREFIX).unwrap_or(user_id);
-        api::mention_marker(name, id)
-    }
-
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(self.deliver(message))
     }

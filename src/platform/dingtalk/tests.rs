@@ -625,10 +625,9 @@ async fn the_session_webhook_is_used_only_for_its_chat_and_before_it_expires() {
     assert!(before.usable_session(&garbage).is_none());
 }
 
-#[tokio::test]
-async fn mentions_use_the_user_id_without_the_private_prefix() {
-    let a = adapter();
-    let marker = a.mention("张三", "dm:manager0001");
+#[test]
+fn mentions_use_the_user_id_without_the_private_prefix() {
+    let marker = crate::platform::mention_token("dm:manager0001", "张三");
     let out = Outgoing::render(&format!("{marker} 请签到"));
     assert_eq!(out.session_text, "@manager0001 请签到");
     assert_eq!(out.api_text, "@张三 请签到");

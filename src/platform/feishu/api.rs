@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{FeishuAdapter, clean_name, crypto::hex};
+use super::{FeishuAdapter, clean_name, crypto::hex, render_text};
 use crate::platform::{OutboundMessage, SendError, token::access_token};
 
 /// Feishu's "frequency limit" code.
@@ -33,7 +33,7 @@ const MAX_TOKEN_LIFE: u64 = 7200;
 const MIN_TOKEN_LIFE: u64 = 60;
 /// Feishu caps a text message at 150 KB of content; the text is cut well inside it (JSON
 /// escaping can double the size of some characters).
-const MAX_TEXT_BYTES: usize = 60_000;
+pub(super) const MAX_TEXT_BYTES: usize = 60_000;
 /// `uuid` may hold at most 50 characters; 32 hex digits of a SHA-256 are plenty.
 const UUID_HEX_CHARS: usize = 32;
 /// Longest platform message copied into a send error.
@@ -129,18 +129,6 @@ fn request_error(error: reqwest::Error) -> SendError {
 pub(super) fn send_uuid(idempotency_key: &str) -> String {
     let digest = hex(&Sha256::digest(idempotency_key.as_bytes()));
     digest.chars().take(UUID_HEX_CHARS).collect()
-}
-
-/// Cuts `text` to [`MAX_TEXT_BYTES`] on a character boundary, ending a cut text with `…`.
-fn fit_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_TEXT_BYTES {
-        return text.into();
-    }
-    let mut end = MAX_TEXT_BYTES - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", text.get(..end).unwrap_or_default()).into()
 }
 
 /// An id safe to put in a URL path as is (Feishu's are `om_…`, `oc_…`, `ou_…`).
@@ -253,13 +241,14 @@ impl FeishuAdapter {
     /// <https://open.feishu.cn/document/server-docs/im-v1/message/reply>
     /// <https://open.feishu.cn/document/server-docs/im-v1/message/create>
     pub(super) async fn send_message(&self, message: &OutboundMessage) -> Result<(), SendError> {
-        if message.text.trim().is_empty() {
+        let text = render_text(&message.text);
+        if text.trim().is_empty() {
             return Err(SendError::Permanent("message text is empty".to_owned()));
         }
         if message.chat_id.is_empty() {
             return Err(SendError::Permanent("no chat id".to_owned()));
         }
-        let content = json!({ "text": fit_text(&message.text) }).to_string();
+        let content = json!({ "text": text }).to_string();
         let uuid = send_uuid(&message.idempotency_key);
         if let Some(message_id) = reply_target(message) {
             let url = format!(
@@ -494,8 +483,8 @@ mod tests {
 
     #[test]
     fn long_texts_are_cut_on_a_character_boundary() {
-        assert_eq!(fit_text("短"), "短");
-        let cut = fit_text(&"党".repeat(30_000)).into_owned();
+        assert_eq!(render_text("短"), "短");
+        let cut = render_text(&"党".repeat(30_000));
         assert!(cut.len() <= MAX_TEXT_BYTES, "{}", cut.len());
         assert!(cut.ends_with("党…"));
     }

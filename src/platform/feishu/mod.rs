@@ -15,6 +15,15 @@
 //!
 //! Events carry no sender name: [`Platform::fetch_display_name`] asks the contact API, then
 //! the chat members API (whichever the app is allowed to read); the pipeline caches it.
+//!
+//! Text rule: messages go as `text` content, where Feishu reads `<at user_id="…">` tags
+//! (`<at user_id="all">` notifies the whole group), the style tags `<b>`, `<i>`, `<u>`, `<s>`,
+//! and `[text](url)` links. `escape` puts a zero-width space after every `<`, every `]` and
+//! every `&` of a character reference, so no tag, link or entity can form from any text,
+//! whatever platform it was typed on; the reader sees the same characters. The bot's own
+//! mentions (mention tokens) are the only `<at>` tags, with an `ou_…` id (never `all`) and an
+//! escaped name. Plain URLs stay as written; Feishu makes them clickable, showing exactly
+//! where they go.
 
 mod api;
 pub mod crypto;
@@ -32,10 +41,10 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use self::crypto::Cipher;
-use super::SettingError;
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
-    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, SettingError,
+    render::{self, Limit},
 };
 use crate::{
     config::{FeishuBot, Secret},
@@ -70,8 +79,6 @@ const MESSAGE_RECEIVED: &str = "im.message.receive_v1";
 const MAX_ID_CHARS: usize = 128;
 /// Longest display name kept.
 const MAX_NAME_CHARS: usize = 64;
-/// Zero-width space: breaks `<at` so that user text cannot become a mention tag.
-const ZWSP: char = '\u{200B}';
 
 /// A configured Feishu app bot.
 #[derive(Debug)]
@@ -442,32 +449,32 @@ fn check_id(field: &str, value: &str) -> Result<(), PlatformError> {
     Ok(())
 }
 
-/// Breaks every `<at` (also `</at`, any case) with a zero-width space, so that text typed by a
-/// user and echoed back cannot become a mention tag (`<at user_id="all">` would notify the
-/// whole group). The text reads the same.
+/// Feishu's escape for text content: a zero-width space after every `<` (no tag: `<at`,
+/// `</at>`, `<b>`), every `]` (no `[text](url)` link) and every `&` that opens a character
+/// reference (none that a renderer might decode into one of those). The text reads the same.
 ///
 /// <https://open.feishu.cn/document/server-docs/im-v1/message-content-description/create_json#c9e08671>
-pub fn defuse(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (at, c) in text.char_indices() {
-        out.push(c);
-        if c == '<' {
-            let rest = text
-                .get(at + 1..)
-                .unwrap_or_default()
-                .trim_start_matches(|c: char| c == '/' || c.is_whitespace());
-            if rest
-                .get(..2)
-                .is_some_and(|tag| tag.eq_ignore_ascii_case("at"))
-            {
-                out.push(ZWSP);
-            }
-        }
-    }
-    out
+pub(super) fn escape(text: &str) -> String {
+    render::break_entities(&render::break_after(text, |c| matches!(c, '<' | ']')))
 }
 
-/// A display name as we keep it: trimmed, without control characters, bounded, defused.
+/// A mention as Feishu's text content writes it: `<at user_id="ou_…">name</at>`. An id that
+/// cannot be a user's open id (and `all`, which would notify everyone) is plain `@name`.
+fn mention(user_id: &str, name: &str) -> String {
+    let name = escape(&clean_name(name).unwrap_or_default());
+    if api::path_safe(user_id) && !user_id.eq_ignore_ascii_case("all") {
+        format!("<at user_id=\"{user_id}\">{name}</at>")
+    } else {
+        format!("@{name}")
+    }
+}
+
+/// Outgoing text as Feishu's text content: escaped, mentions as tags, cut to fit.
+pub(super) fn render_text(text: &str) -> String {
+    render::render_string(text, Limit::bytes(api::MAX_TEXT_BYTES), escape, mention)
+}
+
+/// A display name as we keep it: trimmed, without control characters, bounded.
 fn clean_name(name: &str) -> Option<String> {
     let name: String = name
         .trim()
@@ -475,7 +482,7 @@ fn clean_name(name: &str) -> Option<String> {
         .filter(|c| !c.is_control())
         .take(MAX_NAME_CHARS)
         .collect();
-    let name = defuse(name.trim());
+    let name = name.trim().to_owned();
     (!name.is_empty()).then_some(name)
 }
 
@@ -523,7 +530,7 @@ fn address(text: &str, mentions: &[Mention], bot_open_id: Option<&str>) -> Addre
     }
     out.push_str(rest);
     Addressed {
-        text: defuse(out.trim()),
+        text: out.trim().to_owned(),
         mentioned,
     }
 }
@@ -595,19 +602,6 @@ impl Platform for FeishuAdapter {
             response: acknowledge(),
             deferred,
         }
-    }
-
-    /// `<at user_id="ou_…">name</at>` in text messages.
-    ///
-    /// <https://open.feishu.cn/document/server-docs/im-v1/message-content-description/create_json#c9e08671>
-    fn mention(&self, name: &str, user_id: &str) -> String {
-        let name = clean_name(name).unwrap_or_default();
-        // Feishu ids are `ou_…`; anything else cannot be a working tag and must not break
-        // out of the attribute, so it degrades to plain text.
-        if !api::path_safe(user_id) {
-            return format!("@{name}");
-        }
-        format!("<at user_id=\"{user_id}\">{name}</at>")
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {

@@ -421,7 +421,8 @@ fn mentions_are_resolved_through_the_mentions_list() {
             "@_user_3",
             json!([evil]),
             Some(BOT),
-            "@<\u{200B}at user_id=\"all\"><\u{200B}/at>",
+            // Kept as written; escaped where it is sent.
+            "@<at user_id=\"all\"></at>",
             false,
         ),
     ] {
@@ -438,22 +439,24 @@ fn mentions_are_resolved_through_the_mentions_list() {
 }
 
 #[test]
-fn typed_mention_tags_are_defused() {
+fn typed_tags_and_links_are_escaped_on_the_way_out_and_kept_verbatim_on_the_way_in() {
     for (typed, expected) in [
         (
             "<at user_id=\"all\"></at>",
             "<\u{200B}at user_id=\"all\"><\u{200B}/at>",
         ),
         ("<AT user_id=x>", "<\u{200B}AT user_id=x>"),
-        ("< / at>", "<\u{200B} / at>"),
-        ("a < b, <b>粗</b>", "a < b, <b>粗</b>"),
-        ("<", "<"),
-        ("<a", "<a"),
-        ("<\u{200B}at", "<\u{200B}at"),
+        (
+            "a < b, <b>粗</b>",
+            "a <\u{200B} b, <\u{200B}b>粗<\u{200B}/b>",
+        ),
+        ("[官网](http://e.com)", "[官网]\u{200B}(http://e.com)"),
+        ("&lt;at&gt;", "&\u{200B}lt;at&\u{200B}gt;"),
+        ("", ""),
     ] {
-        assert_eq!(defuse(typed), expected, "{typed}");
-        assert_eq!(defuse(&defuse(typed)), expected, "idempotent: {typed}");
+        assert_eq!(render_text(typed), expected, "{typed}");
     }
+    // Inbound text is stored as typed; it is made inert where it is sent.
     let e = event_of(
         &plain(),
         &message_event(
@@ -464,26 +467,28 @@ fn typed_mention_tags_are_defused() {
             json!([{"key": "@_user_1", "id": {"open_id": BOT}, "name": "支部助手"}]),
         ),
     );
-    assert_eq!(
-        e.text,
-        "加入 <\u{200B}at user_id=\"all\">所有人<\u{200B}/at>"
-    );
+    assert_eq!(e.text, "加入 <at user_id=\"all\">所有人</at>");
 }
 
 #[test]
-fn mentions_render_in_feishus_at_form() {
-    let a = plain();
+fn mention_tokens_render_in_feishus_at_form() {
+    let token = crate::platform::mention_token;
     assert_eq!(
-        a.mention("张三", USER),
+        render_text(&token(USER, "张三")),
         format!("<at user_id=\"{USER}\">张三</at>")
     );
     assert_eq!(
-        a.mention("</at><at user_id=\"all\">", "ou_1\"><at user_id=\"all"),
+        render_text(&token(
+            "ou_1\"><at user_id=\"all",
+            "</at><at user_id=\"all\">"
+        )),
         "@<\u{200B}/at><\u{200B}at user_id=\"all\">"
     );
-    assert_eq!(a.mention("张三", "\"<>"), "@张三");
+    assert_eq!(render_text(&token("\"<>", "张三")), "@张三");
+    assert_eq!(render_text(&token("all", "所有人")), "@所有人");
+    assert_eq!(render_text(&token("ALL", "所有人")), "@所有人");
     assert_eq!(
-        a.mention("<at user_id=\"all\">", "ou_1"),
+        render_text(&token("ou_1", "<at user_id=\"all\">")),
         "<at user_id=\"ou_1\"><\u{200B}at user_id=\"all\"></at>"
     );
 }
@@ -825,7 +830,7 @@ fn no_bytes_make_verify_parse_or_render_panic() {
                 text: e.text.clone(),
             };
             let _ = a.render_replies(&e, &[reply]);
-            let _ = a.mention(&e.text, &e.sender_id);
+            let _ = render_text(&e.text);
         }
     };
     for round in 0..ROUNDS {
@@ -923,12 +928,16 @@ fn hostile_inputs_never_panic_and_fail_cleanly() {
             .flatten();
         if let Some(Inbound::Event(e)) = tally.count(verified, parsed) {
             fuzz::survive(label, shown, || {
+                // The fuzzed text as a mention too: names are user-made as well.
                 let reply = Reply {
                     chat_id: e.chat.chat_id.clone(),
-                    text: e.text.clone(),
+                    text: format!(
+                        "{}{}",
+                        crate::platform::mention_token(&e.sender_id, &e.text),
+                        e.text
+                    ),
                 };
                 let _ = a.render_replies(&e, &[reply]);
-                let _ = a.mention(&e.text, &e.sender_id);
                 Ok(())
             });
         }

@@ -1,16 +1,18 @@
 //! OneBot v11 message forms: CQ-code strings and segment arrays, read into one list of
 //! [`Piece`]s, and outgoing text written as a segment array.
 //!
-//! Outgoing text is always sent as `{"type":"text"}` segments, so whatever a user typed reaches
-//! QQ as literal characters and can never become a CQ code. The one piece of markup we produce
-//! ourselves is a mention, which [`mention`] writes as `[CQ:at,qq=<digits>,name=<escaped>]`
-//! and [`segments`] turns into an `at` segment. Inbound user text is passed through
-//! [`neutralize`], so nothing a QQ user types can later be mistaken for our mention markup.
+//! Text rule: outgoing text always leaves as `{"type":"text"}` segments, whose `text` OneBot
+//! implementations send literally, so whatever a user typed on any platform (`[CQ:at,qq=…]`,
+//! `&#91;`, `@全体成员`) reaches QQ as those characters and never as a CQ code. The only `at`
+//! segments are the bot's own mentions, made by [`segments`] from mention tokens; no text is
+//! ever parsed for CQ codes on the way out. Inbound text is read as the user wrote it.
 //!
 //! <https://github.com/botuniverse/onebot-11/blob/master/message/string.md>,
 //! <https://github.com/botuniverse/onebot-11/blob/master/message/array.md>
 
 use serde_json::{Value, json};
+
+use crate::platform::render::{self, Limit};
 
 /// One piece of an inbound message, whichever form it came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,23 +40,6 @@ pub(super) fn unescape(s: &str) -> String {
         .replace("&#93;", "]")
         .replace("&#44;", ",")
         .replace("&amp;", "&")
-}
-
-/// Escapes a CQ parameter value: `&`, `[`, `]` and `,`.
-///
-/// <https://github.com/botuniverse/onebot-11/blob/master/message/string.md#转义>
-pub(super) fn escape_param(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '[' => out.push_str("&#91;"),
-            ']' => out.push_str("&#93;"),
-            ',' => out.push_str("&#44;"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Reads a CQ-code string. A `[CQ:` without its closing `]` is kept as text: implementations
@@ -145,74 +130,32 @@ pub(super) fn parse_segments(segments: &[Value]) -> Vec<Piece> {
         .collect()
 }
 
-/// Makes inbound user text inert: `[CQ:` becomes `［CQ:` (a full-width bracket), so a name or
-/// argument typed as `[CQ:at,qq=…]` stays text when a reply quotes it.
-pub(super) fn neutralize(s: &str) -> String {
-    s.replace("[CQ:", "［CQ:")
-}
-
-/// How this adapter writes a mention into reply text: `[CQ:at,qq=<digits>,name=<escaped>]`,
-/// or plain `@name` for an id that is not a QQ number.
-pub(super) fn mention(name: &str, user_id: &str) -> String {
-    if is_qq_number(user_id) {
-        format!("[CQ:at,qq={user_id},name={}]", escape_param(name))
-    } else {
-        format!("@{name}")
-    }
-}
-
 /// A QQ number: 1 to 20 ASCII digits.
 pub(super) fn is_qq_number(s: &str) -> bool {
     (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A mention in reply text, as [`mention`] writes it: `(byte length, qq, name)`.
-fn mention_at(s: &str) -> Option<(usize, &str, Option<String>)> {
-    let body = s.strip_prefix("[CQ:at,qq=")?;
-    let end = body.find(']')?;
-    let inner = body.get(..end)?;
-    let (qq, name) = match inner.split_once(",name=") {
-        Some((qq, name)) => (qq, Some(unescape(name))),
-        None => (inner, None),
-    };
-    // Only our own form: digits only, so `all` (everyone) or other parameters stay text.
-    if !is_qq_number(qq) {
-        return None;
-    }
-    Some(("[CQ:at,qq=".len() + end + 1, qq, name))
-}
-
-/// Reply text as a OneBot segment array: text segments carrying the text literally, and an
-/// `at` segment for each mention written by [`mention`]. In a private chat an `at` means
-/// nothing, so the mention becomes `@name` text there.
-pub(super) fn segments(text: &str, group: bool) -> Vec<Value> {
+/// Outgoing text (with mention tokens) as a OneBot segment array: the text literally in text
+/// segments, and an `at` segment for each mention of a QQ number in a group. In a private
+/// chat an `at` means nothing, so there the mention is `@name` text; so is a mention whose id
+/// is not a QQ number (never `all`).
+pub(in crate::platform) fn segments(text: &str, group: bool) -> Vec<Value> {
+    let pieces = render::render(text, Limit::NONE, str::to_owned, |_, name| {
+        format!("@{name}")
+    });
     let mut out = Vec::new();
     let mut plain = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("[CQ:at,qq=") {
-        let (before, code) = rest.split_at(at);
-        plain.push_str(before);
-        match mention_at(code) {
-            Some((len, qq, name)) => {
-                if group {
-                    if !plain.is_empty() {
-                        out.push(text_segment(&std::mem::take(&mut plain)));
-                    }
-                    out.push(json!({"type": "at", "data": {"qq": qq}}));
-                } else {
-                    plain.push('@');
-                    plain.push_str(name.as_deref().unwrap_or(qq));
+    for piece in pieces {
+        match piece.mentions {
+            Some(qq) if group && is_qq_number(&qq) => {
+                if !plain.is_empty() {
+                    out.push(text_segment(&std::mem::take(&mut plain)));
                 }
-                rest = code.get(len..).unwrap_or_default();
+                out.push(json!({"type": "at", "data": {"qq": qq}}));
             }
-            None => {
-                // Not our mention: keep the bracket as text and look further on.
-                plain.push('[');
-                rest = code.get(1..).unwrap_or_default();
-            }
+            _ => plain.push_str(&piece.text),
         }
     }
-    plain.push_str(rest);
     if !plain.is_empty() {
         out.push(text_segment(&plain));
     }
@@ -303,25 +246,17 @@ mod tests {
     }
 
     #[test]
-    fn parameters_are_escaped_and_unescaped_symmetrically() {
-        let nasty = "a&b[c]d,e&#91;";
-        assert_eq!(escape_param(nasty), "a&amp;b&#91;c&#93;d&#44;e&amp;#91;");
-        assert_eq!(unescape(&escape_param(nasty)), nasty);
-    }
-
-    #[test]
     fn replies_become_text_segments_with_our_mentions_as_at_segments() {
-        let m = mention("张,三]", "42");
-        assert_eq!(m, "[CQ:at,qq=42,name=张&#44;三&#93;]");
+        let m = crate::platform::mention_token("42", "张,三]");
         assert_eq!(
             segments(
-                &format!("请 {m} 确认 [CQ:image,file=x] [CQ:at,qq=all]"),
+                &format!("请 {m} 确认 [CQ:image,file=x] [CQ:at,qq=all] [CQ:at,qq=7]"),
                 true
             ),
             vec![
                 json!({"type": "text", "data": {"text": "请 "}}),
                 json!({"type": "at", "data": {"qq": "42"}}),
-                json!({"type": "text", "data": {"text": " 确认 [CQ:image,file=x] [CQ:at,qq=all]"}}),
+                json!({"type": "text", "data": {"text": " 确认 [CQ:image,file=x] [CQ:at,qq=all] [CQ:at,qq=7]"}}),
             ]
         );
         // In a private chat the mention is the name as text.
@@ -329,25 +264,15 @@ mod tests {
             segments(&format!("{m}你好"), false),
             vec![json!({"type": "text", "data": {"text": "@张,三]你好"}})]
         );
-        assert_eq!(
-            segments("[CQ:at,qq=7]", true),
-            vec![json!({"type": "at", "data": {"qq": "7"}})]
-        );
-        assert_eq!(
-            segments("[CQ:at,qq=7", true),
-            vec![json!({"type": "text", "data": {"text": "[CQ:at,qq=7"}})]
-        );
+        // A token whose id is not a QQ number (`all` included) mentions no one.
+        for id in ["all", "ou_x", "12a"] {
+            let m = crate::platform::mention_token(id, "Bob");
+            assert_eq!(
+                segments(&m, true),
+                vec![json!({"type": "text", "data": {"text": "@Bob"}})],
+                "{id}"
+            );
+        }
         assert!(segments("", true).is_empty());
-        assert_eq!(mention("Bob", "ou_x"), "@Bob");
-    }
-
-    #[test]
-    fn typed_cq_codes_are_made_inert() {
-        let typed = neutralize("加入 [CQ:at,qq=1]");
-        assert_eq!(typed, "加入 ［CQ:at,qq=1]");
-        assert_eq!(
-            segments(&typed, true),
-            vec![json!({"type": "text", "data": {"text": "加入 ［CQ:at,qq=1]"}})]
-        );
     }
 }

@@ -11,12 +11,13 @@
 //!   `POST {api_base}/send_group_msg` or `/send_private_msg` and the static `access_token`.
 //! - Chat ids: a group is its `group_id` in decimal; a private chat is `dm:<user_id>` (the same
 //!   form the sim platform uses), because QQ group and user numbers share one number space.
-//! - Text always leaves as `text` segments, so user-typed text cannot inject CQ codes; see
-//!   [`cq`] for the one piece of markup we write ourselves, the mention.
+//! - Text rule: text always leaves as `text` segments, taken literally, so nothing typed on
+//!   any platform becomes a CQ code; the bot's own mentions (mention tokens) are the only
+//!   `at` segments. See `cq`.
 //!
 //! <https://github.com/botuniverse/onebot-11/blob/master/communication/http-post.md>
 
-mod cq;
+pub(super) mod cq;
 
 use std::time::Duration;
 
@@ -382,7 +383,7 @@ fn display_name(sender: Option<&Sender>) -> Option<String> {
                 .filter(|c| !c.is_control())
                 .take(MAX_NAME_CHARS)
                 .collect();
-            cq::neutralize(clean.trim())
+            clean.trim().to_owned()
         })
         .find(|name| !name.is_empty())
 }
@@ -405,7 +406,7 @@ fn address(pieces: &[cq::Piece], self_id: &str) -> Addressed {
         match piece {
             cq::Piece::Text(t) => {
                 has_text |= !t.trim().is_empty();
-                text.push_str(&cq::neutralize(t));
+                text.push_str(t);
             }
             cq::Piece::At { qq, .. } if qq == self_id => mentioned = true,
             // @all addresses the group, not the bot.
@@ -417,7 +418,7 @@ fn address(pieces: &[cq::Piece], self_id: &str) -> Addressed {
                     .filter(|n| !n.is_empty())
                     .unwrap_or(qq);
                 text.push('@');
-                text.push_str(&cq::neutralize(name));
+                text.push_str(name);
                 text.push(' ');
             }
             cq::Piece::Other(_) => {}
@@ -584,12 +585,6 @@ impl Platform for OnebotAdapter {
             None => no_content(),
         };
         Rendered { response, deferred }
-    }
-
-    /// `[CQ:at,qq=<id>,name=<name>]`, which becomes an `at` segment when sent to a group (and
-    /// `@name` in a private chat); `@name` for an id that is not a QQ number.
-    fn mention(&self, name: &str, user_id: &str) -> String {
-        cq::mention(name, user_id)
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {

@@ -320,7 +320,7 @@ fn the_display_name_is_the_card_then_the_nickname() {
         (json!({"card": "  ", "nickname": " 小张 "}), Some("小张")),
         (json!({"card": null, "nickname": "小张"}), Some("小张")),
         (json!({"nickname": "a\u{0}b"}), Some("ab")),
-        (json!({"card": "[CQ:at,qq=1]"}), Some("［CQ:at,qq=1]")),
+        (json!({"card": "[CQ:at,qq=1]"}), Some("[CQ:at,qq=1]")),
         (json!({}), None),
         (Value::Null, None),
     ] {
@@ -335,14 +335,19 @@ fn the_display_name_is_the_card_then_the_nickname() {
 }
 
 #[test]
-fn typed_cq_codes_cannot_become_mentions_in_replies() {
+fn typed_cq_codes_are_read_verbatim_and_go_back_as_text() {
     let e = event(&group_message(
         111,
         json!([{"type": "text", "data": {"text": "加入 [CQ:at,qq=1]"}}]),
     ));
-    assert_eq!(e.text, "加入 ［CQ:at,qq=1]");
+    assert_eq!(e.text, "加入 [CQ:at,qq=1]");
     let e = event(&group_message(112, json!("加入 &#91;CQ:at,qq=1&#93;")));
-    assert_eq!(e.text, "加入 ［CQ:at,qq=1]");
+    assert_eq!(e.text, "加入 [CQ:at,qq=1]");
+    // Quoted back in a reply, it is a text segment, never an `at`.
+    assert_eq!(
+        cq::segments(&e.text, true),
+        vec![json!({"type": "text", "data": {"text": "加入 [CQ:at,qq=1]"}})]
+    );
 }
 
 #[tokio::test]
@@ -459,7 +464,7 @@ fn replies(chats: &[(&str, &str)]) -> Vec<Reply> {
 async fn quick_mode_answers_the_first_reply_inline_without_at_sender() {
     let a = adapter();
     let e = event(&group_message(140, json!("帮助")));
-    let mention = a.mention("张三", "2233445566");
+    let mention = crate::platform::mention_token("2233445566", "张三");
     let rendered = a.render_replies(
         &e,
         &replies(&[
@@ -500,17 +505,6 @@ async fn api_mode_defers_every_reply_and_answers_204() {
     let (status, _, bytes) = response_parts(rendered.response).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(bytes.is_empty());
-}
-
-#[test]
-fn mentions_render_as_cq_at_codes() {
-    let a = adapter();
-    assert_eq!(
-        a.mention("张三", "2233445566"),
-        "[CQ:at,qq=2233445566,name=张三]"
-    );
-    assert_eq!(a.mention("a,b", "1"), "[CQ:at,qq=1,name=a&#44;b]");
-    assert_eq!(a.mention("Bob", "not-a-number"), "@Bob");
 }
 
 #[test]
@@ -686,7 +680,7 @@ fn no_bytes_make_verify_parse_or_render_panic() {
             let request = InboundRequest::post(&headers, &body);
             let _ = a.verify(request);
             if let Ok(Inbound::Event(e)) = a.parse(request) {
-                let mention = a.mention(&e.text, &e.sender_id);
+                let mention = crate::platform::mention_token(&e.sender_id, &e.text);
                 let reply = Reply {
                     chat_id: e.chat.chat_id.clone(),
                     text: format!("{mention}{}", e.text),
@@ -782,7 +776,11 @@ fn hostile_inputs_never_panic_and_fail_cleanly() {
             fuzz::survive(label, body, || {
                 let reply = Reply {
                     chat_id: e.chat.chat_id.clone(),
-                    text: format!("{}{}", a.mention(&e.text, &e.sender_id), e.text),
+                    text: format!(
+                        "{}{}",
+                        crate::platform::mention_token(&e.sender_id, &e.text),
+                        e.text
+                    ),
                 };
                 let rendered = a.render_replies(&e, &[reply]);
                 for r in rendered.deferred {

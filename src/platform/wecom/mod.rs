@@ -14,6 +14,17 @@
 //! webhook can carry pushes to the one group it sits in (`push_webhook_key` + `push_chat_id`).
 //!
 //! Every wire value is checked before use; no input can make this panic.
+//!
+//! Text rule: the AI bot's stream reply, its `response_url` and the push robot take markdown,
+//! where WeCom reads `<@userid>` (a mention that notifies), `<font …>` tags, `[text](url)`
+//! links, `` `code` ``, `**bold**`, `#` headings and `>` quotes (and the AI bot's stream
+//! more of common markdown). `escape_markdown` writes the characters that open inline
+//! markup in their full-width forms (`＜ ＞ ［ ］ ｀ ＊ ～ ＿`), which read the same to a Chinese
+//! reader and open nothing, and starts a line that could open a block (heading, quote, list)
+//! with a zero-width space, whatever platform the text was typed on; the bot's own mentions
+//! (mention tokens) are the only `<@userid>`. An app's text messages read `<a href>` tags, so
+//! there `<` and `>` become full-width, and a mention is the name (1:1 chats have nobody else
+//! to notify). Plain URLs stay as written (WeCom makes them clickable, showing where they go).
 
 pub mod crypto;
 
@@ -31,7 +42,9 @@ use serde_json::{Value, json};
 use self::crypto::{CryptoError, MsgCrypt};
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
-    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, token,
+    PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
+    render::{self, Limit},
+    token,
 };
 use crate::{
     config::{Secret, WecomBot, WecomMode},
@@ -508,8 +521,9 @@ impl WecomAdapter {
         }))
     }
 
-    /// Seals a passive reply: the AI bot's `stream` JSON, or the app's text XML.
-    fn passive_reply(&self, event: &InboundEvent, text: &str) -> Response {
+    /// Seals a passive reply: the AI bot's `stream` JSON, or the app's text XML. `content` is
+    /// already rendered for the mode (see [`WecomAdapter::render_inline`]).
+    fn passive_reply(&self, event: &InboundEvent, content: &str) -> Response {
         let timestamp = now_secs().to_string();
         let nonce = format!("{}", rand::random::<u32>() % 900_000_000 + 100_000_000);
         match self.mode {
@@ -520,7 +534,7 @@ impl WecomAdapter {
                     "stream": {
                         "id": stream_id(&event.message_id),
                         "finish": true,
-                        "content": fit_bytes(&escape_markdown(text), MAX_MARKDOWN_BYTES),
+                        "content": content,
                     }
                 });
                 let encrypt = self.crypt.encrypt(plain.to_string().as_bytes());
@@ -550,7 +564,7 @@ impl WecomAdapter {
                      <Content>{}</Content></xml>",
                     cdata(&event.sender_id),
                     cdata(corp_id),
-                    cdata(&fit_bytes(&escape_text(text), MAX_TEXT_BYTES)),
+                    cdata(content),
                 );
                 let encrypt = self.crypt.encrypt(plain.as_bytes());
                 let signature =
@@ -579,6 +593,15 @@ impl WecomAdapter {
             WecomMode::App => MAX_TEXT_BYTES,
         }
     }
+
+    /// A reply rendered for the mode's passive reply: markdown for the AI bot's stream, text
+    /// for the app.
+    fn render_inline(&self, text: &str) -> String {
+        match self.mode {
+            WecomMode::Aibot => render_markdown(text),
+            WecomMode::App => render_plain(text),
+        }
+    }
 }
 
 /// A stable stream id per message, so a retried webhook gets the same reply.
@@ -594,70 +617,99 @@ fn cdata(text: &str) -> String {
     format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
 }
 
-/// Cuts `text` to at most `max` bytes of UTF-8 on a character boundary, ending a cut text
-/// with `…`.
-fn fit_bytes(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let budget = max.saturating_sub('…'.len_utf8());
-    let mut end = 0;
-    for (at, c) in text.char_indices() {
-        if at + c.len_utf8() > budget {
-            break;
-        }
-        end = at + c.len_utf8();
-    }
-    format!("{}…", text.get(..end).unwrap_or_default())
+/// Whether `user_id` can be written as a WeCom markdown mention `<@user_id>`: a userid's
+/// characters only, and never `all` (the bot never means to notify everyone).
+fn mentionable(user_id: &str) -> bool {
+    !user_id.is_empty()
+        && user_id.len() <= 64
+        && !user_id.eq_ignore_ascii_case("all")
+        && user_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
 }
 
-/// Whether `token` (between `<` and `>`) is a mention made by [`Platform::mention`].
-fn is_mention_token(token: &str) -> bool {
-    token.strip_prefix('@').is_some_and(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id != "all"
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-    })
-}
-
-/// Neutralises WeCom markdown in a reply: brackets and angle brackets (links, tags, font
-/// colours) and backquotes become their full-width forms, which read the same to a Chinese
-/// reader and cannot open markup. Mentions made by [`Platform::mention`] (`<@userid>`) are
-/// kept. Whether WeCom honours CommonMark backslash escapes is not documented, so none are
-/// relied on.
+/// WeCom's escape for markdown. The characters that open inline markup (`<@id>`, `<font>`,
+/// autolinks, `[links]`, code, emphasis, strikethrough) become their full-width forms (`_`
+/// only where it could open emphasis, so that `a_b` in a URL stays), an `&` that opens a
+/// character reference gets a zero-width space after it, and a line that could open a block
+/// (a `#` heading, a list, a rule, a table, indented code) starts with a zero-width space,
+/// which makes it a plain paragraph. The AI bot's stream takes "common markdown", the push robot a
+/// documented subset; this covers both. Whether WeCom honours backslash escapes is not
+/// documented, so none are relied on.
+///
+/// <https://developer.work.weixin.qq.com/document/path/91770#markdown类型>
 fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if c == '<'
-            && let Some(close) = rest.find('>')
-            && let Some(token) = rest.get(1..close)
-            && is_mention_token(token)
-        {
-            out.push_str(rest.get(..=close).unwrap_or_default());
-            rest = rest.get(close + 1..).unwrap_or_default();
-            continue;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut line_start = true;
+    for (i, &c) in chars.iter().enumerate() {
+        if line_start {
+            let rest = chars.get(i..).unwrap_or_default();
+            let indent = rest.iter().take_while(|c| matches!(c, ' ' | '\t')).count();
+            // What opens a block in common markdown: a heading, a list item or rule, a
+            // setext underline, a table, an ordered list, indented code. (`>` quotes, `*`
+            // and fences are made full-width below.)
+            let opens_block = indent >= 4
+                || rest.first() == Some(&'\t')
+                || rest.get(indent).is_some_and(|f| {
+                    matches!(f, '#' | '-' | '+' | '=' | '|') || f.is_ascii_digit()
+                });
+            if opens_block {
+                out.push(render::ZWSP);
+            }
         }
-        out.push(match c {
-            '<' => '＜',
-            '>' => '＞',
-            '[' => '［',
-            ']' => '］',
-            '`' => '｀',
-            other => other,
-        });
-        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+        let between_words = || {
+            let before = i.checked_sub(1).and_then(|b| chars.get(b));
+            before.is_some_and(|b| b.is_alphanumeric())
+                && chars.get(i + 1).is_some_and(|a| a.is_alphanumeric())
+        };
+        match c {
+            '<' => out.push('＜'),
+            '>' => out.push('＞'),
+            '[' => out.push('［'),
+            ']' => out.push('］'),
+            '`' => out.push('｀'),
+            '*' => out.push('＊'),
+            '~' => out.push('～'),
+            '_' if !between_words() => out.push('＿'),
+            other => out.push(other),
+        }
+        line_start = matches!(c, '\n' | '\r');
     }
-    out
+    render::break_entities(&out)
 }
 
-/// Text messages of an app render `<a href>` links; angle brackets are made full-width so
-/// user text cannot add one.
+/// WeCom's escape for an app's text messages, which render `<a href>` tags: `<` and `>`
+/// become full-width.
 fn escape_text(text: &str) -> String {
     text.replace('<', "＜").replace('>', "＞")
+}
+
+/// Outgoing text as markdown (AI bot stream and `response_url`, push robot): escaped,
+/// mentions as `<@userid>`, cut to 4096 bytes.
+pub(super) fn render_markdown(text: &str) -> String {
+    render::render_string(
+        text,
+        Limit::bytes(MAX_MARKDOWN_BYTES),
+        escape_markdown,
+        |user_id, name| {
+            if mentionable(user_id) {
+                format!("<@{user_id}>")
+            } else {
+                format!("@{}", escape_markdown(name))
+            }
+        },
+    )
+}
+
+/// Outgoing text as an app's text message: escaped, mentions as names, cut to 2048 bytes.
+pub(super) fn render_plain(text: &str) -> String {
+    render::render_string(
+        text,
+        Limit::bytes(MAX_TEXT_BYTES),
+        escape_text,
+        |_, name| format!("@{}", escape_text(name)),
+    )
 }
 
 /// What a WeCom API answer means for the outbox.
@@ -821,7 +873,7 @@ impl WecomAdapter {
             "touser": touser,
             "msgtype": "text",
             "agentid": app.agent_id,
-            "text": {"content": fit_bytes(&escape_text(text), MAX_TEXT_BYTES)},
+            "text": {"content": render_plain(text)},
             "safe": 0,
         });
         self.with_token(app, |token| {
@@ -947,7 +999,7 @@ impl WecomAdapter {
 fn markdown_body(text: &str) -> Value {
     json!({
         "msgtype": "markdown",
-        "markdown": {"content": fit_bytes(&escape_markdown(text), MAX_MARKDOWN_BYTES)},
+        "markdown": {"content": render_markdown(text)},
     })
 }
 
@@ -998,13 +1050,18 @@ impl Platform for WecomAdapter {
         let mut inline = String::new();
         let mut deferred = Vec::new();
         for reply in replies {
-            let fits =
-                inline.is_empty() || inline.len() + JOINER.len() + reply.text.len() <= budget;
-            if reply.chat_id == event.chat.chat_id && fits {
+            if reply.chat_id != event.chat.chat_id {
+                deferred.push(reply.clone());
+                continue;
+            }
+            // Each reply is rendered on its own: it opens a line, as it will when joined.
+            let rendered = self.render_inline(&reply.text);
+            let fits = inline.is_empty() || inline.len() + JOINER.len() + rendered.len() <= budget;
+            if fits {
                 if !inline.is_empty() {
                     inline.push_str(JOINER);
                 }
-                inline.push_str(&reply.text);
+                inline.push_str(&rendered);
             } else {
                 deferred.push(reply.clone());
             }
@@ -1023,17 +1080,6 @@ impl Platform for WecomAdapter {
 
     fn accepts_get(&self) -> bool {
         true
-    }
-
-    /// The AI bot and the push robot write mentions as `<@userid>` in markdown; an app's 1:1
-    /// text has no mention form, so it names the person.
-    fn mention(&self, name: &str, user_id: &str) -> String {
-        match self.mode {
-            WecomMode::Aibot if is_mention_token(&format!("@{user_id}")) => {
-                format!("<@{user_id}>")
-            }
-            _ => format!("@{name}"),
-        }
     }
 
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> BoxFuture<'a, Result<(), SendError>> {

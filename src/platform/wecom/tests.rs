@@ -447,7 +447,13 @@ async fn aibot_replies_are_one_sealed_stream_and_the_overflow_is_deferred() {
         &e,
         &[
             reply("zhangsan", "私聊内容"),
-            reply(&chat, "第一条 <绑定码> [link](http://x) <@lisi>"),
+            reply(
+                &chat,
+                &format!(
+                    "第一条 <绑定码> [link](http://x) <@zhangsan> {}",
+                    crate::platform::mention_token("lisi", "李四")
+                ),
+            ),
             reply(&chat, "第二条"),
             reply(&chat, &long),
         ],
@@ -475,7 +481,7 @@ async fn aibot_replies_are_one_sealed_stream_and_the_overflow_is_deferred() {
     assert_eq!(
         plain,
         json!({"msgtype": "stream", "stream": {"id": stream_id("r1"), "finish": true,
-               "content": "第一条 ＜绑定码＞ ［link］(http://x) <@lisi>\n\n第二条"}})
+               "content": "第一条 ＜绑定码＞ ［link］(http://x) ＜@zhangsan＞ <@lisi>\n\n第二条"}})
     );
 
     // Nothing to say: an empty 200.
@@ -552,21 +558,21 @@ async fn app_replies_are_sealed_xml_to_the_sender() {
 
 #[test]
 fn mentions_escaping_and_cutting() {
+    let token = crate::platform::mention_token;
+    assert_eq!(render_markdown(&token("zhangsan", "张三")), "<@zhangsan>");
+    assert_eq!(render_markdown(&token("bad id>", "张三")), "@张三");
+    assert_eq!(render_markdown(&token("all", "所有人")), "@所有人");
+    assert_eq!(render_plain(&token("zhangsan", "张<三>")), "@张＜三＞");
     assert_eq!(
-        adapter(WecomMode::Aibot).mention("张三", "zhangsan"),
-        "<@zhangsan>"
+        render_markdown("<@all> <@a.b-c> <font color=\"red\">x</font> `c` **b** [l](u)"),
+        "＜@all＞ ＜@a.b-c＞ ＜font color=\"red\"＞x＜/font＞ ｀c｀ ＊＊b＊＊ ［l］(u)"
     );
     assert_eq!(
-        adapter(WecomMode::Aibot).mention("张三", "bad id>"),
-        "@张三"
+        render_markdown("# 标题\n  # 二\n会议 #3 &lt;\n- 项\n1. 项\n    码\n_斜_ a_b ~~删~~"),
+        "\u{200B}# 标题\n\u{200B}  # 二\n会议 #3 &\u{200B}lt;\n\u{200B}- 项\n\u{200B}1. 项\n\u{200B}    码\n＿斜＿ a_b ～～删～～"
     );
-    assert_eq!(adapter(WecomMode::App).mention("张三", "zhangsan"), "@张三");
-    assert_eq!(
-        escape_markdown("<@all> <@a.b-c> <font color=\"red\">x</font> `c`"),
-        "＜@all＞ <@a.b-c> ＜font color=\"red\"＞x＜/font＞ ｀c｀"
-    );
-    assert_eq!(fit_bytes("短", 10), "短");
-    let cut = fit_bytes(&"字".repeat(2000), MAX_MARKDOWN_BYTES);
+    assert_eq!(render_markdown("短"), "短");
+    let cut = render_markdown(&"字".repeat(2000));
     assert!(
         cut.len() <= MAX_MARKDOWN_BYTES && cut.ends_with('…'),
         "{}",
