@@ -3,11 +3,16 @@
 //! unless it is an insecure sim bot, and that is served on loopback addresses only.
 //!
 //! Minimum lengths: where `platforms.md` documents a fixed length (WeCom's EncodingAESKey, 43
-//! characters) or an alphabet (Telegram's `secret_token`), that is the rule. Everywhere else
-//! the secret is either chosen by the operator (sim, OneBot, the WeCom callback token, the
-//! Telegram `secret_token`, the admin token, a Redis password) or issued by the platform with a
-//! length the facts do not pin down; both get [`MIN_SECRET_LEN`], which every issued secret we
-//! know of exceeds and which puts an operator-chosen one out of reach of guessing.
+//! characters) or an alphabet (Telegram's `secret_token`), that is the rule. A secret the
+//! platform issues (app secrets, the Feishu verification token, a bot token, WeCom's corp
+//! secret and push key) gets [`MIN_SECRET_LEN`]: every issued secret we know of is longer, so a
+//! shorter one is a cut-off paste. A secret the operator chooses and types into the platform's
+//! side as well (sim, OneBot's `secret` and `access_token`, the WeCom callback token, Feishu's
+//! encrypt key, Telegram's `secret_token`) gets [`MIN_CHOSEN_LEN`]: OneBot implementations
+//! document no minimum and deployments (and tools such as our load benchmark) use secrets like
+//! `storm-secret`, so demanding 16 would refuse working setups while 8 still refuses the empty,
+//! the placeholder and the trivially guessable. Our own admin token and a Redis password stay
+//! at [`MIN_SECRET_LEN`]: they guard everything at once.
 
 use std::net::IpAddr;
 
@@ -16,6 +21,11 @@ use super::{BotSettings, Secret, WecomMode};
 /// The shortest secret accepted where the platform fixes no length: 16 characters of a random
 /// alphanumeric string are about 95 bits, far beyond online guessing against a webhook.
 pub(super) const MIN_SECRET_LEN: usize = 16;
+
+/// The shortest secret accepted where the operator chooses it on both sides (see the module
+/// docs): with the per-sender limits and the webhook's 401s, 8 characters cannot be guessed
+/// online, and it refuses empty, `changeme`-style and one-word values.
+pub(super) const MIN_CHOSEN_LEN: usize = 8;
 
 /// The longest `secret_token` Telegram's `setWebhook` accepts.
 const TELEGRAM_SECRET_TOKEN_MAX: usize = 256;
@@ -26,9 +36,11 @@ const ENCODING_AES_KEY_LEN: usize = 43;
 /// The shape a secret must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Shape {
-    /// At least [`MIN_SECRET_LEN`] characters.
+    /// Issued by the platform, or guarding everything: at least [`MIN_SECRET_LEN`] characters.
     Long,
-    /// Telegram's webhook secret: 16 to 256 of `A-Z a-z 0-9 _ -` (`setWebhook` refuses others).
+    /// Chosen by the operator on both sides: at least [`MIN_CHOSEN_LEN`] characters.
+    Chosen,
+    /// Telegram's webhook secret: 8 to 256 of `A-Z a-z 0-9 _ -` (`setWebhook` refuses others).
     TelegramSecretToken,
     /// A BotFather token, `<bot id>:<key>`; the adapter reads the bot id from it.
     TelegramToken,
@@ -79,11 +91,11 @@ pub(super) fn bot_secrets(bot: &BotSettings) -> Vec<SecretCheck<'_>> {
             key: "secret",
             value: b.secret.as_ref(),
             required: !b.insecure,
-            shape: Shape::Long,
+            shape: Shape::Chosen,
         }],
         BotSettings::Onebot(b) => vec![
-            C::required("secret", b.secret.as_ref(), Shape::Long),
-            C::optional("access_token", b.access_token.as_ref(), Shape::Long),
+            C::required("secret", b.secret.as_ref(), Shape::Chosen),
+            C::optional("access_token", b.access_token.as_ref(), Shape::Chosen),
         ],
         BotSettings::Telegram(b) => vec![
             C::required("token", b.token.as_ref(), Shape::TelegramToken),
@@ -100,7 +112,7 @@ pub(super) fn bot_secrets(bot: &BotSettings) -> Vec<SecretCheck<'_>> {
                 b.verification_token.as_ref(),
                 Shape::Long,
             ),
-            C::optional("encrypt_key", b.encrypt_key.as_ref(), Shape::Long),
+            C::optional("encrypt_key", b.encrypt_key.as_ref(), Shape::Chosen),
         ],
         BotSettings::Dingtalk(b) => {
             vec![C::required(
@@ -110,7 +122,7 @@ pub(super) fn bot_secrets(bot: &BotSettings) -> Vec<SecretCheck<'_>> {
             )]
         }
         BotSettings::Wecom(b) => vec![
-            C::required("token", b.token.as_ref(), Shape::Long),
+            C::required("token", b.token.as_ref(), Shape::Chosen),
             C::required(
                 "encoding_aes_key",
                 b.encoding_aes_key.as_ref(),
@@ -142,13 +154,16 @@ pub(super) fn secret_problem(value: &str, shape: Shape) -> Option<String> {
         Shape::Long => {
             (len < MIN_SECRET_LEN).then(|| format!("must be at least {MIN_SECRET_LEN} characters"))
         }
+        Shape::Chosen => {
+            (len < MIN_CHOSEN_LEN).then(|| format!("must be at least {MIN_CHOSEN_LEN} characters"))
+        }
         Shape::TelegramSecretToken => {
             let alphabet = value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            (!alphabet || !(MIN_SECRET_LEN..=TELEGRAM_SECRET_TOKEN_MAX).contains(&len)).then(|| {
+            (!alphabet || !(MIN_CHOSEN_LEN..=TELEGRAM_SECRET_TOKEN_MAX).contains(&len)).then(|| {
                 format!(
-                    "must be {MIN_SECRET_LEN} to {TELEGRAM_SECRET_TOKEN_MAX} characters \
+                    "must be {MIN_CHOSEN_LEN} to {TELEGRAM_SECRET_TOKEN_MAX} characters \
                      from A-Z a-z 0-9 _ - (what setWebhook accepts)"
                 )
             })
@@ -222,7 +237,7 @@ pub fn insecure_exposure(bot: &str, listen: std::net::SocketAddr) -> String {
         "bots.{bot}.insecure: an insecure sim bot accepts anyone's messages and shows its \
          mailboxes to anyone, so it is served only when server.listen is a loopback address \
          (127.0.0.1 or ::1), and server.listen is {listen}; listen on loopback, or give the \
-         bot a secret of at least {MIN_SECRET_LEN} characters, or define a real platform bot"
+         bot a secret of at least {MIN_CHOSEN_LEN} characters, or define a real platform bot"
     )
 }
 
@@ -269,6 +284,13 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_secret_needs_eight_characters() {
+        assert!(secret_problem("seven77", Shape::Chosen).is_some());
+        // The load benchmark's OneBot secret.
+        assert_eq!(secret_problem("storm-secret", Shape::Chosen), None);
+    }
+
+    #[test]
     fn telegram_secret_token_follows_set_webhook_rules() {
         let ok = "tg-webhook_Secret-0123";
         assert_eq!(secret_problem(ok, Shape::TelegramSecretToken), None);
@@ -277,7 +299,7 @@ mod tests {
             None
         );
         for bad in [
-            "short-secret",
+            "short-7",
             "has space inside 0123",
             "has.dot.0123456789",
             &"a".repeat(257),
@@ -483,7 +505,7 @@ mod settings_tests {
     fn every_too_short_secret_of_every_platform_is_refused_by_key_without_its_value() {
         for (table, keys) in platforms() {
             for key in keys {
-                let short = "leaky-0123";
+                let short = "leaky-7";
                 let err = load(&format!("[bots.b]\n{}", with(&table, key, short))).unwrap_err();
                 assert!(
                     err.contains(&format!("bots.b.{key}: must ")),
