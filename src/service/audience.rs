@@ -7,8 +7,20 @@ use super::{Result, Services};
 use crate::{
     domain::{Branch, MemberStatus, Role},
     platform::{ChatKind, ChatRef, InboundEvent, private_chat_id},
+    store::roster::RosterSnapshot,
     texts,
 };
+
+/// What a notice for the committee does when there is no committee chat and no private chat
+/// with the secretary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nowhere {
+    /// The member chats get a neutral pointer that something waits (a notice only the
+    /// secretary can act on: leave, absentees).
+    Pointer,
+    /// Nothing is said (a notice the secretary also finds by asking: join requests in `成员`).
+    Silence,
+}
 
 /// Where a sensitive answer to a command went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,31 +63,33 @@ impl Services {
     /// chat if one is bound, else the secretary's private chats (SPEC §4). Never a group: with
     /// neither, the member chats get a neutral pointer. `Ok(true)` when someone was told.
     pub async fn tell_committee(&self, branch: &Branch, text: &str, intent: &str) -> Result<bool> {
-        let told = self.tell_committee_quietly(branch, text, intent).await?;
-        if !told {
-            // Nowhere private to say it (SPEC §4): the group learns only that something waits.
-            tracing::warn!(branch = %branch.id, "no committee chat or reachable secretary for a sensitive notice");
-            let pointer = texts::sensitive_pointer(branch);
-            self.tell_branch(branch, &pointer, &format!("{intent}:pointer"))
-                .await?;
-        }
-        Ok(told)
+        self.tell_committee_with(branch, None, text, intent, Nowhere::Pointer)
+            .await
     }
 
-    /// Like [`Services::tell_committee`], but with nowhere private to go it says nothing at
-    /// all: for notices the secretary also finds by asking (join requests in `成员`).
-    pub async fn tell_committee_quietly(
+    /// Like [`Services::tell_committee`], with the roster the caller has just read (so that it
+    /// is not read again) and a choice of what happens with nowhere private to go.
+    pub async fn tell_committee_with(
         &self,
         branch: &Branch,
+        roster: Option<&RosterSnapshot>,
         text: &str,
         intent: &str,
+        nowhere: Nowhere,
     ) -> Result<bool> {
         if let Some(chat) = &branch.committee_chat {
             self.send_to_chat(chat, text, &format!("{intent}:committee"))
                 .await?;
             return Ok(true);
         }
-        let roster = self.store.roster(&branch.id).await?;
+        let read;
+        let roster = match roster {
+            Some(r) => r,
+            None => {
+                read = self.store.roster(&branch.id).await?;
+                &read
+            }
+        };
         let mut told = false;
         for secretary in roster
             .members
@@ -94,6 +108,13 @@ impl Services {
                     told = true;
                 }
             }
+        }
+        if !told && nowhere == Nowhere::Pointer {
+            // Nowhere private to say it (SPEC §4): the group learns only that something waits.
+            tracing::warn!(branch = %branch.id, "no committee chat or reachable secretary for a sensitive notice");
+            let pointer = texts::sensitive_pointer(branch);
+            self.tell_branch(branch, &pointer, &format!("{intent}:pointer"))
+                .await?;
         }
         Ok(told)
     }

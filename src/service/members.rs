@@ -4,7 +4,9 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::{Result, ServiceError, Services, branches::identity_of, retry_on_conflict};
+use super::{
+    Result, ServiceError, Services, audience::Nowhere, branches::identity_of, retry_on_conflict,
+};
 use crate::{
     domain::{
         Branch, BranchId, Identity, Invalid, JoinRequest, Member, MemberStatus, Role,
@@ -227,7 +229,7 @@ impl Services {
         // A soft cap (`limits.max_pending_joins`): requests in flight at once may pass it by
         // their number, as each checks only its own account's entry at commit.
         let cap = self.settings.limits.max_pending_joins as usize;
-        let (outcome, linked) = retry_on_conflict!("roster", {
+        let (outcome, linked, roster) = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
             if let Some(me) = roster.by_identity(&ident) {
                 // A repeat after a failure between the roster write and the index write
@@ -279,6 +281,7 @@ impl Services {
                     None => JoinOutcome::Requested,
                 },
                 linked,
+                roster,
             ))
         });
         let platform = event.chat.platform;
@@ -293,13 +296,15 @@ impl Services {
                 let text =
                     crate::texts::linked_notice(branch.language, &member.name, platform, shown);
                 let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
-                self.tell_committee(branch, &text, &intent).await?;
+                self.tell_committee_with(branch, Some(&roster), &text, &intent, Nowhere::Pointer)
+                    .await?;
             }
             None => {
                 let text =
                     crate::texts::join_requested_notice(branch.language, &name, platform, shown);
                 let intent = format!("joinreq:{}:{ident}:{name}", branch.id);
-                self.tell_committee_quietly(branch, &text, &intent).await?;
+                self.tell_committee_with(branch, Some(&roster), &text, &intent, Nowhere::Silence)
+                    .await?;
             }
         }
         Ok(outcome)
@@ -312,8 +317,8 @@ impl Services {
         event: &InboundEvent,
     ) -> Result<Option<JoinRequest>> {
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
-        let roster = self.store.roster(branch).await?;
-        Ok(roster.request_of(&ident, self.clock.now()).cloned())
+        let request = self.store.join_request(branch, &ident).await?;
+        Ok(request.filter(|r| !crate::store::roster::lapsed(r, self.clock.now())))
     }
 
     /// `批准 <姓名> [n] [身份]`: approves one waiting request for that name. A request for a

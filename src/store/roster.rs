@@ -488,6 +488,22 @@ impl Store {
         })
     }
 
+    /// The join request of one account, without reading the whole roster (`我的` of a guest).
+    pub async fn join_request(
+        &self,
+        branch: &BranchId,
+        identity_key: &str,
+    ) -> Result<Option<JoinRequest>> {
+        let key = self.keys().join_requests(branch);
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(identity_key)
+            .query_async(&mut conn)
+            .await?;
+        raw.map(|r| decode(&key, &r)).transpose()
+    }
+
     /// The member linked to a chat account, without reading the whole roster.
     pub async fn member_by_identity(
         &self,
@@ -543,7 +559,7 @@ impl Store {
 }
 
 /// Whether a join request is older than [`JOIN_REQUEST_TTL`] at `now`.
-fn lapsed(request: &JoinRequest, now: DateTime<Utc>) -> bool {
+pub fn lapsed(request: &JoinRequest, now: DateTime<Utc>) -> bool {
     let ttl = chrono::Duration::from_std(JOIN_REQUEST_TTL).unwrap_or(chrono::Duration::MAX);
     request.at + ttl <= now
 }
