@@ -641,8 +641,13 @@ fn default_feishu_api() -> String {
 fn default_dingtalk_api() -> String {
     "https://api.dingtalk.com".to_owned()
 }
+/// DingTalk's send-by-session endpoint: a callback's `sessionWebhook` is used only when it is
+/// this, followed by `?session=<opaque>` and nothing else (the `session_webhook_endpoint`
+/// setting replaces it for a test double).
+pub const DINGTALK_SESSION_ENDPOINT: &str = "https://oapi.dingtalk.com/robot/sendBySession";
+
 fn default_dingtalk_session_endpoint() -> String {
-    crate::platform::dingtalk::SESSION_WEBHOOK_ENDPOINT.to_owned()
+    DINGTALK_SESSION_ENDPOINT.to_owned()
 }
 fn default_wecom_api() -> String {
     "https://qyapi.weixin.qq.com".to_owned()

@@ -55,10 +55,8 @@ use crate::{
 pub const PRIVATE_PREFIX: &str = "dm:";
 /// The header that carries the app access token on the new OpenAPI.
 pub const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
-/// DingTalk's send-by-session endpoint: a callback's `sessionWebhook` is used only when it is
-/// this, followed by `?session=<opaque>` and nothing else (the `session_webhook_endpoint`
-/// setting replaces it for a test double).
-pub const SESSION_WEBHOOK_ENDPOINT: &str = "https://oapi.dingtalk.com/robot/sendBySession";
+/// DingTalk's send-by-session endpoint (the default of `session_webhook_endpoint`).
+pub use crate::config::DINGTALK_SESSION_ENDPOINT as SESSION_WEBHOOK_ENDPOINT;
 /// Longest `session` value accepted in a sessionWebhook.
 const MAX_SESSION_CHARS: usize = 256;
 /// A sessionWebhook this close to its expiry is not used: the OpenAPI is safer.
