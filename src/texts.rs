@@ -282,6 +282,19 @@ pub fn join_approved(branch: &Branch, member: &crate::domain::Member) -> String 
     }
 }
 
+/// To the account whose request was turned down, privately.
+pub fn join_rejected(branch: &Branch, name: &str) -> String {
+    let b = &branch.name;
+    match branch.language {
+        Language::Zh => {
+            format!("你以「{name}」加入「{b}」的申请未获通过。如有疑问，请直接联系书记。")
+        }
+        Language::En => format!(
+            "Your request to join \"{b}\" as {name} did not go through. Please talk to the secretary."
+        ),
+    }
+}
+
 /// To a busy chat: who checked in since the last digest.
 pub fn checkin_digest(branch: &Branch, names: &[String]) -> String {
     let count = names.len();

@@ -708,7 +708,7 @@ fn a_short_secret_from_a_file_or_the_environment_is_refused_without_echoing_it()
     let err = stderr(&out);
     for line in [
         "admin.token: must be at least 16 characters (read from admin.token_file)",
-        "bots.tg.secret_token: must be 8 to 256 characters",
+        "bots.tg.secret_token: must be 12 to 256 characters",
         "redis.url: the password in the URL must be at least 16 characters",
     ] {
         assert!(err.contains(line), "{line} missing from:\n{err}");

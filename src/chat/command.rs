@@ -25,6 +25,8 @@ pub enum CommandKey {
     Approve,
     /// 解除关联 <姓名> [n].
     Unlink,
+    /// 拒绝 <姓名> [n].
+    Reject,
     /// 绑定码 [支委群].
     BindCode,
     /// 成员.
@@ -312,6 +314,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage_en: "approve <name> [no] [role]",
         help_zh: "批准加入申请（新成员身份默认党员）；同名多个申请时用序号选一个",
         help_en: "approve a join request (new members default to member); pick one by number when several wait",
+    },
+    CommandSpec {
+        key: CommandKey::Reject,
+        zh: &["拒绝", "驳回申请"],
+        en: &["reject"],
+        min_role: Role::Secretary,
+        unbound_ok: false,
+        args: Args::Required,
+        usage_zh: "拒绝 <姓名> [序号]",
+        usage_en: "reject <name> [no]",
+        help_zh: "拒绝一个加入申请（申请人会私下收到通知）",
+        help_en: "turn down a join request (the account is told privately)",
     },
     CommandSpec {
         key: CommandKey::Unlink,

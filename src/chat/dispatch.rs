@@ -12,7 +12,7 @@ use crate::{
         ServiceError, Services,
         audience::{PrivateRoute, chat_is_private, private_chat_of},
         branches::ChatContext,
-        members::{Approval, Unlinking},
+        members::{Approval, Rejection, Unlinking},
     },
 };
 
@@ -90,7 +90,10 @@ async fn run(
         CommandKey::Join => reply::joined(lang, &services.join(branch, event, args).await?),
         CommandKey::Approve => {
             let (name, pick, role) = name_pick_role(args);
-            let approval = services.approve(branch, &name, pick, role).await?;
+            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let approval = services
+                .approve(branch, &name, pick, role, &actor, Some(&origin(event)))
+                .await?;
             match &approval {
                 // The waiting accounts are for the secretary's eyes only.
                 Approval::Choose { .. } => {
@@ -103,10 +106,24 @@ async fn run(
                 }
             }
         }
+        CommandKey::Reject => {
+            let (name, pick, _) = name_pick_role(args);
+            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let outcome = services.reject(branch, &name, pick, &actor).await?;
+            let text = reply::rejected(lang, branch, &outcome);
+            match outcome {
+                Rejection::Choose { .. } => {
+                    answer_privately(services, branch, event, spec, text).await?
+                }
+                Rejection::Rejected(_) => text,
+            }
+        }
         CommandKey::Unlink => {
             let (name, pick, _) = name_pick_role(args);
             let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
-            let outcome = services.unlink(&branch.id, &name, pick, &actor).await?;
+            let outcome = services
+                .unlink(&branch.id, &name, pick, &actor, Some(&origin(event)))
+                .await?;
             let text = reply::unlinked(lang, branch, &outcome);
             match outcome {
                 Unlinking::Choose { .. } => {
@@ -121,19 +138,25 @@ async fn run(
             answer_privately(services, branch, event, spec, text).await?
         }
         CommandKey::BindCode => bind_code(services, branch, event, spec, args).await?,
-        CommandKey::Me => {
-            let request = match &ctx.member {
-                Some(_) => None,
-                None => services.join_request_of(&branch.id, event).await?,
-            };
-            reply::me(
-                lang,
-                branch,
-                ctx.member.as_ref(),
-                request.as_ref(),
-                services.clock.now(),
-            )
-        }
+        CommandKey::Me => match &ctx.member {
+            // A member's record names their role and party standing: for them alone.
+            Some(member) => {
+                let text = reply::me(lang, branch, Some(member), None, services.clock.now());
+                if event.chat_kind == ChatKind::Private {
+                    text
+                } else if let Some(chat) = private_chat_of(event) {
+                    let intent = format!("answer:{}:me", origin(event));
+                    services.send_to_chat(&chat, &text, &intent).await?;
+                    reply::me_sent_privately(lang, &member.name)
+                } else {
+                    reply::me_ask_privately(lang, &member.name)
+                }
+            }
+            None => {
+                let request = services.join_request_of(&branch.id, event).await?;
+                reply::me(lang, branch, None, request.as_ref(), services.clock.now())
+            }
+        },
         _ => match &ctx.member {
             // Meeting commands need a roster entry (the role check above implies one).
             Some(member) => {

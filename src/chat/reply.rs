@@ -14,7 +14,7 @@ use crate::{
         audience::PrivateRoute,
         branches::{BindOutcome, IssuedCode},
         limits::LimitScope,
-        members::{Approval, JoinOutcome, Unlinking},
+        members::{Approval, JoinOutcome, Rejection, Unlinking},
     },
     texts,
 };
@@ -193,19 +193,66 @@ pub fn bound(outcome: &BindOutcome) -> String {
     }
 }
 
-/// `加入` done. A request reads the same whether or not the name is on the roster.
+/// `加入` done. It reads the same whether the account was linked at once or waits for the
+/// secretary, so that nobody learns from it who is on the roster; the person hears which it
+/// was privately.
 pub fn joined(lang: Language, outcome: &JoinOutcome) -> String {
     match outcome {
-        JoinOutcome::Linked { name, .. } => t!(
+        JoinOutcome::Linked { .. } | JoinOutcome::Requested => t!(
             lang,
-            "欢迎，{name}！已与名册关联，书记会收到通知。发送「我的」查看记录。",
-            "Welcome, {name}! Linked to the roster; the secretary is told. Send \"me\" to see your record."
+            "已收到加入申请，结果会私信告诉你；也可以私聊我发送「我的」查看进度。",
+            "Your request to join is in; you will hear the outcome privately, or message me \"me\" to see where it stands."
         ),
-        JoinOutcome::Requested => t!(
-            lang,
-            "已提交加入申请，等待书记审核。审核通过后会通知你，也可发送「我的」查看进度。",
-            "Your request to join is in and waits for the secretary. You will be told when it goes through; \"me\" shows where it stands."
-        ),
+    }
+}
+
+/// `我的` of a member in a group: the record went to their private chat.
+pub fn me_sent_privately(lang: Language, name: &str) -> String {
+    t!(
+        lang,
+        "{name}，你的记录已私信发给你（若未收到，请私聊我发送「我的」）。",
+        "{name}, your record was sent to you privately (if it does not arrive, message me \"me\")."
+    )
+}
+
+/// `我的` of a member in a group on a platform where the bot cannot start a private chat.
+pub fn me_ask_privately(lang: Language, name: &str) -> String {
+    t!(
+        lang,
+        "{name}，你的记录含个人信息，不在群里显示。请私聊我发送「我的」。",
+        "{name}, your record holds personal details and is not shown in a group. Message me \"me\" privately."
+    )
+}
+
+/// `拒绝` done, or the choice it needs.
+pub fn rejected(lang: Language, branch: &Branch, outcome: &Rejection) -> String {
+    match outcome {
+        Rejection::Rejected(request) => {
+            let name = &request.name;
+            let platform = texts::platform_label(lang, request.identity.platform);
+            t!(
+                lang,
+                "已拒绝以「{name}」提交的一个加入申请（{platform} 账号），对方会私下收到通知。",
+                "A request to join as {name} ({platform} account) is turned down; the account is told privately."
+            )
+        }
+        Rejection::Choose { name, requests } => {
+            let count = requests.len();
+            let mut lines = vec![t!(
+                lang,
+                "「{name}」有 {count} 个待审核申请：",
+                "{count} requests wait for {name}:"
+            )];
+            for (i, r) in requests.iter().enumerate() {
+                lines.push(account_line(lang, branch, i + 1, &r.identity, r.at));
+            }
+            lines.push(t!(
+                lang,
+                "发送「拒绝 {name} 1」拒绝其中一个。",
+                "Send \"reject {name} 1\" to turn one down."
+            ));
+            lines.join("\n")
+        }
     }
 }
 
@@ -565,6 +612,16 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
             lang,
             "「{name}」只有 {count} 项，请用 1 到 {count} 之间的序号，如「批准 {name} 1」。",
             "{name} has {count} to choose from; use a number from 1 to {count}, e.g. \"approve {name} 1\"."
+        ),
+        ServiceError::ListFirst(name) => t!(
+            lang,
+            "「{name}」有多项可选，请先发送「批准 {name}」（或「解除关联 {name}」）查看带序号的名单，再按序号操作。",
+            "There are several for {name}: first send \"approve {name}\" (or \"unlink {name}\") for the numbered list, then pick by number."
+        ),
+        ServiceError::ListChanged(name) => t!(
+            lang,
+            "「{name}」的名单已有变化，请重新发送「批准 {name}」查看最新名单。",
+            "The list for {name} has changed; send \"approve {name}\" again for the current one."
         ),
         ServiceError::NoAccounts(name) => t!(
             lang,

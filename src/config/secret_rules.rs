@@ -10,8 +10,9 @@
 //! side as well (sim, OneBot's `secret` and `access_token`, the WeCom callback token, Feishu's
 //! encrypt key, Telegram's `secret_token`) gets [`MIN_CHOSEN_LEN`]: OneBot implementations
 //! document no minimum and deployments (and tools such as our load benchmark) use secrets like
-//! `storm-secret`, so demanding 16 would refuse working setups while 8 still refuses the empty,
-//! the placeholder and the trivially guessable. Our own admin token and a Redis password stay
+//! `storm-secret`, so demanding 16 would refuse working setups. 12 still refuses the empty,
+//! the placeholder and the one-word value, and puts a random one (71 bits) out of reach of an
+//! offline search from one captured signed request, which our threat model includes. Our own admin token and a Redis password stay
 //! at [`MIN_SECRET_LEN`]: they guard everything at once.
 
 use std::net::IpAddr;
@@ -23,9 +24,9 @@ use super::{BotSettings, Secret, WecomMode};
 pub(super) const MIN_SECRET_LEN: usize = 16;
 
 /// The shortest secret accepted where the operator chooses it on both sides (see the module
-/// docs): with the per-sender limits and the webhook's 401s, 8 characters cannot be guessed
-/// online, and it refuses empty, `changeme`-style and one-word values.
-pub(super) const MIN_CHOSEN_LEN: usize = 8;
+/// docs): 12 random characters cannot be searched offline from a captured HMAC, and the length
+/// refuses empty, `changeme`-style and one-word values.
+pub(super) const MIN_CHOSEN_LEN: usize = 12;
 
 /// The longest `secret_token` Telegram's `setWebhook` accepts.
 const TELEGRAM_SECRET_TOKEN_MAX: usize = 256;
@@ -40,7 +41,7 @@ pub(super) enum Shape {
     Long,
     /// Chosen by the operator on both sides: at least [`MIN_CHOSEN_LEN`] characters.
     Chosen,
-    /// Telegram's webhook secret: 8 to 256 of `A-Z a-z 0-9 _ -` (`setWebhook` refuses others).
+    /// Telegram's webhook secret: 12 to 256 of `A-Z a-z 0-9 _ -` (`setWebhook` refuses others).
     TelegramSecretToken,
     /// A BotFather token, `<bot id>:<key>`; the adapter reads the bot id from it.
     TelegramToken,
@@ -284,8 +285,8 @@ mod tests {
     }
 
     #[test]
-    fn a_chosen_secret_needs_eight_characters() {
-        assert!(secret_problem("seven77", Shape::Chosen).is_some());
+    fn a_chosen_secret_needs_twelve_characters() {
+        assert!(secret_problem("eleven-char", Shape::Chosen).is_some());
         // The load benchmark's OneBot secret.
         assert_eq!(secret_problem("storm-secret", Shape::Chosen), None);
     }

@@ -5,7 +5,10 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{
-    Result, ServiceError, Services, audience::Nowhere, branches::identity_of, retry_on_conflict,
+    Result, ServiceError, Services,
+    audience::{Nowhere, private_chat_of},
+    branches::identity_of,
+    retry_on_conflict,
 };
 use crate::{
     domain::{
@@ -13,6 +16,7 @@ use crate::{
         member::identity_key, validate_name,
     },
     platform::{ChatRef, InboundEvent, private_chat_id},
+    store::{roster::RosterSnapshot, txn::Txn},
 };
 
 /// Longest member name.
@@ -71,17 +75,41 @@ pub enum Unlinking {
     },
 }
 
-/// Picks the `pick`-th (1-based) of `count` entries, or none when there is a choice to make.
-fn choose(name: &str, count: usize, pick: Option<usize>) -> Result<Option<usize>> {
-    match pick {
-        None if count == 1 => Ok(Some(0)),
-        None => Ok(None),
-        Some(n) if (1..=count).contains(&n) => Ok(Some(n - 1)),
-        Some(_) => Err(ServiceError::PickOutOfRange {
-            name: name.to_owned(),
-            count,
-        }),
-    }
+/// What `拒绝` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request is gone.
+    Rejected(Box<JoinRequest>),
+    /// Several accounts wait for this name: the secretary picks one (`拒绝 <姓名> <n>`).
+    Choose {
+        /// The name.
+        name: String,
+        /// The waiting requests, in the order the numbers count.
+        requests: Vec<JoinRequest>,
+    },
+}
+
+/// Which request a command means.
+enum Picked {
+    /// This account's.
+    One(String),
+    /// Several wait and none was picked.
+    Choose(Vec<JoinRequest>),
+}
+
+/// An identity from its `platform:bot:user_id` key (for an account no longer on the roster).
+fn parse_identity_key(key: &str) -> Option<Identity> {
+    let mut parts = key.splitn(3, ':');
+    let platform = parts.next()?.parse().ok()?;
+    let bot = parts.next()?.to_owned();
+    let user_id = parts.next()?.to_owned();
+    Some(Identity {
+        platform,
+        bot,
+        user_id,
+        display_name: None,
+        linked_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    })
 }
 
 /// A roster entry created through the admin API.
@@ -215,8 +243,9 @@ impl Services {
     }
 
     /// `加入 <姓名>`: links the sender to an unlinked roster entry of that name if its role is
-    /// 党员 or below (the secretary is told); anything else becomes a request that the
-    /// secretary approves. Repeating it is harmless.
+    /// 党员 or below (the secretary is told, and the person hears it privately); anything else
+    /// becomes a request that the secretary approves. The two read the same to the chat, so
+    /// the roster cannot be probed. Repeating it is harmless and writes nothing.
     pub async fn join(
         &self,
         branch: &Branch,
@@ -232,31 +261,38 @@ impl Services {
         let (outcome, linked, roster) = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
             if let Some(me) = roster.by_identity(&ident) {
-                // A repeat after a failure between the roster write and the index write
-                // lands here: repair the index before answering.
+                // A repeat after a failure between the roster write and what follows it lands
+                // here: repair the index, and tell the secretary (queued once per link).
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
+                if me.name == name {
+                    self.tell_of_link(branch, &roster, me, event).await?;
+                }
                 return Err(ServiceError::AlreadyMember(me.name.clone()));
             }
-            let mut txn = roster.txn(&self.store);
             let linked = match roster.by_name(&name) {
                 Some(m) if m.self_linkable() => {
                     let mut m = m.clone();
                     m.identities.push(identity_of(event, now));
-                    roster.put_member(&self.store, &mut txn, &m)?;
-                    roster.remove_request(&self.store, &mut txn, &ident);
                     Some(m)
                 }
-                _ => {
-                    if roster
-                        .request_of(&ident, now)
-                        .is_some_and(|r| r.name == name)
-                    {
-                        // Asked before: nothing to write; tell the committee again below (the
-                        // notice is keyed by the request, so it is queued once).
-                        None
-                    } else {
+                _ => None,
+            };
+            let asked_before = roster
+                .request_of(&ident, now)
+                .is_some_and(|r| r.name == name);
+            if linked.is_none() && asked_before {
+                // Nothing to write; the notice below is queued once per account anyway.
+                Some((JoinOutcome::Requested, None, roster))
+            } else {
+                let mut txn = roster.txn(&self.store);
+                match &linked {
+                    Some(m) => {
+                        roster.put_member(&self.store, &mut txn, m)?;
+                        roster.remove_request(&self.store, &mut txn, &ident);
+                    }
+                    None => {
                         let waiting = roster.live_requests(now).len();
                         if roster.request_of(&ident, now).is_none() && waiting >= cap {
                             return Err(ServiceError::JoinRequestsFull);
@@ -267,47 +303,68 @@ impl Services {
                             at: now,
                         };
                         roster.put_request(&self.store, &mut txn, &request, now)?;
-                        None
                     }
                 }
-            };
-            let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some((
-                match &linked {
-                    Some(m) => JoinOutcome::Linked {
-                        name: m.name.clone(),
-                        role: m.role,
-                    },
-                    None => JoinOutcome::Requested,
-                },
-                linked,
-                roster,
-            ))
+                let mut conn = self.store.conn().await?;
+                txn.commit(&mut conn).await?.then(|| {
+                    let outcome = match &linked {
+                        Some(m) => JoinOutcome::Linked {
+                            name: m.name.clone(),
+                            role: m.role,
+                        },
+                        None => JoinOutcome::Requested,
+                    };
+                    (outcome, linked, roster)
+                })
+            }
         });
-        let platform = event.chat.platform;
-        let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
         match &linked {
             Some(member) => {
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
-                // The secretary hears of every link: a roster name is not proof of who
-                // someone is, and `解除关联` undoes a wrong one.
-                let text =
-                    crate::texts::linked_notice(branch.language, &member.name, platform, shown);
-                let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
-                self.tell_committee_with(branch, Some(&roster), &text, &intent, Nowhere::Pointer)
-                    .await?;
+                self.tell_of_link(branch, &roster, member, event).await?;
             }
             None => {
-                let text =
-                    crate::texts::join_requested_notice(branch.language, &name, platform, shown);
-                let intent = format!("joinreq:{}:{ident}:{name}", branch.id);
+                let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
+                let text = crate::texts::join_requested_notice(
+                    branch.language,
+                    &name,
+                    event.chat.platform,
+                    shown,
+                );
+                // One notice per account, whatever names it tries: the secretary sees the
+                // latest in `成员`.
+                let intent = format!("joinreq:{}:{ident}", branch.id);
                 self.tell_committee_with(branch, Some(&roster), &text, &intent, Nowhere::Silence)
                     .await?;
             }
         }
         Ok(outcome)
+    }
+
+    /// After a self-link: the secretary hears of it (a roster name is not proof of who someone
+    /// is, and `解除关联` undoes a wrong one), and the person hears privately that it worked.
+    async fn tell_of_link(
+        &self,
+        branch: &Branch,
+        roster: &RosterSnapshot,
+        member: &Member,
+        event: &InboundEvent,
+    ) -> Result<()> {
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
+        let text =
+            crate::texts::linked_notice(branch.language, &member.name, event.chat.platform, shown);
+        let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
+        self.tell_committee_with(branch, Some(roster), &text, &intent, Nowhere::Pointer)
+            .await?;
+        if let Some(chat) = private_chat_of(event) {
+            let text = crate::texts::join_approved(branch, member);
+            let intent = format!("approved:{}:{}:{ident}", branch.id, member.id);
+            self.send_to_chat(&chat, &text, &intent).await?;
+        }
+        Ok(())
     }
 
     /// The waiting join request of the sender, if any (for `我的`).
@@ -321,32 +378,85 @@ impl Services {
         Ok(request.filter(|r| !crate::store::roster::lapsed(r, self.clock.now())))
     }
 
+    /// Resolves which waiting request of `name` a command means. Without `pick`, the only one
+    /// (or, with several, `None`: the caller lists them and remembers the list for `actor`).
+    /// With `pick`, the `pick`-th of the list `actor` was shown: numbers count in the list the
+    /// secretary read, never in one rebuilt later, which a guest could reorder by asking again.
+    async fn pick_request(
+        &self,
+        branch: &BranchId,
+        roster: &RosterSnapshot,
+        name: &str,
+        pick: Option<usize>,
+        actor: &str,
+    ) -> Result<Picked> {
+        let now = self.clock.now();
+        let requests = roster.requests_for(name, now);
+        let Some(n) = pick else {
+            return match requests.as_slice() {
+                [] => Err(ServiceError::NoRequest(name.to_owned())),
+                [one] => Ok(Picked::One(one.identity.key())),
+                several => Ok(Picked::Choose(several.to_vec())),
+            };
+        };
+        let shown = match self.store.pick_list(branch, actor, "req", name).await? {
+            Some(list) => list,
+            // A single request needs no list: `批准 <姓名> 1` means it.
+            None if requests.len() == 1 => vec![requests[0].identity.key()],
+            None if requests.is_empty() => return Err(ServiceError::NoRequest(name.to_owned())),
+            None => return Err(ServiceError::ListFirst(name.to_owned())),
+        };
+        match shown.get(n.wrapping_sub(1)) {
+            Some(ident) if n >= 1 => Ok(Picked::One(ident.clone())),
+            _ => Err(ServiceError::PickOutOfRange {
+                name: name.to_owned(),
+                count: shown.len(),
+            }),
+        }
+    }
+
     /// `批准 <姓名> [n] [身份]`: approves one waiting request for that name. A request for a
     /// name on the roster links the account to that entry (whatever its role: approving is the
     /// secretary's explicit act); otherwise a new entry is made, as 党员 unless a role is given.
-    /// With several requests for the name and no `n`, nothing changes and they are listed.
+    /// With several requests for the name and no `n`, nothing changes and they are listed (and
+    /// remembered, for `actor`, as the list `n` counts in). `origin` names the chat message it
+    /// answers: a retry after a failure past the commit finds what was done and finishes it.
     pub async fn approve(
         &self,
         branch: &Branch,
         raw_name: &str,
         pick: Option<usize>,
         role: Option<Role>,
+        actor: &str,
+        origin: Option<&str>,
     ) -> Result<Approval> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let now = self.clock.now();
+        if let Some(done) = self.effect_of(&branch.id, origin).await? {
+            return self.approved_already(branch, &name, &done).await;
+        }
         let approval = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
-            let requests = roster.requests_for(&name, now);
-            if requests.is_empty() {
-                return Err(ServiceError::NoRequest(name));
-            }
-            let Some(index) = choose(&name, requests.len(), pick)? else {
-                return Ok(Approval::Choose { name, requests });
+            let ident = match self
+                .pick_request(&branch.id, &roster, &name, pick, actor)
+                .await?
+            {
+                Picked::One(ident) => ident,
+                Picked::Choose(requests) => {
+                    let keys: Vec<String> = requests.iter().map(|r| r.identity.key()).collect();
+                    self.store
+                        .save_pick_list(&branch.id, actor, "req", &name, &keys)
+                        .await?;
+                    return Ok(Approval::Choose { name, requests });
+                }
             };
-            let request = &requests[index];
-            let ident = request.identity.key();
+            let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
+                // Approved by an earlier message, or asked anew for another name since.
+                return self.approved_already(branch, &name, &ident).await;
+            };
             let mut txn = roster.txn(&self.store);
             roster.remove_request(&self.store, &mut txn, &ident);
+            self.mark_effect(&mut txn, &branch.id, origin, &ident);
             if let Some(other) = roster.by_identity(&ident) {
                 // Linked meanwhile (to this name or another): the request is moot.
                 let other = other.name.clone();
@@ -394,35 +504,141 @@ impl Services {
             member, identity, ..
         } = &approval
         {
-            self.store
-                .index_chat_and_identity(&branch.id, None, Some(&identity.key()))
-                .await?;
-            // The person learns it privately where the platform lets the bot start a chat.
-            if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-                let chat = ChatRef {
-                    platform: identity.platform,
-                    bot: identity.bot.clone(),
-                    chat_id,
-                };
-                let text = crate::texts::join_approved(branch, member);
-                let intent = format!("approved:{}:{}:{}", branch.id, member.id, identity.key());
-                self.send_to_chat(&chat, &text, &intent).await?;
-            }
+            self.finish_approval(branch, member, identity).await?;
         }
         Ok(approval)
     }
 
+    /// What follows an approval's commit, safe to repeat: the account's index entry, and the
+    /// person told privately where the platform lets the bot start a chat.
+    async fn finish_approval(
+        &self,
+        branch: &Branch,
+        member: &Member,
+        identity: &Identity,
+    ) -> Result<()> {
+        self.store
+            .index_chat_and_identity(&branch.id, None, Some(&identity.key()))
+            .await?;
+        if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
+            let chat = ChatRef {
+                platform: identity.platform,
+                bot: identity.bot.clone(),
+                chat_id,
+            };
+            let text = crate::texts::join_approved(branch, member);
+            let intent = format!("approved:{}:{}:{}", branch.id, member.id, identity.key());
+            self.send_to_chat(&chat, &text, &intent).await?;
+        }
+        Ok(())
+    }
+
+    /// An approval found done already (a retried message, or the same account approved by an
+    /// earlier one): finishes what follows the commit again and answers as the first time.
+    async fn approved_already(&self, branch: &Branch, name: &str, ident: &str) -> Result<Approval> {
+        let roster = self.store.roster(&branch.id).await?;
+        let Some(member) = roster.by_identity(ident).filter(|m| m.name == name) else {
+            return Err(ServiceError::ListChanged(name.to_owned()));
+        };
+        let Some(identity) = member.identities.iter().find(|i| i.key() == ident).cloned() else {
+            return Err(ServiceError::ListChanged(name.to_owned()));
+        };
+        self.finish_approval(branch, member, &identity).await?;
+        Ok(Approval::Approved {
+            member: Box::new(member.clone()),
+            identity,
+            new_member: false,
+        })
+    }
+
+    /// `拒绝 <姓名> [n]`: drops one waiting request (numbered as `批准` numbers them). The
+    /// account hears privately that it did not go through.
+    pub async fn reject(
+        &self,
+        branch: &Branch,
+        raw_name: &str,
+        pick: Option<usize>,
+        actor: &str,
+    ) -> Result<Rejection> {
+        let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
+        let now = self.clock.now();
+        let rejected = retry_on_conflict!("roster", {
+            let roster = self.store.roster(&branch.id).await?;
+            let ident = match self
+                .pick_request(&branch.id, &roster, &name, pick, actor)
+                .await?
+            {
+                Picked::One(ident) => ident,
+                Picked::Choose(requests) => {
+                    let keys: Vec<String> = requests.iter().map(|r| r.identity.key()).collect();
+                    self.store
+                        .save_pick_list(&branch.id, actor, "req", &name, &keys)
+                        .await?;
+                    return Ok(Rejection::Choose { name, requests });
+                }
+            };
+            let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
+                // Gone already (rejected or approved by an earlier message): nothing to do.
+                return Err(ServiceError::ListChanged(name));
+            };
+            let request = request.clone();
+            let mut txn = roster.txn(&self.store);
+            roster.remove_request(&self.store, &mut txn, &ident);
+            let mut conn = self.store.conn().await?;
+            txn.commit(&mut conn).await?.then_some(request)
+        });
+        let identity = &rejected.identity;
+        if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
+            let chat = ChatRef {
+                platform: identity.platform,
+                bot: identity.bot.clone(),
+                chat_id,
+            };
+            let text = crate::texts::join_rejected(branch, &rejected.name);
+            let intent = format!(
+                "rejected:{}:{}:{}",
+                branch.id,
+                identity.key(),
+                rejected.at.timestamp_millis()
+            );
+            self.send_to_chat(&chat, &text, &intent).await?;
+        }
+        Ok(Rejection::Rejected(Box::new(rejected)))
+    }
+
+    /// Drops every waiting request of a branch (the admin API); returns how many there were.
+    pub async fn clear_join_requests(&self, branch: &BranchId) -> Result<usize> {
+        self.branch(branch).await?;
+        let cleared = retry_on_conflict!("roster", {
+            let roster = self.store.roster(branch).await?;
+            let mut txn = roster.txn(&self.store);
+            for ident in roster.requests.keys() {
+                roster.remove_request(&self.store, &mut txn, ident);
+            }
+            let mut conn = self.store.conn().await?;
+            txn.commit(&mut conn)
+                .await?
+                .then_some(roster.live_requests(self.clock.now()).len())
+        });
+        Ok(cleared)
+    }
+
     /// `解除关联 <姓名> [n]`: undoes a link, so that account is a guest again. With several
-    /// accounts and no `n`, nothing changes and they are listed. `actor` (the secretary's own
-    /// account) cannot be unlinked this way: it would lock them out mid-command.
+    /// accounts and no `n`, nothing changes and they are listed (and remembered for `actor`).
+    /// `actor` (the secretary's own account) cannot be unlinked this way: it would lock them
+    /// out mid-command. `origin` makes a retried message finish, not repeat, its effect.
     pub async fn unlink(
         &self,
         branch: &BranchId,
         raw_name: &str,
         pick: Option<usize>,
         actor: &str,
+        origin: Option<&str>,
     ) -> Result<Unlinking> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
+        if let Some(done) = self.effect_of(branch, origin).await? {
+            return self.unlinked_already(branch, &name, &done).await;
+        }
         let outcome = retry_on_conflict!("roster", {
             let roster = self.store.roster(branch).await?;
             let mut member = roster
@@ -433,14 +649,42 @@ impl Services {
                 return Err(ServiceError::NoAccounts(member.name));
             }
             member.identities.sort_by_key(|i| i.linked_at);
-            let Some(index) = choose(&name, member.identities.len(), pick)? else {
-                return Ok(Unlinking::Choose { member });
+            let ident = match pick {
+                None if member.identities.len() == 1 => member.identities[0].key(),
+                None => {
+                    let keys: Vec<String> = member.identities.iter().map(Identity::key).collect();
+                    self.store
+                        .save_pick_list(branch, actor, "acct", &name, &keys)
+                        .await?;
+                    return Ok(Unlinking::Choose { member });
+                }
+                Some(n) => {
+                    let shown = match self.store.pick_list(branch, actor, "acct", &name).await? {
+                        Some(list) => list,
+                        None if member.identities.len() == 1 => vec![member.identities[0].key()],
+                        None => return Err(ServiceError::ListFirst(name)),
+                    };
+                    match shown.get(n.wrapping_sub(1)) {
+                        Some(ident) if n >= 1 => ident.clone(),
+                        _ => {
+                            return Err(ServiceError::PickOutOfRange {
+                                name,
+                                count: shown.len(),
+                            });
+                        }
+                    }
+                }
             };
-            if member.identities[index].key() == actor {
+            if ident == actor {
                 return Err(ServiceError::OwnAccount);
             }
+            let Some(index) = member.identities.iter().position(|i| i.key() == ident) else {
+                // Unlinked by an earlier message already.
+                return self.unlinked_already(branch, &name, &ident).await;
+            };
             let identity = member.identities.remove(index);
             let mut txn = roster.txn(&self.store);
+            self.mark_effect(&mut txn, branch, origin, &ident);
             roster.put_member(&self.store, &mut txn, &member)?;
             let mut conn = self.store.conn().await?;
             txn.commit(&mut conn)
@@ -451,5 +695,46 @@ impl Services {
             self.store.unindex_identity(branch, &identity.key()).await?;
         }
         Ok(outcome)
+    }
+
+    /// An unlink found done already: removes the account's index entry again and answers as
+    /// the first time.
+    async fn unlinked_already(
+        &self,
+        branch: &BranchId,
+        name: &str,
+        ident: &str,
+    ) -> Result<Unlinking> {
+        let roster = self.store.roster(branch).await?;
+        let member = roster
+            .by_name(name)
+            .cloned()
+            .ok_or_else(|| ServiceError::MemberNotFound(name.to_owned()))?;
+        if member.identities.iter().any(|i| i.key() == ident) || roster.by_identity(ident).is_some()
+        {
+            return Err(ServiceError::ListChanged(name.to_owned()));
+        }
+        self.store.unindex_identity(branch, ident).await?;
+        let identity =
+            parse_identity_key(ident).ok_or_else(|| ServiceError::ListChanged(name.to_owned()))?;
+        Ok(Unlinking::Unlinked { member, identity })
+    }
+
+    /// The account a chat message's roster change was about, if that message changed it already.
+    async fn effect_of(&self, branch: &BranchId, origin: Option<&str>) -> Result<Option<String>> {
+        match origin {
+            Some(origin) => Ok(self.store.effect(branch, origin).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Records, in the change's own transaction, which account a chat message's change was
+    /// about, for as long as the platform may retry the message.
+    fn mark_effect(&self, txn: &mut Txn, branch: &BranchId, origin: Option<&str>, ident: &str) {
+        if let Some(origin) = origin {
+            let key = self.store.keys().effect(branch, origin);
+            txn.expect_value(&key, None);
+            txn.set(&key, ident, Some(self.settings.timing.dedup_ttl));
+        }
     }
 }

@@ -83,6 +83,12 @@ pub enum ServiceError {
         /// How many there are.
         count: usize,
     },
+    /// `<n>` with several to choose from, but no list was shown (or it lapsed).
+    #[error("list the choices for {0:?} first")]
+    ListFirst(String),
+    /// The entry `<n>` names is no longer what the list showed.
+    #[error("the list for {0:?} has changed")]
+    ListChanged(String),
     /// The member has no linked account to undo.
     #[error("{0} has no linked account")]
     NoAccounts(String),

@@ -71,6 +71,20 @@ impl Keys {
         self.branch_key(branch, "join_requests")
     }
 
+    /// String (JSON list of `platform:bot:user_id`): the accounts a numbered list showed one
+    /// secretary (`批准` / `拒绝`: `req`; `解除关联`: `acct`), so that `<n>` in the next
+    /// command counts in what they read. TTL [`PICK_LIST_TTL`](super::roster::PICK_LIST_TTL).
+    pub fn pick_list(&self, branch: &BranchId, actor: &str, what: &str, name: &str) -> String {
+        self.branch_key(branch, &format!("pick:{what}:{actor}:{name}"))
+    }
+
+    /// String: the account a chat message's roster change (`批准`, `解除关联`) was about,
+    /// written in the change's own transaction so that a retry of the message finishes it
+    /// instead of repeating it. TTL `timing.dedup_ttl`.
+    pub fn effect(&self, branch: &BranchId, origin: &str) -> String {
+        self.branch_key(branch, &format!("effect:{origin}"))
+    }
+
     /// String: the bind code issued in answer to one chat message (`绑定码`), so that a retried
     /// message finds the same code instead of issuing a second. Lives as long as the code.
     pub fn bind_code_origin(&self, branch: &BranchId, origin: &str) -> String {

@@ -19,6 +19,9 @@ use crate::{
 static DELETE_IF_EQUAL: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("scripts/delete_if_equal.lua")));
 
+/// How long a numbered list shown to a secretary stays the list `<n>` counts in.
+pub const PICK_LIST_TTL: Duration = Duration::from_secs(3600);
+
 /// How long a join request waits for the secretary before it lapses (the person can ask again).
 pub const JOIN_REQUEST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -486,6 +489,52 @@ impl Store {
             requests,
             raw_requests,
         })
+    }
+
+    /// Remembers the accounts a numbered list showed `actor`, in order.
+    pub async fn save_pick_list(
+        &self,
+        branch: &BranchId,
+        actor: &str,
+        what: &str,
+        name: &str,
+        accounts: &[String],
+    ) -> Result<()> {
+        let key = self.keys().pick_list(branch, actor, what, name);
+        let value = encode(&key, &accounts)?;
+        let mut conn = self.conn().await?;
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("EX")
+            .arg(PICK_LIST_TTL.as_secs())
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The accounts the last numbered list showed `actor`, if it has not lapsed.
+    pub async fn pick_list(
+        &self,
+        branch: &BranchId,
+        actor: &str,
+        what: &str,
+        name: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let key = self.keys().pick_list(branch, actor, what, name);
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+        raw.map(|r| decode(&key, &r)).transpose()
+    }
+
+    /// The account a chat message's roster change was about, if it was made.
+    pub async fn effect(&self, branch: &BranchId, origin: &str) -> Result<Option<String>> {
+        let mut conn = self.conn().await?;
+        let done: Option<String> = redis::cmd("GET")
+            .arg(self.keys().effect(branch, origin))
+            .query_async(&mut conn)
+            .await?;
+        Ok(done)
     }
 
     /// The join request of one account, without reading the whole roster (`我的` of a guest).

@@ -61,16 +61,17 @@ async fn the_same_person_in_a_qq_and_a_wecom_group_is_one_member_with_two_accoun
 
     // 张三 joins on QQ (linked to the roster entry), then on WeCom (a link request).
     let reply = say_qq(2, 20_002, "加入 张三".to_owned()).await;
-    assert!(reply.contains("已与名册关联"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let reply = say_wx("wx-2", "zhangsan", "加入 张三".to_owned()).await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
 
     // The secretary confirms on QQ; 张三 is one member with both accounts.
     let reply = say_qq(3, 10_001, "批准 张三".to_owned()).await;
     assert!(reply.contains("关联到「张三」"), "{reply}");
+    // 我的 in the WeCom group answers privately (a record names a role), naming who asked.
     let reply = say_wx("wx-3", "zhangsan", "我的".to_owned()).await;
     assert!(
-        reply.contains("张三") && reply.contains("已关联账号：2 个"),
+        reply.contains("张三") && reply.contains("私信") && !reply.contains("党员"),
         "{reply}"
     );
     let (_, members) = app

@@ -48,7 +48,7 @@ async fn the_same_webhook_five_times_has_one_effect_and_five_identical_replies()
         replies[0]["replies"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("等待书记审核")
+            .contains("已收到加入申请")
     );
 
     // One effect: one waiting request.

@@ -411,7 +411,7 @@ async fn the_same_message_three_times_has_one_effect_and_identical_replies() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let texts = session_texts(&fake, &join_id);
     assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(texts[0].contains("等待书记审核"), "{texts:?}");
+    assert!(texts[0].contains("已收到加入申请"), "{texts:?}");
     let (_, requests) = app
         .api(
             reqwest::Method::GET,

@@ -449,7 +449,7 @@ async fn the_same_message_three_times_has_one_effect_and_one_reply() {
     assert!(text_of(&messages[0].2).contains("飞书支部"), "{messages:?}");
     assert!(messages[1].0.contains("om_join"), "{messages:?}");
     assert!(
-        text_of(&messages[1].2).contains("等待书记审核"),
+        text_of(&messages[1].2).contains("已收到加入申请"),
         "{messages:?}"
     );
     let (_, requests) = app

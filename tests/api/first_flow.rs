@@ -58,11 +58,11 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
     // Join: 张三 (党员, no account yet) links to the roster entry and the secretary is told;
     // 李四 is unknown, so a request waits.
     let reply = app.say1(ZHANG, "加入 张三").await;
-    assert!(reply.contains("已与名册关联"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let told = app.mail_containing("demo", "dm:u-sec", "【关联】").await;
     assert!(told.contains("解除关联 张三"), "{told}");
     let reply = app.say1(LI, "/加入李四").await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let reply = app.say1(LI, "我的").await;
     assert!(reply.contains("等待书记审核"), "{reply}");
 
@@ -104,8 +104,11 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
     let one = app.say1(ZHANG, "帮助 批准").await;
     assert!(one.contains("批准 <姓名>") && one.contains("书记"), "{one}");
 
-    // 我的 shows the sender's own record, without the phone number.
-    let me = app.say1(ZHANG, "我的").await;
+    // 我的 shows the sender's own record, without the phone number; asked in the group, the
+    // record goes to their private chat (it names their role), and the group hears only that.
+    let reply = app.say1(ZHANG, "我的").await;
+    assert!(reply.contains("私信") && !reply.contains("党员"), "{reply}");
+    let me = app.mail_containing("demo", "dm:u-zhang", "身份：").await;
     assert!(
         me.contains("张三") && me.contains("党员") && !me.contains("13800000000"),
         "{me}"
@@ -194,7 +197,7 @@ async fn refusals_name_the_problem_and_change_nothing() {
     };
     // Claiming a name linked to someone else is only a request, and reads like any other.
     let reply = app.say1(impostor, "加入 张三").await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
 
     // An expired code: issue one, let 8 days pass.
     let (status, body) = app
@@ -420,7 +423,7 @@ async fn two_replicas_seed_one_demo_branch() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(reply.contains("已与名册关联"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let (_, members) = one.api(Method::GET, "/branches/demo/members", None).await;
     let names: Vec<&str> = members["items"]
         .as_array()
@@ -486,9 +489,13 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
         "{reply}"
     );
 
-    assert!(app.say1(ZHANG, "加入 张三").await.contains("已与名册关联"));
+    assert!(
+        app.say1(ZHANG, "加入 张三")
+            .await
+            .contains("已收到加入申请")
+    );
     let reply = on_other("u-zhang-2", "加入 张三").await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let reply = on_other("u-zhang-2", "我的").await;
     assert!(
         reply.contains("等待书记审核") && !reply.contains("张三"),
@@ -500,10 +507,11 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
     let reply = app.say1(SEC, "批准 张三").await;
     assert!(reply.contains("关联到「张三」"), "{reply}");
     let reply = on_other("u-zhang-2", "我的").await;
-    assert!(
-        reply.contains("张三") && reply.contains("已关联账号：2 个"),
-        "{reply}"
-    );
+    assert!(reply.contains("张三") && reply.contains("私信"), "{reply}");
+    let me = app
+        .mail_containing("locked", "dm:u-zhang-2", "已关联账号：2 个")
+        .await;
+    assert!(me.contains("张三"), "{me}");
     let (_, members) = app
         .api(Method::GET, &format!("/branches/{id}/members"), None)
         .await;
@@ -526,5 +534,5 @@ async fn one_person_on_two_platforms_becomes_one_member_once_the_secretary_confi
             "加入 张三",
         )
         .await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
 }

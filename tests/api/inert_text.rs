@@ -187,7 +187,7 @@ async fn a_name_typed_as_a_cq_code_reaches_qq_as_text_beside_a_real_at_segment()
         name: "小C",
     };
     let reply = app.say1(joiner, &format!("加入 {attack}")).await;
-    assert!(reply.contains("等待书记审核"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let reply = app.say1(SEC, &format!("批准 {attack}")).await;
     assert!(reply.contains("已批准"), "{reply}");
     let group_messages = || {

@@ -56,7 +56,7 @@ async fn branch_with(app: &TestApp, members: &[Who<'_>]) -> String {
             .await;
         assert_eq!(status, 201, "{body}");
         let joined = app.say1(*who, &format!("加入 {}", who.name)).await;
-        assert!(joined.contains("已与名册关联"), "{joined}");
+        assert!(joined.contains("已收到加入申请"), "{joined}");
     }
     id
 }
@@ -260,7 +260,7 @@ async fn guests_share_a_chat_limit_that_spares_members_and_joining() {
     assert!(app.say1(zhang, "帮助").await.contains("可用命令"));
     // Joining is what a guest is there for: it is not counted against the chat.
     let joined = app.say1(guest(20), "加入 新人").await;
-    assert!(joined.contains("等待书记审核"), "{joined}");
+    assert!(joined.contains("已收到加入申请"), "{joined}");
     let (_, requests) = app
         .api(Method::GET, &format!("/branches/{id}/join-requests"), None)
         .await;
@@ -386,7 +386,7 @@ async fn a_guests_retried_join_has_one_effect_the_same_reply_and_no_dedup_key() 
         say_as(&app, guest, "join-1", "加入 新人"),
     );
     replies.extend([a, b, c]);
-    assert!(replies[0][0].contains("等待书记审核"), "{replies:?}");
+    assert!(replies[0][0].contains("已收到加入申请"), "{replies:?}");
     assert!(replies.iter().all(|r| *r == replies[0]), "{replies:?}");
 
     let (_, requests) = app
@@ -411,7 +411,7 @@ async fn a_guests_retried_join_has_one_effect_the_same_reply_and_no_dedup_key() 
     assert_eq!(status, 201);
     let zhang = member("u-zhang", "张三");
     let first = say_as(&app, zhang, "join-2", "加入 张三").await;
-    assert!(first[0].contains("已与名册关联"), "{first:?}");
+    assert!(first[0].contains("已收到加入申请"), "{first:?}");
     assert_eq!(say_as(&app, zhang, "join-2", "加入 张三").await, first);
 }
 

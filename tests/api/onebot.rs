@@ -430,7 +430,7 @@ async fn the_same_message_three_times_has_one_effect_and_identical_replies() {
     assert_eq!(first, second);
     assert_eq!(first, third);
     assert!(
-        segments_text(&first.2["reply"]).contains("等待书记审核"),
+        segments_text(&first.2["reply"]).contains("已收到加入申请"),
         "{first:?}"
     );
     assert_eq!(pending_members(&app, &id).await, 1);

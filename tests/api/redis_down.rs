@@ -76,7 +76,7 @@ async fn webhooks_answer_503_while_redis_is_down_and_recover_by_themselves() {
         v["replies"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("等待书记审核"),
+            .contains("已收到加入申请"),
         "{v}"
     );
     let again: Value = app

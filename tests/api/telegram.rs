@@ -297,7 +297,7 @@ async fn the_same_update_three_times_has_one_effect_and_identical_replies() {
     assert_eq!(first, second);
     assert_eq!(first, third);
     assert!(
-        first.2["text"].as_str().unwrap().contains("等待书记审核"),
+        first.2["text"].as_str().unwrap().contains("已收到加入申请"),
         "{first:?}"
     );
     let (_, requests) = app

@@ -46,7 +46,11 @@ async fn branch_with_committee(app: &TestApp) -> String {
             .await;
         assert_eq!(status, 201, "{body}");
     }
-    assert!(app.say1(ZHAO, "加入 赵支委").await.contains("等待书记审核"));
+    assert!(
+        app.say1(ZHAO, "加入 赵支委")
+            .await
+            .contains("已收到加入申请")
+    );
     assert!(
         app.say1(SEC, "批准 赵支委")
             .await
@@ -200,7 +204,7 @@ async fn typing_a_name_links_only_plain_members_and_never_reveals_the_roster() {
         .await;
     assert_eq!(as_secretary, unknown);
     assert_eq!(as_committee, unknown);
-    assert!(unknown.contains("等待书记审核"), "{unknown}");
+    assert!(unknown.contains("已收到加入申请"), "{unknown}");
     for user in ["u-mallory", "u-m2"] {
         let reply = app.say1(Who { user, ..MALLORY }, "成员").await;
         assert!(reply.contains("仅限支委"), "{reply}");
@@ -228,7 +232,7 @@ async fn typing_a_name_links_only_plain_members_and_never_reveals_the_roster() {
             "加入 钱党员",
         )
         .await;
-    assert!(reply.contains("已与名册关联"), "{reply}");
+    assert!(reply.contains("已收到加入申请"), "{reply}");
     let told = app.mail_containing("demo", "dm:u-sec", "【关联】").await;
     assert!(
         told.contains("小钱") && told.contains("解除关联 钱党员"),
@@ -279,6 +283,7 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
         ":{wa:",
         "{outbox}",
         ":sim:demo:mailbox",
+        ":pick:",
     ];
     let before = app.redis_state(quiet_keys).await;
 
@@ -299,15 +304,15 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
     // Approve the first (the member's own second account); the stranger still waits.
     let reply = app.say1(SEC, "批准 钱党员 1").await;
     assert!(reply.contains("关联到「钱党员」"), "{reply}");
-    let reply = app.say1(second, "我的").await;
-    assert!(reply.contains("已关联账号：2 个"), "{reply}");
+    let reply = app.say_private("u-qian-2", "我的").await;
+    assert!(reply[0].contains("已关联账号：2 个"), "{reply:?}");
     let reply = app.say1(stranger, "我的").await;
     assert!(
         reply.contains("等待书记审核") && !reply.contains("钱党员"),
         "{reply}"
     );
     let reply = app.say1(SEC, "批准 钱党员 5").await;
-    assert!(reply.contains("1 到 1"), "{reply}");
+    assert!(reply.contains("1 到 2"), "{reply}");
 
     // With several accounts, 解除关联 lists them too, and undoes only the one picked.
     let reply = app.say1(SEC, "解除关联 钱党员").await;
@@ -319,7 +324,7 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
     let reply = app.say1(SEC, "解除关联 钱党员 2").await;
     assert!(reply.contains("现为访客"), "{reply}");
     assert!(app.say1(second, "我的").await.contains("不在名册上"));
-    assert!(app.say1(qian, "我的").await.contains("已关联账号：1 个"));
+    assert!(app.say_private("u-qian", "我的").await[0].contains("已关联账号：1 个"));
     let (_, members) = app
         .api(Method::GET, &format!("/branches/{id}/members"), None)
         .await;
@@ -348,6 +353,7 @@ async fn the_roster_never_lands_in_a_member_chat() {
         ":{wa:",
         "{outbox}",
         ":sim:demo:mailbox",
+        ":pick:",
     ];
     let before = app.redis_state(quiet_keys).await;
     let reply = app.say1(SEC, "成员").await;
@@ -501,4 +507,181 @@ async fn guessing_bind_codes_is_stopped_per_person_and_the_code_waits_out_the_co
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let reply = app.say1(guesser, &format!("绑定 {code}")).await;
     assert!(reply.contains("本群已绑定「防猜支部」"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_guest_cannot_reorder_the_list_the_secretary_approves_from() {
+    let app = spawn_app().await;
+    let _id = branch_with_committee(&app).await;
+    // 孙书记's entry is unheld. A stranger asks for it first; the real one later.
+    let mallory = Who {
+        user: "u-mal",
+        name: "冒名者",
+        ..MALLORY
+    };
+    let sun = Who {
+        chat: "g1",
+        user: "u-sun",
+        name: "孙书记本人",
+    };
+    app.say1(mallory, "加入 孙书记").await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.say1(sun, "加入 孙书记").await;
+    let reply = app.say1(SEC, "批准 孙书记").await;
+    assert!(reply.contains("私信"), "{reply}");
+    let list = app
+        .mail_containing("demo", "dm:u-sec", "2 个待审核申请")
+        .await;
+    let (Some(first), Some(second)) = (list.find("冒名者"), list.find("孙书记本人")) else {
+        panic!("{list}");
+    };
+    assert!(first < second, "oldest first: {list}");
+
+    // The attack: seeing the command in the group, the stranger asks again (another name,
+    // then the same), which used to move them to the end of a list rebuilt at approval time.
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.say1(mallory, "加入 某某").await;
+    app.say1(mallory, "加入 孙书记").await;
+
+    // The secretary approves #2 of the list they read: the real 孙书记.
+    let reply = app.say1(SEC, "批准 孙书记 2").await;
+    assert!(reply.contains("关联到「孙书记」"), "{reply}");
+    let reply = app.say_private("u-sun", "我的").await;
+    assert!(reply[0].contains("身份：书记"), "{reply:?}");
+    let reply = app.say1(mallory, "成员").await;
+    assert!(reply.contains("仅限支委"), "{reply}");
+
+    // A number with several waiting and no list read first is refused, not guessed.
+    let other = Who {
+        user: "u-o2",
+        ..MALLORY
+    };
+    app.say1(other, "加入 新名字").await;
+    app.say1(
+        Who {
+            user: "u-o3",
+            ..MALLORY
+        },
+        "加入 新名字",
+    )
+    .await;
+    let reply = app.say1(SEC, "批准 新名字 1").await;
+    assert!(reply.contains("请先发送「批准 新名字」"), "{reply}");
+}
+
+/// Deletes a message's dedup record, as a failure after the commit does when it gives the
+/// claim back so that the platform's retry runs the command again.
+async fn forget_message(app: &TestApp, message_id: &str) {
+    let client = redis::Client::open(crate::helpers::REDIS.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:dedup:*:{message_id}", app.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_approval_or_unlink_after_a_late_failure_has_one_effect() {
+    let app = spawn_app().await;
+    let id = branch_with_committee(&app).await;
+    for (user, at) in [("u-a", 0), ("u-b", 1), ("u-c", 2)] {
+        app.clock.advance(chrono::Duration::minutes(at));
+        app.say1(
+            Who {
+                chat: "g1",
+                user,
+                name: "候选",
+            },
+            "加入 钱党员",
+        )
+        .await;
+    }
+    // u-a linked itself (钱党员 is a plain entry with no account); u-b and u-c wait.
+    app.say1(SEC, "批准 钱党员").await;
+
+    // `批准 钱党员 2` (u-c) commits; then (as after a failure past the commit) its claim is given
+    // back and the platform retries the same message.
+    let first = app.say_as(SEC, "批准 钱党员 2", "approve-2").await;
+    forget_message(&app, "approve-2").await;
+    let retry = app.say_as(SEC, "批准 钱党员 2", "approve-2").await;
+    assert_eq!(first, retry);
+    let linked = |members: serde_json::Value| -> Vec<String> {
+        let entry = members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "钱党员")
+            .unwrap()
+            .clone();
+        entry["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["user_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, members) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    assert_eq!(
+        linked(members),
+        ["u-a", "u-c"],
+        "one account approved, the one picked"
+    );
+
+    // The same for `解除关联` of one of several accounts.
+    app.say1(SEC, "解除关联 钱党员").await;
+    let first = app.say_as(SEC, "解除关联 钱党员 1", "unlink-1").await;
+    forget_message(&app, "unlink-1").await;
+    let retry = app.say_as(SEC, "解除关联 钱党员 1", "unlink-1").await;
+    assert_eq!(first, retry);
+    let (_, members) = app
+        .api(Method::GET, &format!("/branches/{id}/members"), None)
+        .await;
+    assert_eq!(linked(members), ["u-c"], "one account unlinked, not two");
+}
+
+#[tokio::test]
+async fn the_secretary_turns_down_requests_and_an_operator_clears_a_flood() {
+    let app = spawn_app().await;
+    let id = branch_with_committee(&app).await;
+    app.say1(MALLORY, "加入 周某").await;
+    let reply = app.say1(SEC, "拒绝 周某").await;
+    assert!(reply.contains("已拒绝"), "{reply}");
+    app.mail_containing("demo", "dm:u-mallory", "未获通过")
+        .await;
+    let reply = app.say1(SEC, "批准 周某").await;
+    assert!(reply.contains("没有「周某」的待审核申请"), "{reply}");
+
+    // A flood of requests fills the cap; one DELETE clears it and joining works again.
+    for i in 0..5 {
+        app.say1(
+            Who {
+                user: Box::leak(format!("u-flood{i}").into_boxed_str()),
+                ..MALLORY
+            },
+            &format!("加入 垃圾{i}"),
+        )
+        .await;
+    }
+    let (status, body) = app
+        .api(
+            Method::DELETE,
+            &format!("/branches/{id}/join-requests"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cleared"], 5, "{body}");
+    let (_, requests) = app
+        .api(Method::GET, &format!("/branches/{id}/join-requests"), None)
+        .await;
+    assert_eq!(requests["total"], 0, "{requests}");
 }

@@ -383,7 +383,7 @@ async fn a_group_binds_and_a_member_joins_once_however_often_wecom_retries() {
     assert_eq!(first.0, 200, "{first:?}");
     assert_eq!(first, second);
     assert_eq!(first, third);
-    assert!(content(&first.1).contains("等待书记审核"), "{first:?}");
+    assert!(content(&first.1).contains("已收到加入申请"), "{first:?}");
     let (_, requests) = app
         .api(
             reqwest::Method::GET,

@@ -46,6 +46,8 @@ impl From<ServiceError> for ApiError {
             | ServiceError::CommitteeChatNotMember
             | ServiceError::JoinRequestsFull
             | ServiceError::PickOutOfRange { .. }
+            | ServiceError::ListFirst(_)
+            | ServiceError::ListChanged(_)
             | ServiceError::OwnAccount
             | ServiceError::AccountLinked(_)
             | ServiceError::NoPrivateChat

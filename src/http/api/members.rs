@@ -64,6 +64,27 @@ pub async fn list_join_requests(
     }))
 }
 
+/// `DELETE /branches/{id}/join-requests`: drops every waiting request (a flood of strangers,
+/// or a clean start); answers how many there were.
+pub async fn clear_join_requests(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = branch_id(&id)?;
+    admin.require_branch(&id)?;
+    let cleared = state.services.clear_join_requests(&id).await?;
+    audit(
+        &state,
+        Some(&id),
+        &admin,
+        "join_requests.clear",
+        &cleared.to_string(),
+    )
+    .await;
+    Ok(Json(serde_json::json!({ "cleared": cleared })))
+}
+
 /// `POST /branches/{id}/members`: adds a roster entry that its person links to with `加入`.
 pub async fn create_member(
     State(state): State<AppState>,

@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/branches/{id}/join-requests",
-            get(members::list_join_requests),
+            get(members::list_join_requests).delete(members::clear_join_requests),
         )
         .route("/branches/{id}/notices", post(notices::create_notice))
         .route(
