@@ -37,7 +37,9 @@ ensure_redis_installed() {
 # redis_ping HOST PORT: true when a Redis server answers there.
 redis_ping() {
   local reply=""
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  # A bare `exec 3<>… 2>/dev/null` would make the redirection of stderr permanent for the
+  # caller (and every process it starts); a group scopes it to the opening of fd 3.
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   IFS= read -r -t 1 reply <&3 || true
   exec 3>&- 3<&-

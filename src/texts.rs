@@ -80,10 +80,12 @@ pub fn announcement(branch: &Branch, m: &Meeting) -> String {
         });
     }
     lines.push(match branch.language {
-        Language::Zh => format!("回复「参加 #{no}」报名；不能参加请回复「请假 #{no} 理由」。"),
-        Language::En => {
-            format!("Reply \"rsvp #{no}\" to attend, or \"leave #{no} <reason>\" if you cannot.")
-        }
+        Language::Zh => format!(
+            "回复「参加 #{no}」报名；不能参加请私聊我「请假 #{no} 理由」（理由只给书记看）。"
+        ),
+        Language::En => format!(
+            "Reply \"rsvp #{no}\" to attend; if you cannot, message me privately \"leave #{no} <reason>\" (only the secretary sees the reason)."
+        ),
     });
     lines.join("\n")
 }
@@ -117,10 +119,10 @@ pub fn reminder(branch: &Branch, m: &Meeting, before: Duration, waiting: &[Strin
         let names = waiting.join(" ");
         lines.push(match branch.language {
             Language::Zh => {
-                format!("尚未回复：{names}——请回复「参加 #{no}」或「请假 #{no} 理由」。")
+                format!("尚未回复：{names}——请回复「参加 #{no}」，或私聊我「请假 #{no} 理由」。")
             }
             Language::En => format!(
-                "Not answered yet: {names} — reply \"rsvp #{no}\" or \"leave #{no} <reason>\"."
+                "Not answered yet: {names} — reply \"rsvp #{no}\", or message me privately \"leave #{no} <reason>\"."
             ),
         });
     }

@@ -864,6 +864,56 @@ fn run_sh_applies_the_run_defaults() {
     assert!(calls < serves, "run_defaults runs before serve starts");
 }
 
+#[test]
+fn probing_redis_in_the_scripts_keeps_their_error_output() {
+    // scripts/run.sh pings Redis before it builds and serves; the ping must not swallow the
+    // script's stderr, or a build error or the server's refusal to start never shows.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let out = std::process::Command::new("bash")
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!(
+            ". scripts/lib.sh; redis_ping 127.0.0.1 {port} || echo 'no redis' >&2; echo 'still visible' >&2"
+        ))
+        .output()
+        .expect("bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no redis") && err.contains("still visible"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Connection refused"),
+        "probe noise leaked: {err}"
+    );
+
+    // And after a ping that a server answers.
+    let pong = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = pong.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut conn, _)) = pong.accept() {
+            let mut buf = [0u8; 64];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"+PONG\r\n");
+        }
+    });
+    let out = std::process::Command::new("bash")
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!(
+            ". scripts/lib.sh; redis_ping 127.0.0.1 {port} && echo 'pong, and visible' >&2"
+        ))
+        .output()
+        .expect("bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pong, and visible"), "{err}");
+}
+
 // ---- deploy/: a real bot, no sim bot, nothing served on the embedded default ----
 
 /// One `deploy/` setup as the server sees it: the environment it sets and the config file it

@@ -222,7 +222,7 @@ async fn bind_code(
     services
         .send_to_chat(&chat, &text, &format!("bindcode:{origin}"))
         .await?;
-    Ok(reply::bind_code_sent(lang))
+    Ok(reply::bind_code_sent(lang, committee))
 }
 
 /// Reads `<姓名> [n] [身份]`: a trailing number picks one of several, a trailing role word

@@ -415,11 +415,16 @@ pub fn bind_code(lang: Language, branch: &Branch, code: &IssuedCode, committee: 
 }
 
 /// `绑定码` in a group: where the code went.
-pub fn bind_code_sent(lang: Language) -> String {
+pub fn bind_code_sent(lang: Language, committee: bool) -> String {
+    let (zh, en) = if committee {
+        ("绑定码 支委群", "bind-code committee")
+    } else {
+        ("绑定码", "bind-code")
+    };
     t!(
         lang,
-        "新的绑定码已私信发给你（绑定码不在群里显示）。若未收到，请私聊我发送「绑定码」。",
-        "A new bind code was sent to you privately (codes are never shown in a group). If it does not arrive, send \"bind-code\" to me privately."
+        "新的绑定码已私信发给你（绑定码不在群里显示）。若未收到，请私聊我发送「{zh}」。",
+        "A new bind code was sent to you privately (codes are never shown in a group). If it does not arrive, send \"{en}\" to me privately."
     )
 }
 
