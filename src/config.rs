@@ -367,6 +367,11 @@ pub struct OutboxSettings {
     pub idempotency_ttl: Duration,
     /// Longest digest text.
     pub digest_max_chars: usize,
+    /// Dead letters kept: past it, the oldest are dropped as new ones come.
+    pub dead_letter_cap: usize,
+    /// How long a dead letter is kept before it is dropped.
+    #[serde(with = "humantime_serde")]
+    pub dead_letter_ttl: Duration,
 }
 
 /// `[checkin]`.
@@ -946,6 +951,12 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         );
         if o.digest_max_chars < 200 {
             errors.push("outbox.digest_max_chars: must be at least 200".to_owned());
+        }
+        if !(1..=100_000).contains(&o.dead_letter_cap) {
+            errors.push("outbox.dead_letter_cap: must be 1 to 100000".to_owned());
+        }
+        if o.dead_letter_ttl < Duration::from_secs(3600) {
+            errors.push("outbox.dead_letter_ttl: must be at least 1h".to_owned());
         }
     }
     let mut bots = BTreeMap::new();

@@ -246,9 +246,15 @@ impl Keys {
         self.outbox("owners")
     }
 
-    /// Hash message id → dead-lettered message JSON.
+    /// Hash message id → dead-lettered message JSON. Capped at `outbox.dead_letter_cap`
+    /// entries, each dropped `outbox.dead_letter_ttl` after it was dead-lettered.
     pub fn outbox_dead(&self) -> String {
         self.outbox("dead")
+    }
+
+    /// Sorted set message id → when it was dead-lettered (ms): the age index of `dead`.
+    pub fn outbox_dead_at(&self) -> String {
+        self.outbox("dead_at")
     }
 
     /// Hash (tokens, ts): a chat's send budget.
