@@ -411,6 +411,10 @@ pub struct LimitSettings {
     pub wrong_code_cooldown: Duration,
     /// Join requests that may wait for the secretary in one branch.
     pub max_pending_joins: u32,
+    /// Replies per bot per window that go through the outbox (platforms without inline
+    /// replies) to guests and in unbound chats; past it they are dropped, not queued. Never
+    /// more than half of what the bot may send in a window, so members keep the rest.
+    pub guest_replies: u32,
 }
 
 /// `[demo]`.
@@ -1262,6 +1266,28 @@ mod tests {
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("timing.dedup_ttl"), "{err}");
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn guest_replies_and_dead_letters_are_bounded_by_default_and_checked() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.limits.guest_replies, 30);
+        assert_eq!(s.outbox.dead_letter_cap, 1000);
+        assert_eq!(
+            s.outbox.dead_letter_ttl,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        let overlay = "[outbox]\ndead_letter_cap = 0\ndead_letter_ttl = \"10m\"\n";
+        let err = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0
+        .join("\n");
+        for key in ["outbox.dead_letter_cap", "outbox.dead_letter_ttl"] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]
