@@ -885,49 +885,59 @@ mod tests {
         let bind = "/绑定@mybot ABCD2345";
         let command = json!([{"type": "bot_command", "offset": 0, "length": 9}]);
         let group = json!({"id": -1001234567890_i64, "title": "支部群", "type": "supergroup"});
-        let anonymous = |update: &mut Value| {
-            update["message"]["from"] = json!({"id": 1_087_968_824, "is_bot": true,
-                "first_name": "Group", "username": "GroupAnonymousBot"});
-            update["message"]["sender_chat"] = group.clone();
-        };
-        let as_channel = |update: &mut Value| {
-            update["message"]["from"] = json!({"id": 136_817_688, "is_bot": true,
-                "first_name": "Channel", "username": "Channel_Bot"});
-            update["message"]["sender_chat"] =
-                json!({"id": -100777, "title": "频道", "type": "channel"});
-        };
-        let from_a_bot = |update: &mut Value| {
-            update["message"]["from"] = json!({"id": 5005, "is_bot": true, "first_name": "B"});
-        };
-        let forwarded = |update: &mut Value| {
-            update["message"]["from"] = json!({"id": 777_000, "is_bot": false,
-                "first_name": "Telegram"});
-            update["message"]["sender_chat"] =
-                json!({"id": -100777, "title": "频道", "type": "channel"});
-            update["message"]["is_automatic_forward"] = json!(true);
-        };
-        // Each mark alone is enough, whatever the other fields say.
-        let only_sender_chat = |update: &mut Value| {
-            update["message"]["sender_chat"] = group.clone();
-        };
-        let only_service_id = |update: &mut Value| {
-            update["message"]["from"] = json!({"id": 1_087_968_824, "first_name": "Group"});
-        };
-        let only_forward_flag = |update: &mut Value| {
-            update["message"]["is_automatic_forward"] = json!(true);
-        };
-        let cases: [(&str, &dyn Fn(&mut Value)); 7] = [
-            ("anonymous admin", &anonymous),
-            ("post as a channel", &as_channel),
-            ("a bot", &from_a_bot),
-            ("automatic forward", &forwarded),
-            ("sender_chat alone", &only_sender_chat),
-            ("service id alone", &only_service_id),
-            ("forward flag alone", &only_forward_flag),
+        let channel = json!({"id": -100777, "title": "频道", "type": "channel"});
+        // (what, from, sender_chat, is_automatic_forward): each mark alone is enough.
+        let cases = [
+            (
+                "anonymous admin",
+                json!({"id": 1_087_968_824, "is_bot": true, "first_name": "Group",
+                       "username": "GroupAnonymousBot"}),
+                group.clone(),
+                Value::Null,
+            ),
+            (
+                "post as a channel",
+                json!({"id": 136_817_688, "is_bot": true, "first_name": "Channel",
+                       "username": "Channel_Bot"}),
+                channel.clone(),
+                Value::Null,
+            ),
+            (
+                "a bot",
+                json!({"id": 5005, "is_bot": true, "first_name": "B"}),
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                "automatic forward",
+                json!({"id": 777_000, "is_bot": false, "first_name": "Telegram"}),
+                channel,
+                json!(true),
+            ),
+            (
+                "sender_chat alone",
+                json!({"id": 42, "first_name": "三"}),
+                group,
+                Value::Null,
+            ),
+            (
+                "service id alone",
+                json!({"id": 1_087_968_824, "first_name": "Group"}),
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                "forward flag alone",
+                json!({"id": 42, "first_name": "三"}),
+                Value::Null,
+                json!(true),
+            ),
         ];
-        for (what, mark) in cases {
+        for (what, from, sender_chat, forward) in cases {
             let mut update = group_update(40, bind, command.clone());
-            mark(&mut update);
+            update["message"]["from"] = from;
+            update["message"]["sender_chat"] = sender_chat;
+            update["message"]["is_automatic_forward"] = forward;
             match parse_with(&adapter(), update.to_string().as_bytes()) {
                 Ok(Inbound::Unattributed(e)) => {
                     assert_eq!(e.text, "/绑定 ABCD2345", "{what}");
