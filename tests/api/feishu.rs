@@ -103,7 +103,7 @@ impl FakeFeishu {
             .collect()
     }
 
-    fn paths(&self) -> Vec<String> {
+    pub(super) fn paths(&self) -> Vec<String> {
         let seen = self.fake.seen.lock().unwrap();
         seen.iter().map(|(p, _, _)| p.clone()).collect()
     }
@@ -269,7 +269,7 @@ api_base = "{api_base}"
     )
 }
 
-async fn spawn_fs_app(fake: &FakeFeishu) -> TestApp {
+pub(super) async fn spawn_fs_app(fake: &FakeFeishu) -> TestApp {
     spawn_live_app(test_settings(&REDIS.url(), &fs_bots(&fake.base))).await
 }
 

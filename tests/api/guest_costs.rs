@@ -12,12 +12,15 @@ use mobile_branch::{clock::Clock, store::outbox::QueuedMessage};
 
 use crate::{
     dingtalk::{FakeDingtalk, dt_bot, group_text, post_callback, session_texts},
+    feishu::{self, FakeFeishu, MEMBER, SECRETARY},
     helpers::{REDIS, TestApp, spawn_app_with, spawn_live_app, test_settings},
     telegram::{self, FakeTelegram},
 };
 
 /// Deferred replies to guests per bot per window in these tests.
 const BUDGET: usize = 4;
+/// A Feishu account on no roster.
+const GUEST: &str = "ou_0000000000000000000000000000aaaa";
 /// `timing.dedup_ttl` (default): no key a guest causes may outlive it.
 const DEDUP_TTL_MS: i64 = 24 * 3600 * 1000;
 
@@ -463,4 +466,52 @@ async fn an_anonymous_admin_s_bind_binds_nothing_and_changes_nothing_in_redis() 
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(members[0]["role"], "secretary");
     assert_eq!(members[0]["identities"][0]["user_id"], "1");
+}
+
+#[tokio::test]
+async fn a_display_name_is_cached_only_for_someone_on_the_roster() {
+    // Arrange: Feishu events carry no sender name, so binds and joins look it up.
+    let fake = FakeFeishu::start().await;
+    let app = feishu::spawn_fs_app(&fake).await;
+    let (_, code) = app.create_branch("飞书名字支部").await;
+    let names = || async {
+        app.keys(&REDIS.url())
+            .await
+            .into_iter()
+            .filter(|k| k.contains(":name:"))
+            .collect::<Vec<_>>()
+    };
+
+    // Act: a guest guesses a code in the unbound group; the secretary binds it; another
+    // guest asks to join under a name the roster does not hold (a request: still a guest).
+    let guess = feishu::group_message("om_guess0000000000000000000000001", MEMBER, "绑定 ZZZZ2345");
+    assert_eq!(feishu::deliver(&app, &guess).await.0, 200);
+    assert!(
+        names().await.is_empty(),
+        "a guest's failed bind cached a name"
+    );
+    let bind = feishu::group_message(
+        "om_bind00000000000000000000000001",
+        SECRETARY,
+        &format!("绑定 {code}"),
+    );
+    assert_eq!(feishu::deliver(&app, &bind).await.0, 200);
+    let join = feishu::group_message("om_join00000000000000000000000001", GUEST, "加入 陌生人");
+    assert_eq!(feishu::deliver(&app, &join).await.0, 200);
+
+    // Assert: the names were asked for, but only the secretary's is kept.
+    let lookups = fake
+        .paths()
+        .into_iter()
+        .filter(|p| p.starts_with("GET /open-apis/contact/v3/users/"))
+        .count();
+    assert!(lookups >= 3, "{:?}", fake.paths());
+    let kept = names().await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].ends_with(&format!(":name:fs:{SECRETARY}")),
+        "{kept:?}"
+    );
+    let ttl = pttl(&kept[0]).await;
+    assert!(ttl > 0 && ttl <= 7 * DEDUP_TTL_MS, "{ttl}");
 }
