@@ -339,6 +339,16 @@ async fn dead_letters_keep_only_the_newest_and_age_out() {
     let dead_key = format!("{}:{{outbox}}:dead", app.prefix);
     let index_key = format!("{}:{{outbox}}:dead_at", app.prefix);
 
+    // A dead letter as an older version stored it: in the hash, with no time index.
+    let legacy = undeliverable(&app, 99);
+    let _: () = redis::cmd("HSET")
+        .arg(&dead_key)
+        .arg(&legacy.id)
+        .arg(serde_json::to_string(&legacy).unwrap())
+        .query_async(&mut conn().await)
+        .await
+        .unwrap();
+
     // Act: six messages die one after another, a second apart.
     for n in 0..6 {
         let message = undeliverable(&app, n);
@@ -352,6 +362,19 @@ async fn dead_letters_keep_only_the_newest_and_age_out() {
             app.store.outbox_depth().await.unwrap() == 0
         })
         .await;
+        if n == 0 {
+            // The first prune indexed the old letter too, as of then: it ages and counts.
+            app.eventually(10, "the legacy dead letter to be indexed", || async {
+                let score: Option<f64> = redis::cmd("ZSCORE")
+                    .arg(&index_key)
+                    .arg(&legacy.id)
+                    .query_async(&mut conn().await)
+                    .await
+                    .unwrap();
+                score.is_some()
+            })
+            .await;
+        }
         app.clock.advance(chrono::Duration::seconds(1));
     }
 
