@@ -367,6 +367,11 @@ pub struct OutboxSettings {
     pub idempotency_ttl: Duration,
     /// Longest digest text.
     pub digest_max_chars: usize,
+    /// Dead letters kept: past it, the oldest are dropped as new ones come.
+    pub dead_letter_cap: usize,
+    /// How long a dead letter is kept before it is dropped.
+    #[serde(with = "humantime_serde")]
+    pub dead_letter_ttl: Duration,
 }
 
 /// `[checkin]`.
@@ -406,6 +411,10 @@ pub struct LimitSettings {
     pub wrong_code_cooldown: Duration,
     /// Join requests that may wait for the secretary in one branch.
     pub max_pending_joins: u32,
+    /// Replies per bot per window that go through the outbox (platforms without inline
+    /// replies) to guests and in unbound chats; past it they are dropped, not queued. Never
+    /// more than half of what the bot may send in a window, so members keep the rest.
+    pub guest_replies: u32,
 }
 
 /// `[demo]`.
@@ -947,6 +956,12 @@ fn from_dict(root: &Dict, errors: &mut Vec<String>) -> Option<Settings> {
         if o.digest_max_chars < 200 {
             errors.push("outbox.digest_max_chars: must be at least 200".to_owned());
         }
+        if !(1..=100_000).contains(&o.dead_letter_cap) {
+            errors.push("outbox.dead_letter_cap: must be 1 to 100000".to_owned());
+        }
+        if o.dead_letter_ttl < Duration::from_secs(3600) {
+            errors.push("outbox.dead_letter_ttl: must be at least 1h".to_owned());
+        }
     }
     let mut bots = BTreeMap::new();
     match root.get("bots") {
@@ -1251,6 +1266,28 @@ mod tests {
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("timing.dedup_ttl"), "{err}");
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn guest_replies_and_dead_letters_are_bounded_by_default_and_checked() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.limits.guest_replies, 30);
+        assert_eq!(s.outbox.dead_letter_cap, 1000);
+        assert_eq!(
+            s.outbox.dead_letter_ttl,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        let overlay = "[outbox]\ndead_letter_cap = 0\ndead_letter_ttl = \"10m\"\n";
+        let err = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0
+        .join("\n");
+        for key in ["outbox.dead_letter_cap", "outbox.dead_letter_ttl"] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub const WEBHOOKS: &str = "mb_webhooks_total";
 pub const REJECTIONS: &str = "mb_webhook_rejections_total";
 /// Histogram: command latency in seconds by `command`.
 pub const COMMAND_SECONDS: &str = "mb_command_duration_seconds";
+/// Counter: replies to guests or in unbound chats that would have gone through the outbox and
+/// were dropped instead, by `platform` and `reason` (`unbound`, `budget`).
+pub const GUEST_REPLIES_DROPPED: &str = "mb_guest_replies_dropped_total";
 /// Counter: Redis failures seen by request handlers.
 pub const REDIS_ERRORS: &str = "mb_redis_errors_total";
 /// Counter: request handlers that panicked and were answered 500 by the router's
@@ -64,6 +67,10 @@ impl Metrics {
                     metrics::describe_counter!(
                         REJECTIONS,
                         "Refused webhooks by platform and reason"
+                    );
+                    metrics::describe_counter!(
+                        GUEST_REPLIES_DROPPED,
+                        "Replies to guests or in unbound chats dropped instead of queued"
                     );
                     Some(h)
                 }

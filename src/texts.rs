@@ -312,6 +312,22 @@ pub fn checkin_digest(branch: &Branch, names: &[String]) -> String {
     }
 }
 
+/// The answer to a command whose sender cannot be told: an anonymous group admin, a post as a
+/// channel, a bot, an automatic forward. Said once per chat and window.
+pub fn unattributed(lang: Language) -> String {
+    match lang {
+        Language::Zh => {
+            "无法确认这条命令是谁发的（匿名管理员、以频道身份发送、机器人或自动转发），\
+                         所以没有执行。请以本人身份发送。"
+                .to_owned()
+        }
+        Language::En => "I cannot tell who sent this command (an anonymous admin, a post as a \
+                         channel, a bot or an automatic forward), so it was not run. Please \
+                         post as yourself."
+            .to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! `POST /webhook/{platform}/{bot}`: verify, parse, resolve the sender, count the command
 //! against its limits, claim the message id (members), apply the command, store the reply
 //! with the claim, answer. Bounded work only: nothing here calls a platform but a first-time
-//! display-name lookup.
+//! display-name lookup. What guests and unbound chats cost is bounded too: expiring counters,
+//! and replies through the outbox only within a per-bot budget (`bounded_guest_replies`).
 
 use std::time::Duration;
 
@@ -23,8 +24,11 @@ use crate::{
         reply,
     },
     domain::{Language, Role},
-    metrics::{COMMAND_SECONDS, REJECTIONS, WEBHOOKS},
-    platform::{Inbound, InboundRequest, Platform, PlatformError, PlatformKind, Reply, sim, token},
+    metrics::{COMMAND_SECONDS, GUEST_REPLIES_DROPPED, REJECTIONS, WEBHOOKS},
+    platform::{
+        ChatKind, Inbound, InboundEvent, InboundRequest, Platform, PlatformError, PlatformKind,
+        Reply, sim, token,
+    },
     service::{ServiceError, branches::ChatContext},
     state::AppState,
     store::{
@@ -145,6 +149,11 @@ pub async fn receive_webhook(
     }
     let event = match adapter.parse(request) {
         Ok(Inbound::Event(event)) => event,
+        Ok(Inbound::Unattributed(event)) => {
+            span.record("chat_id", event.chat.chat_id.as_str());
+            span.record("message_id", event.message_id.as_str());
+            return unattributed(&state, adapter.as_ref(), without_markers(event)).await;
+        }
         Ok(Inbound::Immediate(response)) => {
             count(platform, "immediate");
             return response;
@@ -163,14 +172,7 @@ pub async fn receive_webhook(
     span.record("chat_id", event.chat.chat_id.as_str());
     span.record("message_id", event.message_id.as_str());
 
-    // Nothing a user types may carry the server's own markers (forged mentions).
-    let mut event = event;
-    if event.text.chars().any(crate::platform::is_token_char) {
-        event.text.retain(|c| !crate::platform::is_token_char(c));
-    }
-    if let Some(name) = &mut event.sender_name {
-        name.retain(|c| !crate::platform::is_token_char(c));
-    }
+    let mut event = without_markers(event);
     let parsed = command::parse(&event.text, event.mentioned);
     let key = match &parsed {
         command::Parsed::NotCommand => {
@@ -189,6 +191,10 @@ pub async fn receive_webhook(
         Err(e) => return service_failure(platform, e).into_response(),
     };
     let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
+    // Nobody vouched for a guest or for anyone in an unbound chat (on DingTalk, whoever holds
+    // one captured header pair can be any sender in any conversation): they take no claim,
+    // and what their replies cost is bounded (`bounded_guest_replies`).
+    let guest = ctx.branch.is_none() || ctx.role() == Role::Guest;
     let limits = state
         .services
         .command_limits(&ctx, key == Some(CommandKey::Join));
@@ -197,7 +203,9 @@ pub async fn receive_webhook(
         .store
         .count_command(&event.chat, &event.sender_id, limits)
         .await;
-    let (replies, outcome) = match verdict {
+    // `effect`: the command made a guest a member (a bind or a join that consumed a code or an
+    // entry someone with authority made), so its reply is not charged to the guest budget.
+    let (replies, outcome, effect) = match verdict {
         Err(e) => return store_failure(platform, &e).into_response(),
         // A refused command changes nothing but its counter: one short reply, then silence.
         Ok(CommandVerdict::Refused {
@@ -220,43 +228,50 @@ pub async fn receive_webhook(
             } else {
                 Vec::new()
             };
-            (replies, "limited")
+            (replies, "limited", false)
         }
         Ok(CommandVerdict::Allowed) => {
-            // Only binding and joining keep the sender's name (roster entries and identities).
-            if event.sender_name.is_none()
-                && matches!(
-                    key,
-                    Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
-                )
-            {
-                event.sender_name = sender_name(&state, adapter.as_ref(), &event)
-                    .await
-                    .map(|n| {
-                        n.chars()
-                            .filter(|c| !crate::platform::is_token_char(*c))
-                            .collect()
-                    });
+            // Only binding and joining keep the sender's name (roster entries and identities);
+            // a join in an unbound chat only hears that the chat is not bound.
+            let names_sender = matches!(key, Some(CommandKey::Bind | CommandKey::BindCommittee))
+                || (key == Some(CommandKey::Join) && ctx.branch.is_some());
+            let mut looked_up = None;
+            if event.sender_name.is_none() && names_sender {
+                let found = sender_name(&state, adapter.as_ref(), &event).await;
+                if let Some(SenderName::LookedUp(name)) = &found {
+                    looked_up = Some(name.clone());
+                }
+                event.sender_name = found.map(|n| {
+                    n.into_name()
+                        .chars()
+                        .filter(|c| !crate::platform::is_token_char(*c))
+                        .collect()
+                });
             }
             // Hints change nothing; a guest's commands (and anything in an unbound chat) are
             // read-only or idempotent by construction (a bind per chat and code, a join per
             // account), so a retry converges without a claim and a guest costs no dedup key.
-            let guest = ctx.branch.is_none() || ctx.role() == Role::Guest;
             if key.is_none() || guest {
                 let replies = match dispatch(&state.services, &event, &ctx, &parsed).await {
                     Ok(r) => r,
                     Err(e) => return service_failure(platform, e).into_response(),
                 };
-                if matches!(
+                let effect = matches!(
                     key,
                     Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
-                ) {
-                    remember_if_now_member(&state, &event, &replies).await;
+                ) && remember_if_now_member(&state, &event, &replies).await;
+                // A guest's name is cached only once they are on a roster: an unknown sender
+                // costs no 7-day key.
+                if let (true, Some(name)) = (effect, &looked_up) {
+                    cache_name(&state, adapter.as_ref(), &event, name).await;
                 }
-                (replies, "ok")
+                (replies, "ok", effect)
             } else {
+                if let Some(name) = &looked_up {
+                    cache_name(&state, adapter.as_ref(), &event, name).await;
+                }
                 match run_once(&state, adapter.as_ref(), &event, &ctx, &parsed).await {
-                    Ok(r) => r,
+                    Ok((replies, outcome)) => (replies, outcome, false),
                     Err(problem) => return problem.into_response(),
                 }
             }
@@ -267,9 +282,52 @@ pub async fn receive_webhook(
             .record(started.elapsed().as_secs_f64());
     }
     let rendered = adapter.render_replies(&event, &replies);
-    // Replies the platform cannot carry inline go through the outbox, keyed by the message
-    // they answer so that a retried webhook queues them once.
-    for (i, reply) in rendered.deferred.iter().enumerate() {
+    let deferred = if guest {
+        let bind = matches!(key, Some(CommandKey::Bind | CommandKey::BindCommittee));
+        match bounded_guest_replies(
+            &state,
+            adapter.as_ref(),
+            &ctx,
+            bind,
+            effect,
+            rendered.deferred,
+        )
+        .await
+        {
+            Ok(kept) => kept,
+            Err(e) => return store_failure(platform, &e).into_response(),
+        }
+    } else {
+        rendered.deferred
+    };
+    if let Err(problem) = queue_deferred(&state, platform, &event, &deferred).await {
+        return problem.into_response();
+    }
+    count(platform, outcome);
+    rendered.response
+}
+
+/// The event without the server's own markers: nothing a user types may carry them (forged
+/// mentions).
+fn without_markers(mut event: InboundEvent) -> InboundEvent {
+    if event.text.chars().any(crate::platform::is_token_char) {
+        event.text.retain(|c| !crate::platform::is_token_char(c));
+    }
+    if let Some(name) = &mut event.sender_name {
+        name.retain(|c| !crate::platform::is_token_char(c));
+    }
+    event
+}
+
+/// Queues the replies the platform cannot carry inline, keyed by the message they answer so
+/// that a retried webhook queues them once.
+async fn queue_deferred(
+    state: &AppState,
+    platform: &str,
+    event: &InboundEvent,
+    deferred: &[Reply],
+) -> Result<(), Problem> {
+    for (i, reply) in deferred.iter().enumerate() {
         let chat = crate::platform::ChatRef {
             chat_id: reply.chat_id.clone(),
             ..event.chat.clone()
@@ -282,40 +340,152 @@ pub async fn receive_webhook(
             .await
         {
             tracing::warn!(error.message = %e, "could not queue a deferred reply");
-            return match e {
+            return Err(match e {
                 ServiceError::Store(s) => store_failure(platform, &s),
                 _ => Problem::internal(),
-            }
-            .into_response();
+            });
         }
     }
-    count(platform, outcome);
+    Ok(())
+}
+
+fn dropped(platform: &str, reason: &'static str, n: usize) {
+    metrics::counter!(GUEST_REPLIES_DROPPED, "platform" => platform.to_owned(), "reason" => reason)
+        .increment(n as u64);
+}
+
+/// Of the replies to a guest (or in an unbound chat) that must go through the outbox, those
+/// that may. Each would cost outbox keys and a share of the bot's send budget (a DingTalk
+/// robot sends 20 a minute in all), and nothing bounds how many guests or unbound chats there
+/// are, so:
+///
+/// - in an unbound chat only the answer to `绑定` / `绑定支委群` (`bind`) goes; `帮助`, hints,
+///   "not bound" and limit notices are dropped;
+/// - a reply to a command that made the sender a member (`effect`) always goes: it consumed a
+///   single-use code or a roster entry that the operator or the secretary made;
+/// - every other reply takes one of the bot's guest budget for the window
+///   (`Services::guest_reply_budget`), and past it is dropped.
+///
+/// Dropped replies are counted in `mb_guest_replies_dropped_total`, never queued.
+async fn bounded_guest_replies(
+    state: &AppState,
+    adapter: &dyn Platform,
+    ctx: &ChatContext,
+    bind: bool,
+    effect: bool,
+    deferred: Vec<Reply>,
+) -> Result<Vec<Reply>, StoreError> {
+    let platform = adapter.kind().as_str();
+    if deferred.is_empty() || effect {
+        return Ok(deferred);
+    }
+    if ctx.branch.is_none() && !bind {
+        dropped(platform, "unbound", deferred.len());
+        return Ok(Vec::new());
+    }
+    let mut kept = Vec::with_capacity(deferred.len());
+    for reply in deferred {
+        let allowed = match state
+            .services
+            .take_guest_reply(adapter.bot(), adapter.limits())
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(ServiceError::Store(e)) => return Err(e),
+            Err(other) => {
+                tracing::error!(error.message = %other, "unexpected error taking a guest reply");
+                false
+            }
+        };
+        if allowed {
+            kept.push(reply);
+        } else {
+            dropped(platform, "budget", 1);
+        }
+    }
+    Ok(kept)
+}
+
+/// A message whose sender cannot be told (see [`Inbound::Unattributed`]): never run, so
+/// nothing it asks is done. A command in a group is answered, once per chat and
+/// `limits.window`, with a request to post as oneself; everything else gets the platform's
+/// no-op. Costs Redis one expiring counter per chat, and reads only otherwise.
+async fn unattributed(state: &AppState, adapter: &dyn Platform, event: InboundEvent) -> Response {
+    let platform = adapter.kind().as_str();
+    let parsed = command::parse(&event.text, event.mentioned);
+    if matches!(parsed, command::Parsed::NotCommand) || event.chat_kind != ChatKind::Group {
+        count(platform, "unattributed");
+        return adapter.render_replies(&event, &[]).response;
+    }
+    reject(platform, "unattributed");
+    let services = &state.services;
+    let first = match services
+        .store
+        .first_unattributed(&event.chat, services.settings.limits.window)
+        .await
+    {
+        Ok(first) => first,
+        Err(e) => return store_failure(platform, &e).into_response(),
+    };
+    if !first {
+        count(platform, "unattributed");
+        return adapter.render_replies(&event, &[]).response;
+    }
+    let ctx = match services.chat_context(&event).await {
+        Ok(ctx) => ctx,
+        Err(e) => return service_failure(platform, e).into_response(),
+    };
+    let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
+    let replies = [Reply {
+        chat_id: event.chat.chat_id.clone(),
+        text: crate::texts::unattributed(lang),
+    }];
+    let rendered = adapter.render_replies(&event, &replies);
+    let deferred =
+        match bounded_guest_replies(state, adapter, &ctx, false, false, rendered.deferred).await {
+            Ok(kept) => kept,
+            Err(e) => return store_failure(platform, &e).into_response(),
+        };
+    if let Err(problem) = queue_deferred(state, platform, &event, &deferred).await {
+        return problem.into_response();
+    }
+    count(platform, "unattributed");
     rendered.response
 }
 
 /// How long a first-time name lookup may hold up a webhook.
 const NAME_LOOKUP_BUDGET: Duration = Duration::from_secs(1);
 
+/// A display name, and whether it came from the platform just now (and so is not cached).
+enum SenderName {
+    Cached(String),
+    LookedUp(String),
+}
+
+impl SenderName {
+    fn into_name(self) -> String {
+        match self {
+            Self::Cached(name) | Self::LookedUp(name) => name,
+        }
+    }
+}
+
 /// The sender's display name for platforms whose events carry none: from the cache, or asked
-/// of the platform once, within a small budget. A failure only means the name stays unknown.
+/// of the platform within a small budget. A failure only means the name stays unknown. The
+/// caller caches a looked-up name once the sender is a member (`cache_name`).
 async fn sender_name(
     state: &AppState,
     adapter: &dyn Platform,
-    event: &crate::platform::InboundEvent,
-) -> Option<String> {
+    event: &InboundEvent,
+) -> Option<SenderName> {
     let store = &state.services.store;
     let (bot, user) = (adapter.bot(), event.sender_id.as_str());
     if let Ok(Some(name)) = token::cached_name(store, bot, user).await {
-        return Some(name);
+        return Some(SenderName::Cached(name));
     }
     let lookup = adapter.fetch_display_name(&event.chat.chat_id, user);
     match tokio::time::timeout(NAME_LOOKUP_BUDGET, lookup).await {
-        Ok(Ok(Some(name))) => {
-            if let Err(e) = token::cache_name(store, bot, user, &name).await {
-                tracing::debug!(error.message = %e, "could not cache a display name");
-            }
-            Some(name)
-        }
+        Ok(Ok(Some(name))) => Some(SenderName::LookedUp(name)),
         Ok(Ok(None)) => None,
         Ok(Err(e)) => {
             tracing::info!(error.message = %e, "display name lookup failed");
@@ -325,6 +495,15 @@ async fn sender_name(
             tracing::info!("display name lookup timed out");
             None
         }
+    }
+}
+
+/// Caches a member's looked-up display name, so that their next `绑定` or `加入` asks the
+/// platform no more. Failing only means asking again.
+async fn cache_name(state: &AppState, adapter: &dyn Platform, event: &InboundEvent, name: &str) {
+    let store = &state.services.store;
+    if let Err(e) = token::cache_name(store, adapter.bot(), &event.sender_id, name).await {
+        tracing::debug!(error.message = %e, "could not cache a display name");
     }
 }
 
@@ -341,11 +520,8 @@ fn service_failure(platform: &str, error: ServiceError) -> Problem {
 /// A guest's `绑定` or `加入` that put them on the roster: a retry of that message now comes
 /// from a member and goes through the claim, so the reply is stored where the claim looks,
 /// and the retry answers the same. Only an effect writes this; a refusal leaves no key.
-async fn remember_if_now_member(
-    state: &AppState,
-    event: &crate::platform::InboundEvent,
-    replies: &[Reply],
-) {
+/// Returns whether the sender is now a member.
+async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies: &[Reply]) -> bool {
     let services = &state.services;
     let now_member = match services.chat_context(event).await {
         Ok(after) => after.branch.is_some() && after.role() > Role::Guest,
@@ -355,10 +531,10 @@ async fn remember_if_now_member(
         }
     };
     if !now_member {
-        return;
+        return false;
     }
     let Ok(json) = serde_json::to_string(replies) else {
-        return;
+        return true;
     };
     let ttl = services.settings.timing.dedup_ttl;
     // Failing here only weakens dedup of a later retry, whose command is idempotent.
@@ -369,6 +545,7 @@ async fn remember_if_now_member(
     {
         tracing::warn!(error.message = %e, "could not store reply for dedup");
     }
+    true
 }
 
 /// Runs a command at most once per message id across every replica, answering duplicates with
@@ -376,7 +553,7 @@ async fn remember_if_now_member(
 async fn run_once(
     state: &AppState,
     adapter: &dyn Platform,
-    event: &crate::platform::InboundEvent,
+    event: &InboundEvent,
     ctx: &ChatContext,
     parsed: &command::Parsed,
 ) -> Result<(Vec<Reply>, &'static str), Problem> {

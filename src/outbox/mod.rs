@@ -21,7 +21,7 @@ use crate::{
     platform::{OutboundMessage, Platform, Platforms, SendError, SendLimits},
     store::{
         Store, StoreError,
-        outbox::{Bucket, Grant, QueuedMessage, Settlement, split_chat_member},
+        outbox::{Bucket, DeadLetterLimits, Grant, QueuedMessage, Settlement, split_chat_member},
     },
 };
 
@@ -29,6 +29,8 @@ use crate::{
 pub const MESSAGES: &str = "mb_outbox_messages_total";
 /// Gauge: messages waiting.
 pub const DEPTH: &str = "mb_outbox_depth";
+/// Counter: dead letters dropped for age or past the cap.
+pub const DEAD_DROPPED: &str = "mb_outbox_dead_dropped_total";
 
 /// Messages of one chat looked at per turn.
 const PER_TURN: usize = 20;
@@ -359,6 +361,26 @@ impl Outbox {
                 chat,
                 "outbox lease lost before settling; another replica took over"
             );
+        } else if settlement.dead.is_some()
+            && let Err(e) = self.prune_dead().await
+        {
+            // The periodic prune in `run` catches up.
+            tracing::warn!(error.message = %e, "could not prune dead letters");
+        }
+        Ok(())
+    }
+
+    /// Keeps dead letters within `outbox.dead_letter_cap` and `outbox.dead_letter_ttl`: a
+    /// platform refusing everything (a revoked token, a removed bot) must not fill Redis.
+    async fn prune_dead(&self) -> Result<(), StoreError> {
+        let limits = DeadLetterLimits {
+            cap: self.settings.dead_letter_cap,
+            ttl: self.settings.dead_letter_ttl,
+        };
+        let dropped = self.store.prune_dead(self.clock.now(), limits).await?;
+        if dropped > 0 {
+            tracing::info!(dropped, "dead letters dropped (too old, or past the cap)");
+            metrics::counter!(DEAD_DROPPED).increment(dropped);
         }
         Ok(())
     }
@@ -376,10 +398,14 @@ impl Outbox {
                 }
             };
             ticks += 1;
-            if ticks.is_multiple_of(20)
-                && let Ok(depth) = self.store.outbox_depth().await
-            {
-                metrics::gauge!(DEPTH).set(depth as f64);
+            if ticks.is_multiple_of(20) {
+                if let Ok(depth) = self.store.outbox_depth().await {
+                    metrics::gauge!(DEPTH).set(depth as f64);
+                }
+                // Dead letters age out even when no new one comes to trigger a prune.
+                if let Err(e) = self.prune_dead().await {
+                    tracing::warn!(error.message = %e, "could not prune dead letters");
+                }
             }
             if busy && !stop.is_cancelled() {
                 continue;

@@ -244,6 +244,11 @@ impl PlatformError {
 pub enum Inbound {
     /// A message for the bot to consider.
     Event(InboundEvent),
+    /// A message whose sender cannot be told apart from others (a Telegram anonymous group
+    /// admin, a post "as a channel", a bot, an automatic forward): its sender id names a
+    /// service account shared by many people, or no person at all. Never run as a command;
+    /// if it is one, in a group, the chat is told once per window to post as themselves.
+    Unattributed(InboundEvent),
     /// A handshake or an event we do not act on, answered at once by the adapter.
     Immediate(Response),
 }

@@ -2,6 +2,12 @@
 //! first reply inline as a `sendMessage` method in the webhook response, and proactive messages
 //! through `POST {api_base}/bot<token>/sendMessage`.
 //!
+//! A message whose sender cannot be told is [`Inbound::Unattributed`], never a command:
+//! `sender_chat` set (an anonymous admin posts as the group, others as a channel), `from` one
+//! of Telegram's shared service accounts ([`SERVICE_SENDERS`]), a bot, or an automatic
+//! forward. Every anonymous admin of every group is the same `from.id`, so binding one would
+//! make them all the secretary.
+//!
 //! Telegram counts text offsets and lengths in UTF-16 code units; every offset that comes from
 //! the wire is checked against the text before it is used, so no input can make this panic.
 //!
@@ -43,6 +49,12 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_NAME_CHARS: usize = 129;
 /// Longest platform description copied into a send error.
 const MAX_DESCRIPTION_CHARS: usize = 300;
+/// Service accounts Telegram puts in `from` for messages no single person is known to have
+/// sent: `GroupAnonymousBot` (every anonymous group admin), `Channel_Bot` (every post "as a
+/// channel") and `Telegram` (777000, automatic forwards from a linked channel).
+///
+/// <https://core.telegram.org/bots/api#message> (`from`, `sender_chat`)
+pub const SERVICE_SENDERS: [i64; 3] = [1_087_968_824, 136_817_688, 777_000];
 
 /// A configured Telegram bot.
 #[derive(Debug)]
@@ -174,6 +186,12 @@ struct Update {
 struct Message {
     #[serde(default)]
     from: Option<User>,
+    /// Set when the message was sent on behalf of a chat (an anonymous admin: the group
+    /// itself; a channel; a linked channel's automatic forward).
+    #[serde(default)]
+    sender_chat: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    is_automatic_forward: Option<bool>,
     #[serde(default)]
     date: Option<i64>,
     chat: Chat,
@@ -196,6 +214,8 @@ struct RepliedTo {
 #[derive(Debug, Deserialize)]
 struct User {
     id: i64,
+    #[serde(default)]
+    is_bot: bool,
     #[serde(default)]
     first_name: String,
     #[serde(default)]
@@ -510,6 +530,12 @@ impl Platform for TelegramAdapter {
         let (Some(text), Some(from)) = (message.text, message.from) else {
             return Ok(Inbound::Immediate(acknowledge()));
         };
+        // Who really sent it is unknown: a service account shared by many (every anonymous
+        // admin is one user id), a chat, or a bot. Bound to nobody, so never run.
+        let unattributed = message.sender_chat.is_some()
+            || message.is_automatic_forward == Some(true)
+            || from.is_bot
+            || SERVICE_SENDERS.contains(&from.id);
         let addressed = self.address(&text, message.entities.as_deref().unwrap_or_default());
         if addressed.for_another_bot {
             return Ok(Inbound::Immediate(acknowledge()));
@@ -518,7 +544,7 @@ impl Platform for TelegramAdapter {
             .reply_to_message
             .and_then(|r| r.from)
             .is_some_and(|u| self.is_me(&u));
-        Ok(Inbound::Event(InboundEvent {
+        let event = InboundEvent {
             chat: ChatRef {
                 platform: PlatformKind::Telegram,
                 bot: self.bot.clone(),
@@ -537,7 +563,12 @@ impl Platform for TelegramAdapter {
                 .filter(|d| *d > 0)
                 .and_then(|d| DateTime::<Utc>::from_timestamp(d, 0)),
             context: None,
-        }))
+        };
+        Ok(if unattributed {
+            Inbound::Unattributed(event)
+        } else {
+            Inbound::Event(event)
+        })
     }
 
     /// Telegram takes one method call in the webhook response, so the first reply to the
@@ -847,6 +878,84 @@ mod tests {
         assert_eq!(e.chat.chat_id, "987654321");
         assert_eq!(e.sender_name.as_deref(), Some("Alice"));
         assert!(!e.mentioned);
+    }
+
+    #[test]
+    fn senders_that_cannot_be_told_apart_are_unattributed() {
+        let bind = "/绑定@mybot ABCD2345";
+        let command = json!([{"type": "bot_command", "offset": 0, "length": 9}]);
+        let group = json!({"id": -1001234567890_i64, "title": "支部群", "type": "supergroup"});
+        let channel = json!({"id": -100777, "title": "频道", "type": "channel"});
+        // (what, from, sender_chat, is_automatic_forward): each mark alone is enough.
+        let cases = [
+            (
+                "anonymous admin",
+                json!({"id": 1_087_968_824, "is_bot": true, "first_name": "Group",
+                       "username": "GroupAnonymousBot"}),
+                group.clone(),
+                Value::Null,
+            ),
+            (
+                "post as a channel",
+                json!({"id": 136_817_688, "is_bot": true, "first_name": "Channel",
+                       "username": "Channel_Bot"}),
+                channel.clone(),
+                Value::Null,
+            ),
+            (
+                "a bot",
+                json!({"id": 5005, "is_bot": true, "first_name": "B"}),
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                "automatic forward",
+                json!({"id": 777_000, "is_bot": false, "first_name": "Telegram"}),
+                channel,
+                json!(true),
+            ),
+            (
+                "sender_chat alone",
+                json!({"id": 42, "first_name": "三"}),
+                group,
+                Value::Null,
+            ),
+            (
+                "service id alone",
+                json!({"id": 1_087_968_824, "first_name": "Group"}),
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                "forward flag alone",
+                json!({"id": 42, "first_name": "三"}),
+                Value::Null,
+                json!(true),
+            ),
+        ];
+        for (what, from, sender_chat, forward) in cases {
+            let mut update = group_update(40, bind, command.clone());
+            update["message"]["from"] = from;
+            update["message"]["sender_chat"] = sender_chat;
+            update["message"]["is_automatic_forward"] = forward;
+            match parse_with(&adapter(), update.to_string().as_bytes()) {
+                Ok(Inbound::Unattributed(e)) => {
+                    assert_eq!(e.text, "/绑定 ABCD2345", "{what}");
+                    assert_eq!(e.chat.chat_id, "-1001234567890", "{what}");
+                }
+                other => panic!("{what}: expected an unattributed event: {other:?}"),
+            }
+        }
+        // A person posting as themselves, even replying to a bot, is an event.
+        let mut update = group_update(41, bind, command);
+        update["message"]["sender_chat"] = Value::Null;
+        update["message"]["is_automatic_forward"] = json!(false);
+        update["message"]["reply_to_message"] =
+            json!({"from": {"id": 5005, "is_bot": true, "first_name": "B"}});
+        assert!(matches!(
+            parse_with(&adapter(), update.to_string().as_bytes()),
+            Ok(Inbound::Event(_))
+        ));
     }
 
     #[test]

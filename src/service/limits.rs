@@ -2,9 +2,12 @@
 //! limiter that check-in codes (and bind codes) go through. The counters are in
 //! `store::limits`; the numbers in `[limits]`.
 
+use std::time::Duration;
+
 use super::{Result, Services, branches::ChatContext};
 use crate::{
     domain::Role,
+    platform::SendLimits,
     store::limits::{Attempt, AttemptPolicy, CommandLimits, Gate},
 };
 
@@ -27,6 +30,28 @@ impl Services {
             sender: (role < Role::Committee).then_some(limits.sender_commands),
             window: limits.window,
         }
+    }
+
+    /// How many replies through the outbox a bot may send per `limits.window` to guests and in
+    /// unbound chats: `limits.guest_replies`, but never more than half of what the bot may send
+    /// in a window (at least one), so that people nobody vouched for can never take a bot's
+    /// whole send budget from its members (a DingTalk robot sends 20 a minute in all).
+    pub fn guest_reply_budget(&self, send: SendLimits) -> u32 {
+        let limits = &self.settings.limits;
+        guest_reply_budget(limits.guest_replies, limits.window, send)
+    }
+
+    /// Takes one reply of a bot's guest budget (see [`Services::guest_reply_budget`]); false
+    /// when the window's budget is spent and the reply is to be dropped.
+    pub async fn take_guest_reply(&self, bot: &str, send: SendLimits) -> Result<bool> {
+        let budget = self.guest_reply_budget(send);
+        if budget == 0 {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .take_guest_reply(bot, budget, self.settings.limits.window)
+            .await?)
     }
 
     /// The wrong-code policy of `[limits]`.
@@ -55,5 +80,38 @@ impl Services {
             .store
             .record_wrong_attempt(attempt, self.wrong_code_policy())
             .await?)
+    }
+}
+
+/// `configured` replies per `window`, capped at half (at least one) of what a bot with `send`
+/// limits may send in that window. See [`Services::guest_reply_budget`].
+pub fn guest_reply_budget(configured: u32, window: Duration, send: SendLimits) -> u32 {
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    let per_window = match send.per_bot_per_minute {
+        Some(per_minute) => u64::from(per_minute).saturating_mul(window_ms) / 60_000,
+        None => u64::from(send.per_bot_per_second).saturating_mul(window_ms) / 1000,
+    };
+    let half = u32::try_from(per_window / 2).unwrap_or(u32::MAX).max(1);
+    configured.min(half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guests_never_get_more_than_half_of_a_bot_s_sends() {
+        let minute = Duration::from_secs(60);
+        let dingtalk = crate::platform::dingtalk::DINGTALK_LIMITS;
+        assert_eq!(guest_reply_budget(30, minute, dingtalk), 10);
+        assert_eq!(guest_reply_budget(4, minute, dingtalk), 4);
+        // Over ten seconds a DingTalk robot sends 3: guests get one.
+        assert_eq!(guest_reply_budget(30, Duration::from_secs(10), dingtalk), 1);
+        assert_eq!(guest_reply_budget(30, minute, SendLimits::TELEGRAM), 30);
+        assert_eq!(guest_reply_budget(0, minute, SendLimits::TELEGRAM), 0);
+        assert_eq!(
+            guest_reply_budget(u32::MAX, minute, SendLimits::UNLIMITED),
+            30_000_000
+        );
     }
 }

@@ -52,18 +52,35 @@ fn notice_key(branch: &BranchId, id: &str) -> String {
 }
 
 impl Services {
-    /// Queues a message to one chat, once per intent. True if it was queued now.
+    /// Queues a message to one chat, once per intent (within `outbox.idempotency_ttl`). True
+    /// if it was queued now.
     pub async fn send_to_chat(&self, chat: &ChatRef, text: &str, intent: &str) -> Result<bool> {
-        self.send_reply(chat, text, intent, None).await
+        let ttl = self.settings.outbox.idempotency_ttl;
+        self.enqueue(chat, text, intent, None, ttl).await
     }
 
-    /// Like [`Services::send_to_chat`], carrying the context of the event it answers.
+    /// Queues a webhook reply that could not ride in the response, carrying the context of
+    /// the event it answers. Its intent lives as long as the dedup window (`timing.dedup_ttl`),
+    /// not `outbox.idempotency_ttl`: only a retry of the same webhook repeats it, and retries
+    /// end with that window, so a reply costs no key that outlives it.
     pub async fn send_reply(
         &self,
         chat: &ChatRef,
         text: &str,
         intent: &str,
         context: Option<serde_json::Value>,
+    ) -> Result<bool> {
+        let ttl = self.settings.timing.dedup_ttl;
+        self.enqueue(chat, text, intent, context, ttl).await
+    }
+
+    async fn enqueue(
+        &self,
+        chat: &ChatRef,
+        text: &str,
+        intent: &str,
+        context: Option<serde_json::Value>,
+        intent_ttl: std::time::Duration,
     ) -> Result<bool> {
         let message = QueuedMessage {
             id: format!(
@@ -80,10 +97,7 @@ impl Services {
             last_error: None,
             context,
         };
-        Ok(self
-            .store
-            .enqueue_message(&message, self.settings.outbox.idempotency_ttl)
-            .await?)
+        Ok(self.store.enqueue_message(&message, intent_ttl).await?)
     }
 
     /// Creates a notice: queued at once, or scheduled for `at`.

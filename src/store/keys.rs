@@ -168,6 +168,19 @@ impl Keys {
         self.limit_key(chat, &format!("s:{sender_id}"))
     }
 
+    /// String counter (TTL `limits.window`): commands in a chat whose sender cannot be told
+    /// (a Telegram anonymous admin, a channel, a bot), so that the chat hears why once per
+    /// window.
+    pub fn unattributed_count(&self, chat: &ChatRef) -> String {
+        self.limit_key(chat, "anon")
+    }
+
+    /// String counter (TTL `limits.window`): deferred replies (through the outbox) to guests
+    /// and in unbound chats, per bot, against `limits.guest_replies`.
+    pub fn guest_reply_count(&self, bot: &str) -> String {
+        format!("{}:guest_replies:{bot}", self.prefix)
+    }
+
     fn attempt_key(&self, object: &str, suffix: &str) -> String {
         // One tag per guessed object, so that one script sees its count and a person's.
         format!("{}:{{wa:{object}}}:{suffix}", self.prefix)
@@ -260,9 +273,15 @@ impl Keys {
         self.outbox("owners")
     }
 
-    /// Hash message id → dead-lettered message JSON.
+    /// Hash message id → dead-lettered message JSON. Capped at `outbox.dead_letter_cap`
+    /// entries, each dropped `outbox.dead_letter_ttl` after it was dead-lettered.
     pub fn outbox_dead(&self) -> String {
         self.outbox("dead")
+    }
+
+    /// Sorted set message id → when it was dead-lettered (ms): the age index of `dead`.
+    pub fn outbox_dead_at(&self) -> String {
+        self.outbox("dead_at")
     }
 
     /// Hash (tokens, ts): a chat's send budget.
@@ -285,7 +304,8 @@ impl Keys {
         format!("{}:token:{bot}:lock", self.prefix)
     }
 
-    /// String (TTL 7 d): a user's display name as the platform API gave it.
+    /// String (TTL 7 d): a user's display name as the platform API gave it, written only
+    /// once a `绑定` or `加入` put the user on a roster.
     pub fn display_name(&self, bot: &str, user_id: &str) -> String {
         format!("{}:name:{bot}:{user_id}", self.prefix)
     }

@@ -1,6 +1,7 @@
-//! Inbound limits in Redis: fixed-window command counters per chat and per sender, and
-//! wrong-try counters per (person, object) with a cooldown. Every operation is one script,
-//! one round trip, over keys of one hash tag; every key it creates expires.
+//! Inbound limits in Redis: fixed-window command counters per chat and per sender, a bot's
+//! budget of deferred replies to guests, and wrong-try counters per (person, object) with a
+//! cooldown. Every operation is one script, one round trip, over keys of one hash tag; every
+//! key it creates expires.
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -11,6 +12,8 @@ use crate::platform::ChatRef;
 
 static COMMAND_LIMIT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/command_limit.lua")));
+static WINDOW_COUNT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/window_count.lua")));
 static ATTEMPT_GATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/attempt_gate.lua")));
 static ATTEMPT_RECORD: LazyLock<Script> =
@@ -165,6 +168,36 @@ impl Store {
             first: over == 1,
             retry_after: pttl(ttl),
         })
+    }
+
+    /// Counts one event on a single counter in a fixed window; returns the count so far in
+    /// this window, this one included.
+    async fn count_in_window(&self, key: String, window: Duration) -> Result<u64> {
+        let mut conn = self.conn().await?;
+        let (n, _ttl): (u64, i64) = WINDOW_COUNT
+            .key(key)
+            .arg(millis(window))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+
+    /// Takes one of a bot's `limit` deferred replies to guests (and in unbound chats) for the
+    /// current window. False when they are used up: the reply is to be dropped, not queued.
+    pub async fn take_guest_reply(&self, bot: &str, limit: u32, window: Duration) -> Result<bool> {
+        let n = self
+            .count_in_window(self.keys().guest_reply_count(bot), window)
+            .await?;
+        Ok(n <= u64::from(limit))
+    }
+
+    /// Whether this is the first command in `chat` within the window from a sender who cannot
+    /// be told (see [`crate::platform::Inbound::Unattributed`]).
+    pub async fn first_unattributed(&self, chat: &ChatRef, window: Duration) -> Result<bool> {
+        let n = self
+            .count_in_window(self.keys().unattributed_count(chat), window)
+            .await?;
+        Ok(n == 1)
     }
 
     /// Whether `attempt`'s person may try a code at its object now (reads only).

@@ -1,5 +1,6 @@
 //! The outbox's Redis side: per-chat queues of messages, a ready set of chats, leases, token
-//! buckets and dead letters, all in the `{outbox}` slot so each step is one Lua script.
+//! buckets and dead letters (capped and aged out through an index by time), all in the
+//! `{outbox}` slot so each step is one Lua script.
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -19,6 +20,8 @@ static SETTLE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/outbox_settle.lua")));
 static REVIVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/outbox_revive.lua")));
+static PRUNE_DEAD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_prune_dead.lua")));
 
 /// A message waiting in (or dead-lettered from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +75,15 @@ pub struct Bucket {
     pub capacity: f64,
 }
 
+/// How many dead letters are kept, and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterLimits {
+    /// The newest this many are kept.
+    pub cap: usize,
+    /// Each is dropped this long after it was dead-lettered.
+    pub ttl: Duration,
+}
+
 /// What the buckets granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {
@@ -88,7 +100,7 @@ pub struct Settlement {
     pub delivered: Vec<String>,
     /// A message whose attempt count or error changed.
     pub update: Option<QueuedMessage>,
-    /// A message given up on.
+    /// A message given up on; it is dead-lettered as of `next_at` (the failure's time).
     pub dead: Option<QueuedMessage>,
     /// When the chat may send again, if messages remain.
     pub next_at: DateTime<Utc>,
@@ -227,6 +239,7 @@ impl Store {
             .key(keys.outbox_leases())
             .key(keys.outbox_owners())
             .key(keys.outbox_dead())
+            .key(keys.outbox_dead_at())
             .arg(chat)
             .arg(owner)
             .arg(ms(settlement.next_at))
@@ -275,6 +288,7 @@ impl Store {
             .key(keys.outbox_queue(&chat))
             .key(keys.outbox_ready())
             .key(keys.outbox_leases())
+            .key(keys.outbox_dead_at())
             .arg(id)
             .arg(encode(&keys.outbox_messages(), &message)?)
             .arg(&chat)
@@ -282,6 +296,25 @@ impl Store {
             .invoke_async(&mut conn)
             .await?;
         Ok(revived == 1)
+    }
+
+    /// Drops dead letters older than `limits.ttl`, then the oldest past `limits.cap`, and sets
+    /// both dead-letter keys to expire with the newest left. Returns how many were dropped.
+    pub async fn prune_dead(&self, now: DateTime<Utc>, limits: DeadLetterLimits) -> Result<u64> {
+        let keys = self.keys();
+        let mut conn = self.conn().await?;
+        Ok(PRUNE_DEAD
+            .key(keys.outbox_dead())
+            .key(keys.outbox_dead_at())
+            .arg(ms(now))
+            .arg(
+                u64::try_from(limits.ttl.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+            .arg(limits.cap)
+            .invoke_async(&mut conn)
+            .await?)
     }
 
     /// Messages waiting (not dead), for the depth gauge.

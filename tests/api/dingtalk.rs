@@ -225,7 +225,7 @@ async fn dingtalk_api(
     }
 }
 
-fn dt_bot(api_base: &str) -> String {
+pub(super) fn dt_bot(api_base: &str) -> String {
     format!(
         r#"
 [bots.dt]
@@ -334,9 +334,26 @@ pub(super) fn session_texts(fake: &FakeDingtalk, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_group_help_request_is_answered_on_the_session_webhook() {
-    // Arrange
+    // Arrange: a bound group (in an unbound chat only a bind is answered).
     let fake = FakeDingtalk::start().await;
     let app = spawn_dt_app(&fake).await;
+    let (_, code) = app.create_branch("钉钉帮助支部").await;
+    let bind_id = format!("{}-bind", app.prefix);
+    let bind = group_text(
+        &fake,
+        &bind_id,
+        "secretary01",
+        "王书记",
+        &format!(" 绑定 {code}"),
+    );
+    assert_eq!(
+        ok_and_empty(post_callback(&app, &bind).await).await,
+        (200, json!({}))
+    );
+    app.eventually(10, "the bind reply", || async {
+        !session_texts(&fake, &bind_id).is_empty()
+    })
+    .await;
     let msg_id = format!("{}-help", app.prefix);
 
     // Act: DingTalk removed the @robot and kept the space after it.
@@ -358,7 +375,7 @@ async fn a_group_help_request_is_answered_on_the_session_webhook() {
         seen[0]["text"]["content"]
             .as_str()
             .unwrap()
-            .contains("绑定"),
+            .contains("加入"),
         "{seen:?}"
     );
     assert_eq!(seen[0]["at"], json!({"atUserIds": [], "isAtAll": false}));

@@ -13,6 +13,7 @@ mod delivery;
 mod dingtalk;
 mod feishu;
 mod first_flow;
+mod guest_costs;
 mod helpers;
 mod inert_text;
 mod limits;

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use crate::helpers::{REDIS, TestApp, spawn_app_with, test_settings};
 
 const TOKEN: &str = "123456789:AAH-test_token_0123456789abcdefghij";
-const SECRET: &str = "tg-webhook-secret_0123";
+pub(super) const SECRET: &str = "tg-webhook-secret_0123";
 const USERNAME: &str = "branch_helper_bot";
-const GROUP: i64 = -1_001_234_567_890;
+pub(super) const GROUP: i64 = -1_001_234_567_890;
 
 /// How the fake Bot API answers the next `sendMessage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +45,13 @@ struct Fake {
 }
 
 /// A fake Telegram Bot API on 127.0.0.1:0.
-struct FakeTelegram {
+pub(super) struct FakeTelegram {
     base: String,
     fake: Fake,
 }
 
 impl FakeTelegram {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             seen: Arc::new(Mutex::new(Vec::new())),
@@ -67,7 +67,7 @@ impl FakeTelegram {
         *self.fake.answer.lock().unwrap() = answer;
     }
 
-    fn seen(&self) -> Vec<(String, Value)> {
+    pub(super) fn seen(&self) -> Vec<(String, Value)> {
         self.fake.seen.lock().unwrap().clone()
     }
 }
@@ -138,7 +138,7 @@ api_base = "{api_base}"
     )
 }
 
-async fn spawn_tg_app(fake: &FakeTelegram) -> TestApp {
+pub(super) async fn spawn_tg_app(fake: &FakeTelegram) -> TestApp {
     spawn_app_with(test_settings(&REDIS.url(), &tg_bot(&fake.base))).await
 }
 
@@ -152,7 +152,7 @@ fn adapter(api_base: &str, client: reqwest::Client) -> TelegramAdapter {
 }
 
 /// A supergroup text message, as Telegram delivers it.
-fn group_text(update_id: i64, user_id: i64, first_name: &str, text: &str) -> Value {
+pub(super) fn group_text(update_id: i64, user_id: i64, first_name: &str, text: &str) -> Value {
     json!({
         "update_id": update_id,
         "message": {
@@ -180,7 +180,11 @@ fn group_mention(update_id: i64, user_id: i64, first_name: &str, command: &str) 
     update
 }
 
-async fn post_update(app: &TestApp, secret: Option<&str>, update: &Value) -> reqwest::Response {
+pub(super) async fn post_update(
+    app: &TestApp,
+    secret: Option<&str>,
+    update: &Value,
+) -> reqwest::Response {
     let mut request = app
         .client
         .post(format!("{}/webhook/telegram/tg", app.base))
@@ -192,7 +196,7 @@ async fn post_update(app: &TestApp, secret: Option<&str>, update: &Value) -> req
     request.send().await.unwrap()
 }
 
-async fn json_of(response: reqwest::Response) -> (u16, String, Value) {
+pub(super) async fn json_of(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()

@@ -9,7 +9,9 @@
 //!   message's `sessionWebhook` and its expiry; [`Platform::send`] posts to it while it is
 //!   valid (it needs no token and can @ people) and falls back to the robot OpenAPI after.
 //!   The body is not signed, so a sessionWebhook is kept only when it is exactly the
-//!   configured send-by-session endpoint plus `?session=…` (see `session_of`).
+//!   configured send-by-session endpoint plus `?session=…` (see `session_of`), only for a
+//!   group conversation, and only for replies to that same conversation: a private chat's
+//!   replies always go through the OpenAPI to the user.
 //! - **Proactive sends:** `POST {api_base}/v1.0/robot/groupMessages/send` for groups and
 //!   `/v1.0/robot/oToMessages/batchSend` for private chats, with an app access token from
 //!   `/v1.0/oauth2/accessToken` cached in Redis through [`token::access_token`].
@@ -354,8 +356,16 @@ impl DingtalkAdapter {
         self.clock.now().timestamp_millis()
     }
 
-    /// The reply context of a callback, when it has a usable sessionWebhook.
-    fn reply_context(&self, chat_id: &str, callback: &Callback) -> Option<Value> {
+    /// The reply context of a group callback, when it has a usable sessionWebhook.
+    ///
+    /// A private chat never gets one. The body is not signed and any robot's session on the
+    /// documented endpoint passes the URL check, so a forged 1:1 message "from" the secretary
+    /// could name the attacker's own session and receive what is meant for the secretary
+    /// alone (a bind code, the roster). Private replies go to the user through the OpenAPI.
+    fn reply_context(&self, kind: ChatKind, chat_id: &str, callback: &Callback) -> Option<Value> {
+        if kind != ChatKind::Group || chat_id.starts_with(PRIVATE_PREFIX) {
+            return None;
+        }
         let url = callback.session_webhook.as_deref()?;
         let expires = callback.session_webhook_expired_time?;
         // Turned off: nothing to use and nothing to warn about.
@@ -379,14 +389,19 @@ impl DingtalkAdapter {
         .ok()
     }
 
-    /// The sessionWebhook to use for this message, if it answers the chat it goes to and is
-    /// still valid.
+    /// The sessionWebhook to use for this message, if it answers the group conversation it
+    /// goes to and is still valid. Never for a private chat: what goes to one person goes
+    /// through the OpenAPI to that user (see `reply_context`).
     ///
     /// The context is checked again here because it comes back from Redis, where an older
     /// version (or an older `session_webhook_endpoint`) may have put it.
     fn usable_session(&self, message: &OutboundMessage) -> Option<ReplyContext> {
+        if message.chat_id.starts_with(PRIVATE_PREFIX) {
+            return None;
+        }
         let mut context: ReplyContext = serde_json::from_value(message.context.clone()?).ok()?;
         if context.chat_id != message.chat_id
+            || context.chat_id.starts_with(PRIVATE_PREFIX)
             || context
                 .session_webhook_expired_time
                 .saturating_sub(SESSION_MARGIN_MS)
@@ -588,6 +603,13 @@ impl Platform for DingtalkAdapter {
             .ok_or_else(|| PlatformError::Malformed("text.content: missing".to_owned()))?;
 
         let chat_id = match chat_kind {
+            // Private chats are `dm:<userId>`: a group named like one (the body is not signed)
+            // would share a private chat's id, and its replies would reach that user.
+            ChatKind::Group if conversation_id.starts_with(PRIVATE_PREFIX) => {
+                return Err(PlatformError::Malformed(
+                    "conversationId: not a group conversation id".to_owned(),
+                ));
+            }
             ChatKind::Group => conversation_id,
             ChatKind::Private => format!("{PRIVATE_PREFIX}{sender_id}"),
         };
@@ -604,7 +626,7 @@ impl Platform for DingtalkAdapter {
             })
         });
         let text = strip_mention(&api::clean_text(content), bot_mentioned, others_mentioned);
-        let context = self.reply_context(&chat_id, &callback);
+        let context = self.reply_context(chat_kind, &chat_id, &callback);
         Ok(Inbound::Event(InboundEvent {
             chat: ChatRef {
                 platform: PlatformKind::Dingtalk,

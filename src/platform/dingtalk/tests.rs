@@ -625,6 +625,48 @@ async fn the_session_webhook_is_used_only_for_its_chat_and_before_it_expires() {
     assert!(before.usable_session(&garbage).is_none());
 }
 
+/// A forged 1:1 message "from" the secretary may name a session of the attacker's own robot
+/// on the documented endpoint: it passes the URL check, so a private chat must never use one.
+#[tokio::test]
+async fn a_private_chat_never_keeps_or_uses_a_session_webhook() {
+    let e = event(&private("绑定码"));
+    assert_eq!(e.chat.chat_id, "dm:manager0001");
+    assert_eq!(e.context, None);
+
+    // Not even a context naming the private chat itself, as an older version stored it.
+    let a = adapter_at(clock_at(1_767_231_000_000_i64 - SESSION_MARGIN_MS - 1));
+    let message = OutboundMessage {
+        chat_id: "dm:manager0001".to_owned(),
+        text: "x".to_owned(),
+        idempotency_key: "k".to_owned(),
+        context: Some(json!({
+            "chatId": "dm:manager0001",
+            "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=attacker",
+            "sessionWebhookExpiredTime": 1_767_231_000_000_i64,
+        })),
+    };
+    assert!(a.usable_session(&message).is_none());
+    // The same context for a group would be used: only the private chat is refused.
+    let mut group_message = message.clone();
+    group_message.chat_id = "cidAbCdEfGh1234567890==".to_owned();
+    group_message.context = Some(json!({
+        "chatId": "cidAbCdEfGh1234567890==",
+        "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=attacker",
+        "sessionWebhookExpiredTime": 1_767_231_000_000_i64,
+    }));
+    assert!(a.usable_session(&group_message).is_some());
+}
+
+#[tokio::test]
+async fn a_group_named_like_a_private_chat_is_refused() {
+    let mut body = group(" 帮助");
+    body["conversationId"] = json!("dm:manager0001");
+    match parse_with(&adapter(), body.to_string().as_bytes()) {
+        Err(PlatformError::Malformed(m)) => assert!(m.contains("conversationId"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn mentions_use_the_user_id_without_the_private_prefix() {
     let marker = crate::platform::mention_token("dm:manager0001", "张三");
