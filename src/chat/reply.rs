@@ -237,21 +237,12 @@ pub fn rejected(lang: Language, branch: &Branch, outcome: &Rejection) -> String 
             )
         }
         Rejection::Choose { name, requests } => {
-            let count = requests.len();
-            let mut lines = vec![t!(
-                lang,
-                "「{name}」有 {count} 个待审核申请：",
-                "{count} requests wait for {name}:"
-            )];
-            for (i, r) in requests.iter().enumerate() {
-                lines.push(account_line(lang, branch, i + 1, &r.identity, r.at));
-            }
-            lines.push(t!(
+            let how = t!(
                 lang,
                 "发送「拒绝 {name} 1」拒绝其中一个。",
                 "Send \"reject {name} 1\" to turn one down."
-            ));
-            lines.join("\n")
+            );
+            request_list(lang, branch, name, requests, &how)
         }
     }
 }
@@ -271,6 +262,27 @@ fn account_line(
         .unwrap_or(&identity.user_id);
     let when = texts::when(branch, at);
     format!("{n}. {platform} · {shown} · {when}")
+}
+
+/// The numbered list of requests waiting for one name, and how to pick one.
+fn request_list(
+    lang: Language,
+    branch: &Branch,
+    name: &str,
+    requests: &[JoinRequest],
+    how: &str,
+) -> String {
+    let count = requests.len();
+    let mut lines = vec![t!(
+        lang,
+        "「{name}」有 {count} 个待审核申请：",
+        "{count} requests wait for {name}:"
+    )];
+    for (i, r) in requests.iter().enumerate() {
+        lines.push(account_line(lang, branch, i + 1, &r.identity, r.at));
+    }
+    lines.push(how.to_owned());
+    lines.join("\n")
 }
 
 /// `批准` done, or the choice it needs. `private` says whether the chat may read roles and
@@ -312,21 +324,12 @@ pub fn approved(lang: Language, branch: &Branch, approval: &Approval, private: b
             }
         }
         Approval::Choose { name, requests } => {
-            let count = requests.len();
-            let mut lines = vec![t!(
-                lang,
-                "「{name}」有 {count} 个待审核申请：",
-                "{count} requests wait for {name}:"
-            )];
-            for (i, r) in requests.iter().enumerate() {
-                lines.push(account_line(lang, branch, i + 1, &r.identity, r.at));
-            }
-            lines.push(t!(
+            let how = t!(
                 lang,
                 "发送「批准 {name} 1」批准其中一个（只批准确认是本人的那个）。",
                 "Send \"approve {name} 1\" to approve one (only the one you know is them)."
-            ));
-            lines.join("\n")
+            );
+            request_list(lang, branch, name, requests, &how)
         }
     }
 }

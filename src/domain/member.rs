@@ -153,6 +153,29 @@ impl Member {
         format!("m{tail}")
     }
 
+    /// A new, active roster entry with a fresh id and nothing but its name, role and accounts.
+    pub fn new(
+        name: String,
+        role: Role,
+        identities: Vec<Identity>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Self::generate_id(),
+            name,
+            role,
+            status: MemberStatus::Active,
+            identities,
+            joined_party_on: None,
+            birthday: None,
+            phone: None,
+            employer: None,
+            care_flags: Vec::new(),
+            notes: None,
+            created_at,
+        }
+    }
+
     /// The role that commands see: moved-out people act as guests.
     pub fn effective_role(&self) -> Role {
         match self.status {

@@ -5,7 +5,7 @@
 
 use super::{Result, Services};
 use crate::{
-    domain::{Branch, MemberStatus, Role},
+    domain::{Branch, Identity, MemberStatus, Role},
     platform::{ChatKind, ChatRef, InboundEvent, private_chat_id},
     store::roster::RosterSnapshot,
     texts,
@@ -38,6 +38,15 @@ pub enum PrivateRoute {
 /// Whether a chat may read sensitive text: a private chat, or the branch's committee chat.
 pub fn chat_is_private(branch: &Branch, event: &InboundEvent) -> bool {
     event.chat_kind == ChatKind::Private || branch.committee_chat.as_ref() == Some(&event.chat)
+}
+
+/// The private chat with an account, where the platform lets a bot start one.
+pub fn private_chat_with(identity: &Identity) -> Option<ChatRef> {
+    private_chat_id(identity.platform, &identity.user_id).map(|chat_id| ChatRef {
+        platform: identity.platform,
+        bot: identity.bot.clone(),
+        chat_id,
+    })
 }
 
 /// The private chat with the sender of `event` on the same bot, where the platform lets a bot
@@ -97,12 +106,7 @@ impl Services {
             .filter(|m| m.role == Role::Secretary && m.status == MemberStatus::Active)
         {
             for identity in &secretary.identities {
-                if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-                    let chat = ChatRef {
-                        platform: identity.platform,
-                        bot: identity.bot.clone(),
-                        chat_id,
-                    };
+                if let Some(chat) = private_chat_with(identity) {
                     self.send_to_chat(&chat, text, &format!("{intent}:dm:{}", identity.key()))
                         .await?;
                     told = true;

@@ -570,18 +570,8 @@ pub(crate) fn new_linked_member(
         base
     };
     Member {
-        id: Member::generate_id(),
-        name,
-        role,
         status,
-        identities: vec![identity_of(event, now)],
-        joined_party_on: None,
-        birthday: None,
-        phone: None,
-        employer: None,
-        care_flags: Vec::new(),
-        notes: None,
-        created_at: now,
+        ..Member::new(name, role, vec![identity_of(event, now)], now)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{
             self, Attendance, Leave, Meeting, MeetingKind, MeetingStatus, MinutesEntry, Summary,
         },
     },
-    platform::{BoxFuture, ChatRef, private_chat_id},
+    platform::BoxFuture,
     scheduler::{Job, JobError, JobHandler},
     store::limits::{Attempt, Gate},
     texts,
@@ -391,12 +391,7 @@ impl Services {
         .await?;
         let text = texts::leave_refused(branch, &meeting);
         for identity in &member.identities {
-            if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-                let chat = ChatRef {
-                    platform: identity.platform,
-                    bot: identity.bot.clone(),
-                    chat_id,
-                };
+            if let Some(chat) = super::audience::private_chat_with(identity) {
                 self.send_to_chat(
                     &chat,
                     &text,

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{
     Result, ServiceError, Services,
-    audience::{Nowhere, private_chat_of},
+    audience::{Nowhere, private_chat_of, private_chat_with},
     branches::identity_of,
     retry_on_conflict,
 };
@@ -15,7 +15,7 @@ use crate::{
         Branch, BranchId, Identity, Invalid, JoinRequest, Member, MemberStatus, Role,
         member::identity_key, validate_name,
     },
-    platform::{ChatRef, InboundEvent, private_chat_id},
+    platform::InboundEvent,
     store::{roster::RosterSnapshot, txn::Txn},
 };
 
@@ -379,7 +379,7 @@ impl Services {
     }
 
     /// Resolves which waiting request of `name` a command means. Without `pick`, the only one
-    /// (or, with several, `None`: the caller lists them and remembers the list for `actor`).
+    /// (or, with several, all of them, remembered as the list `actor` was shown).
     /// With `pick`, the `pick`-th of the list `actor` was shown: numbers count in the list the
     /// secretary read, never in one rebuilt later, which a guest could reorder by asking again.
     async fn pick_request(
@@ -396,7 +396,13 @@ impl Services {
             return match requests.as_slice() {
                 [] => Err(ServiceError::NoRequest(name.to_owned())),
                 [one] => Ok(Picked::One(one.identity.key())),
-                several => Ok(Picked::Choose(several.to_vec())),
+                several => {
+                    let keys: Vec<String> = several.iter().map(|r| r.identity.key()).collect();
+                    self.store
+                        .save_pick_list(branch, actor, "req", name, &keys)
+                        .await?;
+                    Ok(Picked::Choose(several.to_vec()))
+                }
             };
         };
         let shown = match self.store.pick_list(branch, actor, "req", name).await? {
@@ -442,13 +448,7 @@ impl Services {
                 .await?
             {
                 Picked::One(ident) => ident,
-                Picked::Choose(requests) => {
-                    let keys: Vec<String> = requests.iter().map(|r| r.identity.key()).collect();
-                    self.store
-                        .save_pick_list(&branch.id, actor, "req", &name, &keys)
-                        .await?;
-                    return Ok(Approval::Choose { name, requests });
-                }
+                Picked::Choose(requests) => return Ok(Approval::Choose { name, requests }),
             };
             let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
                 // Approved by an earlier message, or asked anew for another name since.
@@ -475,20 +475,12 @@ impl Services {
                     (m, false)
                 }
                 None => (
-                    Member {
-                        id: Member::generate_id(),
-                        name: name.clone(),
-                        role: role.filter(|r| *r != Role::Guest).unwrap_or(Role::Member),
-                        status: MemberStatus::Active,
-                        identities: vec![identity.clone()],
-                        joined_party_on: None,
-                        birthday: None,
-                        phone: None,
-                        employer: None,
-                        care_flags: Vec::new(),
-                        notes: None,
-                        created_at: now,
-                    },
+                    Member::new(
+                        name.clone(),
+                        role.filter(|r| *r != Role::Guest).unwrap_or(Role::Member),
+                        vec![identity.clone()],
+                        now,
+                    ),
                     true,
                 ),
             };
@@ -520,12 +512,7 @@ impl Services {
         self.store
             .index_chat_and_identity(&branch.id, None, Some(&identity.key()))
             .await?;
-        if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-            let chat = ChatRef {
-                platform: identity.platform,
-                bot: identity.bot.clone(),
-                chat_id,
-            };
+        if let Some(chat) = private_chat_with(identity) {
             let text = crate::texts::join_approved(branch, member);
             let intent = format!("approved:{}:{}:{}", branch.id, member.id, identity.key());
             self.send_to_chat(&chat, &text, &intent).await?;
@@ -569,13 +556,7 @@ impl Services {
                 .await?
             {
                 Picked::One(ident) => ident,
-                Picked::Choose(requests) => {
-                    let keys: Vec<String> = requests.iter().map(|r| r.identity.key()).collect();
-                    self.store
-                        .save_pick_list(&branch.id, actor, "req", &name, &keys)
-                        .await?;
-                    return Ok(Rejection::Choose { name, requests });
-                }
+                Picked::Choose(requests) => return Ok(Rejection::Choose { name, requests }),
             };
             let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
                 // Gone already (rejected or approved by an earlier message): nothing to do.
@@ -588,12 +569,7 @@ impl Services {
             txn.commit(&mut conn).await?.then_some(request)
         });
         let identity = &rejected.identity;
-        if let Some(chat_id) = private_chat_id(identity.platform, &identity.user_id) {
-            let chat = ChatRef {
-                platform: identity.platform,
-                bot: identity.bot.clone(),
-                chat_id,
-            };
+        if let Some(chat) = private_chat_with(identity) {
             let text = crate::texts::join_rejected(branch, &rejected.name);
             let intent = format!(
                 "rejected:{}:{}:{}",
