@@ -244,10 +244,10 @@ pub fn linked_notice(lang: Language, name: &str, platform: PlatformKind, shown: 
     let p = platform_label(lang, platform);
     match lang {
         Language::Zh => format!(
-            "【关联】{p} 账号「{shown}」用「加入 {name}」关联到了名册上的 {name}。如不是本人，书记发送「解除关联 {name}」撤销。"
+            "【关联】{p} 账号「{shown}」已关联到名册上的 {name}。如不是本人，书记发送「解除关联 {name}」撤销。"
         ),
         Language::En => format!(
-            "[Linked] The {p} account \"{shown}\" linked itself to {name} on the roster. If it is not them, the secretary sends \"unlink {name}\"."
+            "[Linked] The {p} account \"{shown}\" is now linked to {name} on the roster. If it is not them, the secretary sends \"unlink {name}\"."
         ),
     }
 }

@@ -266,7 +266,14 @@ impl Services {
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
-                if me.name == name {
+                // Only for a link made within the platforms' retry window: a member who types
+                // `加入` again weeks later is no news.
+                let fresh = me.identities.iter().any(|i| {
+                    i.key() == ident
+                        && chrono::Duration::from_std(self.settings.timing.dedup_ttl)
+                            .is_ok_and(|window| i.linked_at + window > now)
+                });
+                if me.name == name && fresh {
                     self.tell_of_link(branch, &roster, me, event).await?;
                 }
                 return Err(ServiceError::AlreadyMember(me.name.clone()));
