@@ -98,6 +98,19 @@ impl Identity {
     pub fn key(&self) -> String {
         identity_key(self.platform, &self.bot, &self.user_id)
     }
+
+    /// The account a [`Identity::key`] names, for one no longer on the roster (no display
+    /// name, linked at the epoch).
+    pub fn parse_key(key: &str) -> Option<Self> {
+        let mut parts = key.splitn(3, ':');
+        Some(Self {
+            platform: parts.next()?.parse().ok()?,
+            bot: parts.next()?.to_owned(),
+            user_id: parts.next()?.to_owned(),
+            display_name: None,
+            linked_at: DateTime::<Utc>::UNIX_EPOCH,
+        })
+    }
 }
 
 /// `platform:bot:user_id` for an account.

@@ -97,21 +97,6 @@ enum Picked {
     Choose(Vec<JoinRequest>),
 }
 
-/// An identity from its `platform:bot:user_id` key (for an account no longer on the roster).
-fn parse_identity_key(key: &str) -> Option<Identity> {
-    let mut parts = key.splitn(3, ':');
-    let platform = parts.next()?.parse().ok()?;
-    let bot = parts.next()?.to_owned();
-    let user_id = parts.next()?.to_owned();
-    Some(Identity {
-        platform,
-        bot,
-        user_id,
-        display_name: None,
-        linked_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-    })
-}
-
 /// A roster entry created through the admin API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -699,7 +684,7 @@ impl Services {
         }
         self.store.unindex_identity(branch, ident).await?;
         let identity =
-            parse_identity_key(ident).ok_or_else(|| ServiceError::ListChanged(name.to_owned()))?;
+            Identity::parse_key(ident).ok_or_else(|| ServiceError::ListChanged(name.to_owned()))?;
         Ok(Unlinking::Unlinked { member, identity })
     }
 

@@ -229,13 +229,7 @@ impl Store {
         // The index entries come last: a branch is listed only once it is whole. Separate
         // commands, not a pipeline: these keys live in different cluster slots.
         if let Some((code, record)) = code {
-            let _: () = redis::cmd("SET")
-                .arg(keys.bind_code_index(code))
-                .arg(branch.id.as_str())
-                .arg("EX")
-                .arg(code_ttl(record, now).as_secs().max(1))
-                .query_async(&mut conn)
-                .await?;
+            self.index_bind_code(&branch.id, code, record, now).await?;
         }
         let _: () = redis::cmd("SADD")
             .arg(keys.branch_index())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Page, PageQuery,
+    PageQuery,
     auth::Admin,
     branches::{audit, branch_id},
     error::ApiError,
@@ -58,19 +58,11 @@ pub async fn list_meetings(
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let (offset, limit) = page.bounds()?;
+    page.bounds()?; // a bad page is refused before anything is read
     state.services.branch(&id).await?;
     let mut all = state.services.store.meetings(&id).await?;
     all.reverse();
-    let total = all.len();
-    let items: Vec<_> = all.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(Page {
-        items,
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    })
-    .into_response())
+    Ok(Json(page.page_of(all)?).into_response())
 }
 
 /// `GET /branches/{id}/meetings/{no}`: the meeting, its counts and everyone's attendance

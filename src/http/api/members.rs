@@ -29,16 +29,9 @@ pub async fn list_members(
 ) -> Result<Json<Page<Member>>, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let (offset, limit) = page.bounds()?;
+    page.bounds()?; // a bad page is refused before anything is read
     let all = state.services.list_members(&id).await?;
-    let total = all.len();
-    let items = all.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(Page {
-        items,
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
+    Ok(Json(page.page_of(all)?))
 }
 
 /// `GET /branches/{id}/join-requests`: the accounts waiting for the secretary's `批准`,
@@ -51,17 +44,10 @@ pub async fn list_join_requests(
 ) -> Result<Json<Page<JoinRequest>>, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let (offset, limit) = page.bounds()?;
+    page.bounds()?; // a bad page is refused before anything is read
     state.services.branch(&id).await?;
     let (_, all) = state.services.roster_view(&id).await?;
-    let total = all.len();
-    let items = all.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(Page {
-        items,
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
+    Ok(Json(page.page_of(all)?))
 }
 
 /// `DELETE /branches/{id}/join-requests`: drops every waiting request (a flood of strangers,

@@ -121,6 +121,18 @@ impl PageQuery {
         }
         Ok(((self.page - 1).saturating_mul(self.per_page), self.per_page))
     }
+
+    /// The page this query asks for out of a whole list.
+    pub fn page_of<T>(self, all: Vec<T>) -> Result<Page<T>, error::ApiError> {
+        let (offset, limit) = self.bounds()?;
+        let total = all.len();
+        Ok(Page {
+            items: all.into_iter().skip(offset).take(limit).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total,
+        })
+    }
 }
 
 /// One page of a list.
