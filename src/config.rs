@@ -11,7 +11,8 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer, de::DeserializeOwned};
 
-use crate::platform::PlatformKind;
+use crate::domain::chat::{PlatformKind, SendLimits};
+pub use crate::domain::timing::TimingSettings;
 
 mod secret_rules;
 
@@ -275,43 +276,6 @@ pub struct LogSettings {
     pub filter: String,
 }
 
-/// `[timing]`: defaults for every branch (SPEC section 12).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimingSettings {
-    /// Reminders before a meeting starts.
-    #[serde(with = "humantime_list")]
-    pub meeting_reminders: Vec<Duration>,
-    /// Check-in opens this long before a meeting.
-    #[serde(with = "humantime_serde")]
-    pub checkin_opens_before: Duration,
-    /// Check-in closes this long after a meeting starts.
-    #[serde(with = "humantime_serde")]
-    pub checkin_closes_after: Duration,
-    /// Reminders before a volunteer activity.
-    #[serde(with = "humantime_list")]
-    pub volunteer_reminders: Vec<Duration>,
-    /// Default study deadline of a lesson.
-    #[serde(with = "humantime_serde")]
-    pub lesson_deadline: Duration,
-    /// How long before an occasion care reminders go out.
-    #[serde(with = "humantime_serde")]
-    pub care_lead: Duration,
-    /// How often an overdue care visit is repeated.
-    #[serde(with = "humantime_serde")]
-    pub care_overdue_repeat: Duration,
-    /// How long a bind code stays valid.
-    #[serde(with = "humantime_serde")]
-    pub bind_code_ttl: Duration,
-    /// How long a processed message id is remembered.
-    #[serde(with = "humantime_serde")]
-    pub dedup_ttl: Duration,
-    /// A member with no attendance at organisational life this long is named privately to
-    /// the secretary (SPEC §6 early warning).
-    #[serde(with = "humantime_serde")]
-    pub inactivity_warning: Duration,
-}
-
 /// `[scheduler]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -490,7 +454,7 @@ pub struct SimBot {
     pub secret: Option<Secret>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 /// How a OneBot bot replies.
@@ -520,7 +484,7 @@ pub struct OnebotBot {
     pub reply: OnebotReply,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 /// `platform = "telegram"`.
@@ -541,7 +505,7 @@ pub struct TelegramBot {
     pub api_base: String,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 /// `platform = "feishu"`.
@@ -567,7 +531,7 @@ pub struct FeishuBot {
     pub api_base: String,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 /// `platform = "dingtalk"`.
@@ -589,7 +553,7 @@ pub struct DingtalkBot {
     pub session_webhook_endpoint: String,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 /// WeCom bot kind.
@@ -635,7 +599,7 @@ pub struct WecomBot {
     pub api_base: String,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
-    pub limits: Option<crate::platform::SendLimits>,
+    pub limits: Option<SendLimits>,
 }
 
 fn default_onebot_api() -> String {
@@ -1197,36 +1161,6 @@ fn figment_errors(e: figment::Error) -> Vec<String> {
 }
 
 /// `Vec<Duration>` in humantime form.
-mod humantime_list {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
-
-    pub(super) fn serialize<S>(value: &[Duration], serializer: S) -> Result<S::Ok, S::Error>
-    where
-        S: Serializer,
-    {
-        let mut seq = serializer.serialize_seq(Some(value.len()))?;
-        for d in value {
-            seq.serialize_element(&humantime::format_duration(*d).to_string())?;
-        }
-        seq.end()
-    }
-
-    pub(super) fn deserialize<'de, D>(deserializer: D) -> Result<Vec<Duration>, D::Error>
-    where
-        D: Deserializer<'de>,
-    {
-        let raw = Vec::<String>::deserialize(deserializer)?;
-        raw.iter()
-            .map(|s| {
-                humantime::parse_duration(s)
-                    .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

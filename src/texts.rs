@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::{
+    domain::chat::PlatformKind,
     domain::{
         Branch, Language,
         meeting::{Meeting, QuorumCount},
     },
-    platform::PlatformKind,
 };
 
 /// A time in the branch's zone: `12月5日（周六）19:30` / `Sat 5 Dec 19:30`.

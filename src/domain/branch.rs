@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::Invalid;
-use crate::{config::TimingSettings, platform::ChatRef};
+use super::{chat::ChatRef, timing::TimingSettings};
 
 /// A branch's id: short, lowercase, safe inside a Redis hash tag and a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Language;
-use crate::platform::PlatformKind;
+use super::chat::PlatformKind;
 
 /// Roles from least to most power, so that `>=` reads as "at least".
 /// The region admin is an API scope, not a roster role.

@@ -1,9 +1,12 @@
 //! Pure types and rules of branch life: no I/O, no clocks, no Redis.
 
 pub mod branch;
+pub mod chat;
+pub mod job;
 pub mod ledger;
 pub mod meeting;
 pub mod member;
+pub mod timing;
 pub mod workdays;
 
 pub use branch::{Branch, BranchId, Language, TimingOverrides};
@@ -53,9 +56,7 @@ pub fn validate_name(field: &'static str, raw: &str, max: usize) -> Result<Strin
         );
     }
     if name.chars().any(|c| {
-        c.is_control()
-            || matches!(c, '#' | '@' | '<' | '>' | '\u{3000}')
-            || crate::platform::is_token_char(c)
+        c.is_control() || matches!(c, '#' | '@' | '<' | '>' | '\u{3000}') || chat::is_token_char(c)
     }) {
         return Err(
             Invalid::new(field, "must not contain control characters, #, @, < or >")

@@ -3,48 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::PlatformKind;
-
-/// Group or one-to-one chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatKind {
-    /// A group chat.
-    Group,
-    /// A private chat with one person.
-    Private,
-}
-
-/// A chat on a bot: the address of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ChatRef {
-    /// Platform.
-    pub platform: PlatformKind,
-    /// Bot name.
-    pub bot: String,
-    /// The platform's chat id.
-    pub chat_id: String,
-}
-
-impl ChatRef {
-    /// `platform:bot:chat_id`, the form used in keys and stored sets.
-    pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.platform, self.bot, self.chat_id)
-    }
-
-    /// Parses [`ChatRef::key`] output.
-    pub fn parse_key(key: &str) -> Option<Self> {
-        let mut parts = key.splitn(3, ':');
-        let platform = parts.next()?.parse().ok()?;
-        let bot = parts.next()?.to_owned();
-        let chat_id = parts.next()?.to_owned();
-        Some(Self {
-            platform,
-            bot,
-            chat_id,
-        })
-    }
-}
+use crate::domain::chat::{ChatKind, ChatRef};
 
 /// A message as every platform delivers it, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

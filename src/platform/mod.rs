@@ -20,7 +20,7 @@ pub mod telegram;
 pub mod token;
 pub mod wecom;
 
-use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use axum::{
     body::Bytes,
@@ -29,72 +29,19 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use event::{ChatKind, ChatRef, InboundEvent, Reply};
+pub use event::{InboundEvent, Reply};
+
+// The ground types every layer shares live in `domain::chat`; adapters and the layers above
+// them name them through here too.
+pub use crate::domain::chat::{
+    ChatKind, ChatRef, PlatformKind, SendLimits, UnknownPlatform, is_token_char, mention_token,
+    private_chat_id,
+};
 
 use crate::{
     config::{BotSettings, Settings},
     store::Store,
 };
-
-/// The `{platform}` path segment of a webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlatformKind {
-    /// Telegram Bot API.
-    Telegram,
-    /// Feishu / Lark.
-    Feishu,
-    /// DingTalk.
-    Dingtalk,
-    /// WeCom.
-    Wecom,
-    /// QQ through OneBot v11.
-    Onebot,
-    /// The built-in simulator.
-    Sim,
-}
-
-impl PlatformKind {
-    /// The lowercase name used in paths, keys and config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Telegram => "telegram",
-            Self::Feishu => "feishu",
-            Self::Dingtalk => "dingtalk",
-            Self::Wecom => "wecom",
-            Self::Onebot => "onebot",
-            Self::Sim => "sim",
-        }
-    }
-}
-
-impl fmt::Display for PlatformKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A mention of a user in text built by the server (reminders). Text travels with it, neutral,
-/// all the way to the adapter that sends it, which writes it in its platform's mention form
-/// while escaping everything else (see [`render`]). Made of Unicode noncharacters, which the
-/// webhook pipeline strips from everything users type, so no one can forge a mention through
-/// their name or message.
-pub fn mention_token(user_id: &str, name: &str) -> String {
-    let clean = |s: &str| s.chars().filter(|c| !is_token_char(*c)).collect::<String>();
-    format!(
-        "{}{}{}{}{}",
-        render::OPEN,
-        clean(user_id),
-        render::SEP,
-        clean(name),
-        render::CLOSE
-    )
-}
-
-/// Whether a character is reserved for server-made markers (U+FDD0..U+FDEF, noncharacters).
-pub fn is_token_char(c: char) -> bool {
-    ('\u{FDD0}'..='\u{FDEF}').contains(&c)
-}
 
 /// Decodes a JSON body exactly (no trailing bytes), naming the field at fault when it is not
 /// what the platform sends.
@@ -158,41 +105,6 @@ pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String)
         SendError::Permanent(text)
     } else {
         SendError::Transient(text)
-    }
-}
-
-/// The chat id of a one-to-one chat with `user_id`, as each adapter names private chats, so
-/// that sensitive messages (absentee names, leave reasons) can go to one person. `None` where
-/// the platform's private chats have ids of their own that an event must tell us (Feishu).
-pub fn private_chat_id(platform: PlatformKind, user_id: &str) -> Option<String> {
-    match platform {
-        PlatformKind::Sim | PlatformKind::Onebot | PlatformKind::Dingtalk => {
-            Some(format!("dm:{user_id}"))
-        }
-        // A Telegram private chat's id is the user's id; a WeCom 1:1 chat is keyed by the user.
-        PlatformKind::Telegram | PlatformKind::Wecom => Some(user_id.to_owned()),
-        PlatformKind::Feishu => None,
-    }
-}
-
-/// A path segment that names no platform.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown platform {0:?}")]
-pub struct UnknownPlatform(pub String);
-
-impl FromStr for PlatformKind {
-    type Err = UnknownPlatform;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "telegram" => Self::Telegram,
-            "feishu" => Self::Feishu,
-            "dingtalk" => Self::Dingtalk,
-            "wecom" => Self::Wecom,
-            "onebot" => Self::Onebot,
-            "sim" => Self::Sim,
-            other => return Err(UnknownPlatform(other.chars().take(32).collect())),
-        })
     }
 }
 
@@ -373,35 +285,6 @@ pub trait Platform: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Option<String>, SendError>> {
         Box::pin(async { Ok(None) })
     }
-}
-
-/// A bot's sending budget, enforced across replicas by the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendLimits {
-    /// Messages per minute to one chat (Telegram groups, DingTalk and WeCom robots: 20).
-    pub per_chat_per_minute: u32,
-    /// Messages per second across all chats of the bot (Telegram: 30).
-    pub per_bot_per_second: u32,
-    /// Messages per minute across all chats of the bot, for platforms that count per minute
-    /// (a DingTalk robot: 20, and it is blocked for 10 minutes beyond that).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_bot_per_minute: Option<u32>,
-}
-
-impl SendLimits {
-    /// Telegram's published limits, also a safe default for platforms without numbers.
-    pub const TELEGRAM: Self = Self {
-        per_chat_per_minute: 20,
-        per_bot_per_second: 30,
-        per_bot_per_minute: None,
-    };
-    /// Effectively unlimited (the sim platform's default).
-    pub const UNLIMITED: Self = Self {
-        per_chat_per_minute: 1_000_000,
-        per_bot_per_second: 1_000_000,
-        per_bot_per_minute: None,
-    };
 }
 
 /// Every configured bot, by name.

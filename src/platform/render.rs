@@ -12,14 +12,9 @@
 
 use std::borrow::Cow;
 
-use super::is_token_char;
-
-/// Opens a mention token; [`super::mention_token`] writes it.
-pub(super) const OPEN: char = '\u{FDE0}';
-/// Separates the user id from the name in a mention token.
-pub(super) const SEP: char = '\u{FDE1}';
-/// Closes a mention token.
-pub(super) const CLOSE: char = '\u{FDE2}';
+use crate::domain::chat::{
+    MENTION_CLOSE as CLOSE, MENTION_OPEN as OPEN, MENTION_SEP as SEP, is_token_char,
+};
 
 /// Zero-width space: breaks a sequence that a platform would read as markup (`<at`, `](`,
 /// `@name`) without changing what the reader sees.

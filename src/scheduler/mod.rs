@@ -6,7 +6,9 @@
 //! Misfires: a job found later than its kind's grace (after a downtime) is recorded as
 //! skipped, not run late; recurring jobs then move on to their next occurrence.
 
-pub mod job;
+/// Jobs and their recurrence rules are pure values, kept in the domain so the store can
+/// persist them without importing the scheduler.
+pub use crate::domain::job;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

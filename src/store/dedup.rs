@@ -6,7 +6,7 @@ use std::{sync::LazyLock, time::Duration};
 use redis::Script;
 
 use super::{Result, Store};
-use crate::platform::ChatRef;
+use crate::domain::chat::ChatRef;
 
 static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/dedup_finish.lua")));

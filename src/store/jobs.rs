@@ -8,7 +8,7 @@ use redis::Script;
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, decode, encode};
-use crate::scheduler::job::Job;
+use crate::domain::job::Job;
 
 static SCHEDULE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/job_schedule.lua")));

@@ -4,7 +4,7 @@
 //! runs on Redis Cluster. Global lookup keys (chat → branch, bind code → branch, dedup) are
 //! single-key and carry no tag.
 
-use crate::{domain::BranchId, platform::ChatRef};
+use crate::domain::{BranchId, chat::ChatRef};
 
 /// Builds keys under a configurable prefix.
 #[derive(Debug, Clone)]
@@ -360,7 +360,7 @@ mod tests {
         // Ids are the platform's: even braces in them must not split a pair of keys.
         for chat_id in ["g1", "a}b", "{x}", "-100123"] {
             let chat = ChatRef {
-                platform: crate::platform::PlatformKind::Sim,
+                platform: crate::domain::chat::PlatformKind::Sim,
                 bot: "demo".to_owned(),
                 chat_id: chat_id.to_owned(),
             };

@@ -8,7 +8,7 @@ use std::{sync::LazyLock, time::Duration};
 use redis::Script;
 
 use super::{Result, Store};
-use crate::platform::ChatRef;
+use crate::domain::chat::ChatRef;
 
 static COMMAND_LIMIT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/command_limit.lua")));

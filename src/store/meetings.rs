@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use super::{Result, Store, decode, encode, txn::Txn};
 use crate::{
+    domain::chat::ChatRef,
     domain::{
         BranchId,
         meeting::{Attendance, Meeting, Series},
     },
-    platform::ChatRef,
 };
 
 impl Store {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, decode, encode, txn::Txn};
 use crate::{
+    domain::chat::ChatRef,
     domain::{Branch, BranchId, JoinRequest, Member, member::sort_requests},
-    platform::ChatRef,
 };
 
 static DELETE_IF_EQUAL: std::sync::LazyLock<redis::Script> =
