@@ -19,7 +19,7 @@ use chrono::Utc;
 use mobile_branch::{
     clock::SystemClock,
     config::{Settings, Sources},
-    platform::{ChatKind, ChatRef, InboundEvent, PlatformKind},
+    domain::chat::{ChatKind, ChatRef, PlatformKind, Sender},
     service::notices::NewNotice,
     startup::Application,
 };
@@ -111,7 +111,7 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
         .await
         .unwrap();
     let services = app.state().services.clone();
-    let store = services.store.clone();
+    let store = app.store();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 
     // Setup: one branch per chat, each bound to one sim chat; `per_chat` notices each, all
@@ -128,22 +128,20 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
             })
             .await
             .unwrap();
-        let event = InboundEvent {
+        let secretary = Sender {
             chat: ChatRef {
                 platform: PlatformKind::Sim,
                 bot: "bench".to_owned(),
                 chat_id: format!("c{c}"),
             },
             chat_kind: ChatKind::Group,
-            sender_id: format!("s{c}"),
-            sender_name: Some("书记".to_owned()),
-            message_id: format!("bind{c}"),
-            text: String::new(),
-            mentioned: false,
-            sent_at: None,
-            context: None,
+            user_id: format!("s{c}"),
+            name: Some("书记".to_owned()),
         };
-        services.bind_chat(&code.code, &event, false).await.unwrap();
+        services
+            .bind_chat(&code.code, &secretary, false)
+            .await
+            .unwrap();
         for r in 0..per_chat {
             let notice = NewNotice {
                 text: format!("提醒 {r}：会议将于明晚开始"),

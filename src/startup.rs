@@ -55,6 +55,7 @@ pub struct Application {
     state: AppState,
     scheduler: Arc<Scheduler>,
     outbox: Arc<Outbox>,
+    store: Store,
 }
 
 impl Application {
@@ -90,13 +91,9 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
         let platforms = Arc::new(platforms);
-        let services = Services {
-            store,
-            clock,
-            settings: Arc::new(settings),
-        };
+        let services = Services::new(store.clone(), clock, Arc::new(settings));
         let mut scheduler = Scheduler::new(
-            services.store.clone(),
+            store.clone(),
             services.clock.clone(),
             services.settings.scheduler.clone(),
         );
@@ -107,7 +104,7 @@ impl Application {
         scheduler.register(Arc::new(WarningHandler::new(services.clone())));
         scheduler.register(Arc::new(DigestHandler::new(services.clone())));
         let outbox = Outbox::new(
-            services.store.clone(),
+            store.clone(),
             platforms.clone(),
             services.clock.clone(),
             services.settings.outbox.clone(),
@@ -123,6 +120,7 @@ impl Application {
             state,
             scheduler: Arc::new(scheduler),
             outbox: Arc::new(outbox),
+            store,
         })
     }
 
@@ -134,6 +132,12 @@ impl Application {
     /// The shared state, for tests and admin helpers.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The Redis handle, for tests and benchmarks that inspect state; the request paths reach
+    /// Redis only through [`Services`].
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// This replica's scheduler (tests call `tick` on it).

@@ -6,11 +6,11 @@ use super::{
     reply,
 };
 use crate::{
-    domain::{Branch, Language, Role, member::identity_key},
+    domain::{Branch, Language, Role},
     platform::{ChatKind, InboundEvent, Reply},
     service::{
         ServiceError, Services,
-        audience::{PrivateRoute, chat_is_private, private_chat_of},
+        audience::{PrivateRoute, chat_is_private},
         branches::ChatContext,
         members::{Approval, Rejection, Unlinking},
     },
@@ -72,9 +72,11 @@ async fn run(
     let Some(branch) = &ctx.branch else {
         return Ok(match spec.key {
             CommandKey::Help => help(lang, Role::Guest, false, args),
-            CommandKey::Bind => reply::bound(&services.bind_chat(args, event, false).await?),
+            CommandKey::Bind => {
+                reply::bound(&services.bind_chat(args, &event.sender(), false).await?)
+            }
             CommandKey::BindCommittee => {
-                reply::bound(&services.bind_chat(args, event, true).await?)
+                reply::bound(&services.bind_chat(args, &event.sender(), true).await?)
             }
             _ if event.chat_kind == ChatKind::Private => reply::no_branch_private(lang),
             _ => reply::not_bound(lang),
@@ -85,14 +87,18 @@ async fn run(
     }
     Ok(match spec.key {
         CommandKey::Help => help(lang, role, true, args),
-        CommandKey::Bind => reply::bound(&services.bind_chat(args, event, false).await?),
-        CommandKey::BindCommittee => reply::bound(&services.bind_chat(args, event, true).await?),
-        CommandKey::Join => reply::joined(lang, &services.join(branch, event, args).await?),
+        CommandKey::Bind => reply::bound(&services.bind_chat(args, &event.sender(), false).await?),
+        CommandKey::BindCommittee => {
+            reply::bound(&services.bind_chat(args, &event.sender(), true).await?)
+        }
+        CommandKey::Join => {
+            reply::joined(lang, &services.join(branch, &event.sender(), args).await?)
+        }
         CommandKey::Approve => {
             let (name, pick, role) = name_pick_role(args);
-            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let actor = event.sender().account();
             let approval = services
-                .approve(branch, &name, pick, role, &actor, Some(&origin(event)))
+                .approve(branch, &name, pick, role, &actor, Some(&event.origin()))
                 .await?;
             match &approval {
                 // The waiting accounts are for the secretary's eyes only.
@@ -101,14 +107,14 @@ async fn run(
                     answer_privately(services, branch, event, spec, text).await?
                 }
                 Approval::Approved { .. } => {
-                    let private = chat_is_private(branch, event);
+                    let private = chat_is_private(branch, &event.sender());
                     reply::approved(lang, branch, &approval, private)
                 }
             }
         }
         CommandKey::Reject => {
             let (name, pick, _) = name_pick_role(args);
-            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let actor = event.sender().account();
             let outcome = services.reject(branch, &name, pick, &actor).await?;
             let text = reply::rejected(lang, branch, &outcome);
             match outcome {
@@ -120,9 +126,9 @@ async fn run(
         }
         CommandKey::Unlink => {
             let (name, pick, _) = name_pick_role(args);
-            let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+            let actor = event.sender().account();
             let outcome = services
-                .unlink(&branch.id, &name, pick, &actor, Some(&origin(event)))
+                .unlink(&branch.id, &name, pick, &actor, Some(&event.origin()))
                 .await?;
             let text = reply::unlinked(lang, branch, &outcome);
             match outcome {
@@ -144,8 +150,8 @@ async fn run(
                 let text = reply::me(lang, branch, Some(member), None, services.clock.now());
                 if event.chat_kind == ChatKind::Private {
                     text
-                } else if let Some(chat) = private_chat_of(event) {
-                    let intent = format!("answer:{}:me", origin(event));
+                } else if let Some(chat) = event.sender().private_chat() {
+                    let intent = format!("answer:{}:me", event.origin());
                     services.send_to_chat(&chat, &text, &intent).await?;
                     reply::me_sent_privately(lang, &member.name)
                 } else {
@@ -153,7 +159,9 @@ async fn run(
                 }
             }
             None => {
-                let request = services.join_request_of(&branch.id, event).await?;
+                let request = services
+                    .join_request_of(&branch.id, &event.sender())
+                    .await?;
                 reply::me(lang, branch, None, request.as_ref(), services.clock.now())
             }
         },
@@ -167,11 +175,6 @@ async fn run(
     })
 }
 
-/// The inbound message as the origin of its effects: a retried webhook names the same one.
-fn origin(event: &InboundEvent) -> String {
-    format!("{}:{}", event.chat.key(), event.message_id)
-}
-
 /// Sends a sensitive answer where it may be read and returns what the asking chat is told.
 async fn answer_privately(
     services: &Services,
@@ -181,7 +184,7 @@ async fn answer_privately(
     text: String,
 ) -> Result<String, ServiceError> {
     let route = services
-        .answer_privately(branch, event, &text, &origin(event))
+        .answer_privately(branch, &event.sender(), &text, &event.origin())
         .await?;
     Ok(match route {
         PrivateRoute::Inline => text,
@@ -203,7 +206,7 @@ async fn bind_code(
         "支委群" | "支委" | "committee" => true,
         _ => return Ok(reply::usage_error(lang, spec)),
     };
-    let origin = origin(event);
+    let origin = event.origin();
     if event.chat_kind == ChatKind::Private {
         let code = services
             .issue_bind_code_for(&branch.id, committee, Some(&origin))
@@ -212,7 +215,7 @@ async fn bind_code(
     }
     // Even the committee chat is a group: a code there could bind a chat the secretary never
     // meant to.
-    let Some(chat) = private_chat_of(event) else {
+    let Some(chat) = event.sender().private_chat() else {
         return Ok(reply::bind_code_ask_privately(lang));
     };
     let code = services

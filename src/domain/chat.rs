@@ -177,3 +177,43 @@ impl SendLimits {
         per_bot_per_minute: None,
     };
 }
+
+/// `platform:bot:user_id`: an account, as keys and stored sets name it.
+pub fn identity_key(platform: PlatformKind, bot: &str, user_id: &str) -> String {
+    format!("{platform}:{bot}:{user_id}")
+}
+
+/// Who said something, and where: the plain inputs of a chat command as services take them,
+/// so that services never see a platform's event (and seeding or tests need not fake one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The chat it was said in.
+    pub chat: ChatRef,
+    /// Group or private.
+    pub chat_kind: ChatKind,
+    /// The sender's platform id.
+    pub user_id: String,
+    /// The sender's display name, when the platform gives one.
+    pub name: Option<String>,
+}
+
+impl Sender {
+    /// The sender's account key (see [`identity_key`]).
+    pub fn account(&self) -> String {
+        identity_key(self.chat.platform, &self.chat.bot, &self.user_id)
+    }
+
+    /// Whether this was said in a one-to-one chat.
+    pub fn in_private(&self) -> bool {
+        self.chat_kind == ChatKind::Private
+    }
+
+    /// The private chat with the sender on the same bot, where the platform lets a bot start
+    /// one.
+    pub fn private_chat(&self) -> Option<ChatRef> {
+        private_chat_id(self.chat.platform, &self.user_id).map(|chat_id| ChatRef {
+            chat_id,
+            ..self.chat.clone()
+        })
+    }
+}

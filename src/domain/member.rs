@@ -113,10 +113,7 @@ impl Identity {
     }
 }
 
-/// `platform:bot:user_id` for an account.
-pub fn identity_key(platform: PlatformKind, bot: &str, user_id: &str) -> String {
-    format!("{platform}:{bot}:{user_id}")
-}
+pub use super::chat::identity_key;
 
 /// A roster entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

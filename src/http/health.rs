@@ -17,7 +17,7 @@ pub async fn healthz() -> Response {
 
 /// Readiness: Redis must answer a PING in time.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
+    match state.services.redis_ready().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "redis": "up"})),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::chat::{ChatKind, ChatRef};
+use crate::domain::chat::{ChatKind, ChatRef, Sender};
 
 /// A message as every platform delivers it, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,24 @@ pub struct InboundEvent {
     /// reply to), opaque to everything but the adapter that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<serde_json::Value>,
+}
+
+impl InboundEvent {
+    /// Who sent it and where, as services take it.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            chat: self.chat.clone(),
+            chat_kind: self.chat_kind,
+            user_id: self.sender_id.clone(),
+            name: self.sender_name.clone(),
+        }
+    }
+
+    /// `platform:bot:chat_id:message_id`: names this message wherever its effects are keyed,
+    /// so that a platform's retry finds the effects of the first delivery.
+    pub fn origin(&self) -> String {
+        format!("{}:{}", self.chat.key(), self.message_id)
+    }
 }
 
 /// One message the bot answers with.

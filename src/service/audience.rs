@@ -5,8 +5,10 @@
 
 use super::{Result, Services};
 use crate::{
-    domain::{Branch, Identity, MemberStatus, Role},
-    platform::{ChatKind, ChatRef, InboundEvent, private_chat_id},
+    domain::{
+        Branch, Identity, MemberStatus, Role,
+        chat::{ChatRef, Sender, private_chat_id},
+    },
     store::roster::RosterSnapshot,
     texts,
 };
@@ -36,8 +38,8 @@ pub enum PrivateRoute {
 }
 
 /// Whether a chat may read sensitive text: a private chat, or the branch's committee chat.
-pub fn chat_is_private(branch: &Branch, event: &InboundEvent) -> bool {
-    event.chat_kind == ChatKind::Private || branch.committee_chat.as_ref() == Some(&event.chat)
+pub fn chat_is_private(branch: &Branch, sender: &Sender) -> bool {
+    sender.in_private() || branch.committee_chat.as_ref() == Some(&sender.chat)
 }
 
 /// The private chat with an account, where the platform lets a bot start one.
@@ -46,15 +48,6 @@ pub fn private_chat_with(identity: &Identity) -> Option<ChatRef> {
         platform: identity.platform,
         bot: identity.bot.clone(),
         chat_id,
-    })
-}
-
-/// The private chat with the sender of `event` on the same bot, where the platform lets a bot
-/// start one.
-pub fn private_chat_of(event: &InboundEvent) -> Option<ChatRef> {
-    private_chat_id(event.chat.platform, &event.sender_id).map(|chat_id| ChatRef {
-        chat_id,
-        ..event.chat.clone()
     })
 }
 
@@ -131,11 +124,11 @@ impl Services {
     pub async fn answer_privately(
         &self,
         branch: &Branch,
-        event: &InboundEvent,
+        sender: &Sender,
         text: &str,
         origin: &str,
     ) -> Result<PrivateRoute> {
-        if chat_is_private(branch, event) {
+        if chat_is_private(branch, sender) {
             return Ok(PrivateRoute::Inline);
         }
         if let Some(chat) = &branch.committee_chat {
@@ -143,7 +136,7 @@ impl Services {
                 .await?;
             return Ok(PrivateRoute::CommitteeChat);
         }
-        if let Some(chat) = private_chat_of(event) {
+        if let Some(chat) = sender.private_chat() {
             self.send_to_chat(&chat, text, &format!("answer:{origin}:dm"))
                 .await?;
             return Ok(PrivateRoute::PrivateChat);

@@ -9,10 +9,11 @@ use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
     domain::{
         Branch, BranchId, Invalid, Language, Member, MemberStatus, Role, TimingOverrides,
+        chat::{ChatKind, ChatRef, Sender},
         member::{Identity, identity_key},
         validate_name,
     },
-    platform::{ChatKind, InboundEvent},
+    platform::InboundEvent,
     store::{limits::Attempt, roster::BindCodeRecord, txn::Txn},
 };
 
@@ -308,6 +309,11 @@ impl Services {
         )))
     }
 
+    /// The branch's bound member chats.
+    pub async fn branch_chats(&self, branch: &BranchId) -> Result<Vec<ChatRef>> {
+        Ok(self.store.branch_chats(branch).await?)
+    }
+
     /// Who is speaking in this chat, and in which branch.
     pub async fn chat_context(&self, event: &InboundEvent) -> Result<ChatContext> {
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
@@ -338,16 +344,16 @@ impl Services {
     pub async fn bind_chat(
         &self,
         raw_code: &str,
-        event: &InboundEvent,
+        sender: &Sender,
         committee: bool,
     ) -> Result<BindOutcome> {
-        if event.chat_kind == ChatKind::Private {
+        if sender.in_private() {
             return Err(Invalid::new("chat", "bind a group chat, not a private one")
                 .zh("请在要绑定的群里发送，而不是私聊")
                 .into());
         }
-        let chat_key = event.chat.key();
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let chat_key = sender.chat.key();
+        let ident = sender.account();
         // Codes are long enough that guessing is hopeless; the limit keeps it so, per person
         // and per chat, and is asked before the code is looked at (SPEC §10).
         let attempt = Attempt::new(format!("bind:{chat_key}"), ident.clone());
@@ -387,7 +393,7 @@ impl Services {
                     // A repeat (or the platform's retry after a failure that came after the
                     // commit): no second effect, but the lookup written last is repaired.
                     self.store
-                        .index_chat_and_identity(&branch_id, Some(&event.chat), None)
+                        .index_chat_and_identity(&branch_id, Some(&sender.chat), None)
                         .await?;
                     return Err(ServiceError::ChatAlreadyBound);
                 }
@@ -397,27 +403,27 @@ impl Services {
             }
             // Decided on the branch's own keys (checked again at commit), not on the global
             // chat lookup, which is written after the commit.
-            if branch.committee_chat.as_ref() == Some(&event.chat) {
+            if branch.committee_chat.as_ref() == Some(&sender.chat) {
                 return Err(if committee {
                     ServiceError::ChatAlreadyBound
                 } else {
                     ServiceError::CommitteeChatNotMember
                 });
             }
-            if self.store.is_branch_chat(&branch_id, &event.chat).await? {
+            if self.store.is_branch_chat(&branch_id, &sender.chat).await? {
                 return Err(if committee {
                     ServiceError::MemberChatNotCommittee
                 } else {
                     ServiceError::ChatAlreadyBound
                 });
             }
-            if let Some(other) = self.store.chat_branch(&event.chat).await?
+            if let Some(other) = self.store.chat_branch(&sender.chat).await?
                 && other != branch_id
             {
                 return Err(ServiceError::ChatBoundElsewhere);
             }
             let roster = self.store.roster(&branch_id).await?;
-            let sender = roster.by_identity(&ident).cloned();
+            let entry = roster.by_identity(&ident).cloned();
             // "Does the branch have a secretary?" reads the whole roster.
             let mut txn = roster.txn_whole(&self.store);
             let code_key = keys.bind_code(&branch_id, &code);
@@ -438,14 +444,14 @@ impl Services {
             let chats_key = keys.chats(&branch_id);
             txn.expect_set_member(&chats_key, &chat_key, false);
             if committee {
-                match &sender {
+                match &entry {
                     Some(m) if m.effective_role() >= Role::Committee => {}
                     _ => return Err(ServiceError::NotCommittee),
                 }
                 let mut b = branch.clone();
-                b.committee_chat = Some(event.chat.clone());
+                b.committee_chat = Some(sender.chat.clone());
                 txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
-                self.commit_bind(&mut txn, &branch_id, b, false, sender.map(|m| m.name), true)
+                self.commit_bind(&mut txn, &branch_id, b, false, entry.map(|m| m.name), true)
                     .await?
                     .map(|o| (o, branch.committee_chat.clone()))
             } else {
@@ -467,9 +473,9 @@ impl Services {
                     })
                     .collect();
                 let mut became_secretary = false;
-                let mut member_name = sender.as_ref().map(|m| m.name.clone());
+                let mut member_name = entry.as_ref().map(|m| m.name.clone());
                 if !acting_secretary {
-                    let secretary = match (sender, vacant.as_slice()) {
+                    let secretary = match (entry, vacant.as_slice()) {
                         (Some(mut m), _) => {
                             m.role = Role::Secretary;
                             m.status = MemberStatus::Active;
@@ -477,12 +483,12 @@ impl Services {
                         }
                         (None, [entry]) => {
                             let mut m = (*entry).clone();
-                            m.identities.push(identity_of(event, now));
+                            m.identities.push(identity_of(sender, now));
                             m
                         }
                         (None, _) => new_linked_member(
                             &roster,
-                            event,
+                            sender,
                             now,
                             Role::Secretary,
                             MemberStatus::Active,
@@ -509,9 +515,9 @@ impl Services {
         // of member chats that announcements go to.
         let linked = outcome.member_name.is_some().then_some(ident.as_str());
         self.store
-            .index_chat_and_identity(&branch_id, Some(&event.chat), linked)
+            .index_chat_and_identity(&branch_id, Some(&sender.chat), linked)
             .await?;
-        if let Some(old) = replaced.filter(|old| *old != event.chat) {
+        if let Some(old) = replaced.filter(|old| *old != sender.chat) {
             // The chat it replaces is no longer the branch's in any way.
             self.store.unindex_chat(&branch_id, &old).await?;
         }
@@ -545,19 +551,19 @@ impl Services {
 /// gets a short suffix from the account id so that names stay unique.
 pub(crate) fn new_linked_member(
     roster: &crate::store::roster::RosterSnapshot,
-    event: &InboundEvent,
+    sender: &Sender,
     now: DateTime<Utc>,
     role: Role,
     status: MemberStatus,
 ) -> Member {
-    let base = event
-        .sender_name
+    let base = sender
+        .name
         .as_deref()
         .and_then(|n| validate_name("name", n, 20).ok())
         .unwrap_or_else(|| "书记".to_owned());
     let name = if roster.by_name(&base).is_some() {
-        let tail: String = event
-            .sender_id
+        let tail: String = sender
+            .user_id
             .chars()
             .rev()
             .take(4)
@@ -571,17 +577,17 @@ pub(crate) fn new_linked_member(
     };
     Member {
         status,
-        ..Member::new(name, role, vec![identity_of(event, now)], now)
+        ..Member::new(name, role, vec![identity_of(sender, now)], now)
     }
 }
 
 /// The sender's chat account as an identity.
-pub(crate) fn identity_of(event: &InboundEvent, now: DateTime<Utc>) -> Identity {
+pub(crate) fn identity_of(sender: &Sender, now: DateTime<Utc>) -> Identity {
     Identity {
-        platform: event.chat.platform,
-        bot: event.chat.bot.clone(),
-        user_id: event.sender_id.clone(),
-        display_name: event.sender_name.clone(),
+        platform: sender.chat.platform,
+        bot: sender.chat.bot.clone(),
+        user_id: sender.user_id.clone(),
+        display_name: sender.name.clone(),
         linked_at: now,
     }
 }

@@ -2,9 +2,9 @@
 //! roster entries waiting to be claimed with `加入`.
 
 use super::{Result, ServiceError, Services, members::NewMember};
-use crate::{
-    domain::{BranchId, Role},
-    platform::{ChatKind, ChatRef, InboundEvent, PlatformKind},
+use crate::domain::{
+    BranchId, Role,
+    chat::{ChatKind, ChatRef, PlatformKind, Sender},
 };
 
 /// The demo branch's fixed id.
@@ -26,18 +26,13 @@ impl Services {
         }
         self.ensure_branch(&id, name).await?;
         let code = self.issue_bind_code(&id, false).await?;
-        let event = InboundEvent {
+        let secretary = Sender {
             chat,
             chat_kind: ChatKind::Group,
-            sender_id: DEMO_SECRETARY.to_owned(),
-            sender_name: Some("王书记".to_owned()),
-            message_id: "demo-seed".to_owned(),
-            text: String::new(),
-            mentioned: false,
-            sent_at: None,
-            context: None,
+            user_id: DEMO_SECRETARY.to_owned(),
+            name: Some("王书记".to_owned()),
         };
-        match self.bind_chat(&code.code, &event, false).await {
+        match self.bind_chat(&code.code, &secretary, false).await {
             // Another replica seeded it meanwhile.
             Ok(_) | Err(ServiceError::ChatAlreadyBound) => {}
             Err(e) => return Err(e),

@@ -732,6 +732,29 @@ impl Services {
         Ok(token)
     }
 
+    /// Every meeting of the branch, newest number first (the admin API's list).
+    pub async fn meetings_newest_first(&self, branch: &BranchId) -> Result<Vec<Meeting>> {
+        let mut all = self.store.meetings(branch).await?;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Appends to the minutes on behalf of a roster entry named by an admin (the API's
+    /// `by`), as `会议记录` does for the member who types it.
+    pub async fn add_minutes_by_name(
+        &self,
+        branch: &BranchId,
+        no: u64,
+        author_name: &str,
+        text: &str,
+    ) -> Result<Meeting> {
+        let roster = self.store.roster(branch).await?;
+        let author = roster.by_name(author_name.trim()).cloned().ok_or_else(|| {
+            Invalid::new("by", "the roster name of who wrote it").zh("请填写记录人的花名册姓名")
+        })?;
+        self.add_minutes(branch, no, &author, text).await
+    }
+
     /// `会议记录 #n <text>`: appends to the minutes, with who wrote it and when.
     pub async fn add_minutes(
         &self,

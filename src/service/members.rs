@@ -6,16 +6,15 @@ use serde::Deserialize;
 
 use super::{
     Result, ServiceError, Services,
-    audience::{Nowhere, private_chat_of, private_chat_with},
+    audience::{Nowhere, private_chat_with},
     branches::identity_of,
     retry_on_conflict,
 };
 use crate::{
     domain::{
-        Branch, BranchId, Identity, Invalid, JoinRequest, Member, MemberStatus, Role,
-        member::identity_key, validate_name,
+        Branch, BranchId, Identity, Invalid, JoinRequest, Member, MemberStatus, Role, chat::Sender,
+        validate_name,
     },
-    platform::InboundEvent,
     store::{roster::RosterSnapshot, txn::Txn},
 };
 
@@ -234,11 +233,11 @@ impl Services {
     pub async fn join(
         &self,
         branch: &Branch,
-        event: &InboundEvent,
+        sender: &Sender,
         raw_name: &str,
     ) -> Result<JoinOutcome> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let ident = sender.account();
         let now = self.clock.now();
         // A soft cap (`limits.max_pending_joins`): requests in flight at once may pass it by
         // their number, as each checks only its own account's entry at commit.
@@ -259,14 +258,14 @@ impl Services {
                             .is_ok_and(|window| i.linked_at + window > now)
                 });
                 if me.name == name && fresh {
-                    self.tell_of_link(branch, &roster, me, event).await?;
+                    self.tell_of_link(branch, &roster, me, sender).await?;
                 }
                 return Err(ServiceError::AlreadyMember(me.name.clone()));
             }
             let linked = match roster.by_name(&name) {
                 Some(m) if m.self_linkable() => {
                     let mut m = m.clone();
-                    m.identities.push(identity_of(event, now));
+                    m.identities.push(identity_of(sender, now));
                     Some(m)
                 }
                 _ => None,
@@ -291,7 +290,7 @@ impl Services {
                         }
                         let request = JoinRequest {
                             name: name.clone(),
-                            identity: identity_of(event, now),
+                            identity: identity_of(sender, now),
                             at: now,
                         };
                         roster.put_request(&self.store, &mut txn, &request, now)?;
@@ -315,14 +314,14 @@ impl Services {
                 self.store
                     .index_chat_and_identity(&branch.id, None, Some(&ident))
                     .await?;
-                self.tell_of_link(branch, &roster, member, event).await?;
+                self.tell_of_link(branch, &roster, member, sender).await?;
             }
             None => {
-                let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
+                let shown = sender.name.as_deref().unwrap_or(&sender.user_id);
                 let text = crate::texts::join_requested_notice(
                     branch.language,
                     &name,
-                    event.chat.platform,
+                    sender.chat.platform,
                     shown,
                 );
                 // One notice per account, whatever names it tries: the secretary sees the
@@ -342,16 +341,16 @@ impl Services {
         branch: &Branch,
         roster: &RosterSnapshot,
         member: &Member,
-        event: &InboundEvent,
+        sender: &Sender,
     ) -> Result<()> {
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
-        let shown = event.sender_name.as_deref().unwrap_or(&event.sender_id);
+        let ident = sender.account();
+        let shown = sender.name.as_deref().unwrap_or(&sender.user_id);
         let text =
-            crate::texts::linked_notice(branch.language, &member.name, event.chat.platform, shown);
+            crate::texts::linked_notice(branch.language, &member.name, sender.chat.platform, shown);
         let intent = format!("link:{}:{}:{ident}", branch.id, member.id);
         self.tell_committee_with(branch, Some(roster), &text, &intent, Nowhere::Pointer)
             .await?;
-        if let Some(chat) = private_chat_of(event) {
+        if let Some(chat) = sender.private_chat() {
             let text = crate::texts::join_approved(branch, member);
             let intent = format!("approved:{}:{}:{ident}", branch.id, member.id);
             self.send_to_chat(&chat, &text, &intent).await?;
@@ -363,9 +362,9 @@ impl Services {
     pub async fn join_request_of(
         &self,
         branch: &BranchId,
-        event: &InboundEvent,
+        sender: &Sender,
     ) -> Result<Option<JoinRequest>> {
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let ident = sender.account();
         let request = self.store.join_request(branch, &ident).await?;
         Ok(request.filter(|r| !crate::store::roster::lapsed(r, self.clock.now())))
     }

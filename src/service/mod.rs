@@ -4,10 +4,12 @@ pub mod audience;
 pub mod branches;
 pub mod checkin_digest;
 pub mod demo;
+pub mod ledger;
 pub mod limits;
 pub mod meetings;
 pub mod members;
 pub mod notices;
+pub mod ops;
 pub mod series;
 pub mod tokens;
 pub mod warnings;
@@ -30,6 +32,17 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Configuration.
     pub settings: Arc<Settings>,
+}
+
+impl Services {
+    /// The services over one Redis handle, clock and configuration.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Arc<Settings>) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
 }
 
 /// Why an operation did not happen. Each variant maps to a chat reply and an API problem.

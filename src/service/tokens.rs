@@ -102,6 +102,14 @@ impl Services {
         Ok(token.filter(|t| t.expires_at.is_none_or(|at| at > self.clock.now())))
     }
 
+    /// The live tokens (neither revoked nor expired), without their secrets.
+    pub async fn live_tokens(&self) -> Result<Vec<ApiToken>> {
+        let now = self.clock.now();
+        let mut tokens = self.store.api_tokens().await?;
+        tokens.retain(|t| t.expires_at.is_none_or(|at| at > now));
+        Ok(tokens)
+    }
+
     /// Revokes a token; false if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool> {
         if id.len() > 64 {

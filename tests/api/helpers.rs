@@ -230,7 +230,7 @@ async fn spawn_app_on(settings: Settings, manual: Option<ManualClock>) -> TestAp
         ),
     };
     let base = format!("http://{}", app.local_addr());
-    let store = app.state().services.store.clone();
+    let store = app.store();
     let outbox = app.outbox();
     let scheduling = app.state().services.settings.scheduler.enabled;
     tokio::spawn(app.run_until_stopped(std::future::pending()));

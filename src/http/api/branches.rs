@@ -33,7 +33,7 @@ pub struct BranchView {
 }
 
 async fn view(state: &AppState, branch: Branch) -> Result<BranchView, ApiError> {
-    let chats = state.services.store.branch_chats(&branch.id).await?;
+    let chats = state.services.branch_chats(&branch.id).await?;
     Ok(BranchView {
         id: branch.id,
         name: branch.name,
@@ -179,7 +179,6 @@ pub async fn audit(
 ) {
     if let Err(e) = state
         .services
-        .store
         .audit(branch, &admin.actor, action, detail)
         .await
     {

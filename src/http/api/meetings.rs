@@ -60,8 +60,7 @@ pub async fn list_meetings(
     admin.require_branch(&id)?;
     page.bounds()?; // a bad page is refused before anything is read
     state.services.branch(&id).await?;
-    let mut all = state.services.store.meetings(&id).await?;
-    all.reverse();
+    let all = state.services.meetings_newest_first(&id).await?;
     Ok(Json(page.page_of(all)?).into_response())
 }
 
@@ -378,14 +377,9 @@ pub async fn add_minutes(
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let no = meeting_no(&no)?;
-    let roster = state.services.store.roster(&id).await?;
-    let author = roster
-        .by_name(input.by.trim())
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("by", "the roster name of who wrote it"))?;
     let meeting = state
         .services
-        .add_minutes(&id, no, &author, &input.text)
+        .add_minutes_by_name(&id, no, &input.by, &input.text)
         .await?;
     audit(
         &state,
@@ -411,33 +405,11 @@ pub async fn region_board(
     admin: Admin,
     Query(query): Query<BoardQuery>,
 ) -> Result<Response, ApiError> {
-    use crate::domain::ledger::UnitStatus;
     admin.require_region()?;
-    let now = state.services.clock.now();
-    let (branches, _) = state.services.list_branches(0, usize::MAX).await?;
-    let mut rows = Vec::with_capacity(branches.len());
-    for branch in branches {
-        let period = match query.period.as_deref() {
-            Some(p) => Period::parse(p).map_err(|e| ApiError::invalid("period", &e.message))?,
-            None => Period::current(Cadence::Quarterly, now, branch.timezone),
-        };
-        let ledger = state.services.ledger(&branch, period).await?;
-        rows.push(json!({
-            "branch_id": branch.id,
-            "name": branch.name,
-            "period": period.label(),
-            "missed": ledger.count(UnitStatus::Missed),
-            "at_risk": ledger.count(UnitStatus::AtRisk),
-            "due": ledger.count(UnitStatus::Due),
-            "met": ledger.count(UnitStatus::Met),
-            "meetings_held": ledger.meetings.len(),
-        }));
-    }
-    rows.sort_by_key(|r| {
-        (
-            std::cmp::Reverse(r["missed"].as_u64().unwrap_or(0)),
-            std::cmp::Reverse(r["at_risk"].as_u64().unwrap_or(0)),
-        )
-    });
+    let period = match query.period.as_deref() {
+        Some(p) => Some(Period::parse(p).map_err(|e| ApiError::invalid("period", &e.message))?),
+        None => None,
+    };
+    let rows = state.services.region_board(period).await?;
     Ok(Json(json!({ "items": rows })).into_response())
 }

@@ -17,7 +17,7 @@ pub async fn list_dead(
     admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_region()?;
-    let dead = state.services.store.dead_messages().await?;
+    let dead = state.services.dead_letters().await?;
     Ok(Json(json!({ "items": dead, "total": dead.len() })))
 }
 
@@ -28,8 +28,7 @@ pub async fn retry_dead(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     admin.require_region()?;
-    let now = state.services.clock.now();
-    if id.len() > 64 || !state.services.store.revive_message(&id, now).await? {
+    if !state.services.revive_dead_letter(&id).await? {
         return Err(Problem::not_found("no dead message with that id").into());
     }
     audit(&state, None, &admin, "outbox.retry", &id).await;
@@ -42,11 +41,7 @@ pub async fn list_skipped(
     admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_region()?;
-    let items = state
-        .services
-        .store
-        .job_records(RecordList::Skipped, 200)
-        .await?;
+    let items = state.services.job_records(RecordList::Skipped).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -56,10 +51,6 @@ pub async fn list_failed(
     admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_region()?;
-    let items = state
-        .services
-        .store
-        .job_records(RecordList::Failed, 200)
-        .await?;
+    let items = state.services.job_records(RecordList::Failed).await?;
     Ok(Json(json!({ "items": items })))
 }

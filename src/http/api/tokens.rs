@@ -47,15 +47,7 @@ pub async fn list_tokens(
     admin: Admin,
 ) -> Result<Response, ApiError> {
     admin.require_region()?;
-    let now = state.services.clock.now();
-    let tokens: Vec<_> = state
-        .services
-        .store
-        .api_tokens()
-        .await?
-        .into_iter()
-        .filter(|t| t.expires_at.is_none_or(|at| at > now))
-        .collect();
+    let tokens = state.services.live_tokens().await?;
     Ok(Json(json!({ "items": tokens, "total": tokens.len() })).into_response())
 }
 
