@@ -18,6 +18,15 @@ use crate::{
     state::AppState,
 };
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/branches", post(create_branch).get(list_branches))
+        .route("/branches/{id}", get(get_branch).patch(update_branch))
+        .route("/branches/{id}/bind-codes", post(create_bind_code))
+}
+
 /// A branch as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct BranchView {

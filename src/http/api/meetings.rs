@@ -24,6 +24,31 @@ use crate::{
     state::AppState,
 };
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{delete, get, post};
+    axum::Router::new()
+        .route(
+            "/branches/{id}/meetings",
+            post(create_meeting).get(list_meetings),
+        )
+        .route(
+            "/branches/{id}/meetings/{no}",
+            get(get_meeting).patch(reschedule_meeting),
+        )
+        .route("/branches/{id}/meetings/{no}/cancel", post(cancel_meeting))
+        .route("/branches/{id}/meetings/{no}/end", post(end_meeting))
+        .route("/branches/{id}/meetings/{no}/minutes", post(add_minutes))
+        .route("/ledger/board", get(region_board))
+        .route("/branches/{id}/ledger", get(get_ledger))
+        .route("/branches/{id}/recurring-meetings", post(create_series))
+        .route(
+            "/branches/{id}/recurring-meetings/{series}",
+            delete(cancel_series),
+        )
+        .route("/branches/{id}/calendar-feed", post(rotate_calendar_feed))
+}
+
 /// `POST /branches/{id}/meetings`: plans a meeting, announces it and schedules its reminders.
 pub async fn create_meeting(
     State(state): State<AppState>,

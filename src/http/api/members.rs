@@ -20,6 +20,20 @@ use crate::{
     state::AppState,
 };
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/branches/{id}/members",
+            get(list_members).post(create_member),
+        )
+        .route(
+            "/branches/{id}/join-requests",
+            get(list_join_requests).delete(clear_join_requests),
+        )
+}
+
 /// `GET /branches/{id}/members`: the full records (personal data: admins only).
 pub async fn list_members(
     State(state): State<AppState>,

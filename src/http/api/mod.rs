@@ -11,85 +11,20 @@ pub mod notices;
 pub mod ops;
 pub mod tokens;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
 
-/// Every admin route.
+/// Every admin route: each resource's router, merged.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/branches",
-            post(branches::create_branch).get(branches::list_branches),
-        )
-        .route(
-            "/branches/{id}",
-            get(branches::get_branch).patch(branches::update_branch),
-        )
-        .route(
-            "/branches/{id}/bind-codes",
-            post(branches::create_bind_code),
-        )
-        .route(
-            "/branches/{id}/members",
-            get(members::list_members).post(members::create_member),
-        )
-        .route(
-            "/branches/{id}/join-requests",
-            get(members::list_join_requests).delete(members::clear_join_requests),
-        )
-        .route("/branches/{id}/notices", post(notices::create_notice))
-        .route(
-            "/branches/{id}/meetings",
-            post(meetings::create_meeting).get(meetings::list_meetings),
-        )
-        .route(
-            "/branches/{id}/meetings/{no}",
-            get(meetings::get_meeting).patch(meetings::reschedule_meeting),
-        )
-        .route(
-            "/branches/{id}/meetings/{no}/cancel",
-            post(meetings::cancel_meeting),
-        )
-        .route(
-            "/branches/{id}/meetings/{no}/end",
-            post(meetings::end_meeting),
-        )
-        .route(
-            "/branches/{id}/meetings/{no}/minutes",
-            post(meetings::add_minutes),
-        )
-        .route("/ledger/board", get(meetings::region_board))
-        .route("/branches/{id}/ledger", get(meetings::get_ledger))
-        .route(
-            "/branches/{id}/recurring-meetings",
-            post(meetings::create_series),
-        )
-        .route(
-            "/branches/{id}/recurring-meetings/{series}",
-            axum::routing::delete(meetings::cancel_series),
-        )
-        .route(
-            "/branches/{id}/calendar-feed",
-            post(meetings::rotate_calendar_feed),
-        )
-        .route(
-            "/branches/{id}/notices/{notice}",
-            axum::routing::delete(notices::cancel_notice),
-        )
-        .route(
-            "/tokens",
-            post(tokens::create_token).get(tokens::list_tokens),
-        )
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
-        .route("/outbox/dead", get(ops::list_dead))
-        .route("/outbox/dead/{id}/retry", post(ops::retry_dead))
-        .route("/jobs/skipped", get(ops::list_skipped))
-        .route("/jobs/failed", get(ops::list_failed))
+        .merge(branches::router())
+        .merge(members::router())
+        .merge(notices::router())
+        .merge(meetings::router())
+        .merge(tokens::router())
+        .merge(ops::router())
 }
 
 /// `?page=&per_page=` of a list.

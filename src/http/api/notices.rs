@@ -15,6 +15,14 @@ use super::{
 };
 use crate::{http::problem::Problem, service::notices::NewNotice, state::AppState};
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{delete, post};
+    axum::Router::new()
+        .route("/branches/{id}/notices", post(create_notice))
+        .route("/branches/{id}/notices/{notice}", delete(cancel_notice))
+}
+
 /// `POST /branches/{id}/notices`: `201 {"id", "at", "scheduled"}`.
 pub async fn create_notice(
     State(state): State<AppState>,

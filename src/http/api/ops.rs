@@ -11,6 +11,16 @@ use serde_json::{Value, json};
 use super::{auth::Admin, branches::audit, error::ApiError};
 use crate::{http::problem::Problem, state::AppState, store::jobs::RecordList};
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/outbox/dead", get(list_dead))
+        .route("/outbox/dead/{id}/retry", post(retry_dead))
+        .route("/jobs/skipped", get(list_skipped))
+        .route("/jobs/failed", get(list_failed))
+}
+
 /// `GET /outbox/dead`: messages given up on, oldest first.
 pub async fn list_dead(
     State(state): State<AppState>,

@@ -13,6 +13,14 @@ use crate::{
     http::problem::Problem, service::tokens::NewToken, state::AppState, store::tokens::TokenScope,
 };
 
+/// This resource's routes, merged into [`super::router`].
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{delete, post};
+    axum::Router::new()
+        .route("/tokens", post(create_token).get(list_tokens))
+        .route("/tokens/{id}", delete(revoke_token))
+}
+
 /// `POST /tokens`: `201 {"id", "token", …}`; the token is shown this once.
 pub async fn create_token(
     State(state): State<AppState>,
