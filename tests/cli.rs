@@ -532,7 +532,7 @@ fn serve_stops_cleanly_on_sigterm_even_without_redis() {
 
 // ---- Secrets: empty, blank and short values are refused by key (SPEC section 10) ----
 
-/// The secret key names of the configuration (`SECRET_KEYS` in src/config.rs).
+/// The secret key names of the configuration (`SECRET_KEYS` in src/config/secret_rules.rs).
 const SECRET_KEYS: &[&str] = &[
     "token",
     "secret",
