@@ -290,6 +290,30 @@ fn an_environment_variable_overrides_the_file() {
 }
 
 #[test]
+fn an_absurd_duration_is_refused_naming_its_key_value_and_allowed_range() {
+    // Arrange: values humantime parses happily but no deployment means.
+    let text = "[scheduler]\nretry_cap = \"1000000years\"\n[outbox]\nidempotency_ttl = \"0s\"\n";
+
+    // Act
+    let err = check_config_fails(text);
+    let env = run(&["check-config"], &[("MB_OUTBOX__RETRY_CAP", "5000years")]);
+
+    // Assert
+    for line in [
+        "scheduler.retry_cap: 1000000years is out of range (allowed: 1ms to 1d)",
+        "outbox.idempotency_ttl: 0s is out of range (allowed: 1h to 90d)",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    assert_failure(&env);
+    assert!(
+        stderr(&env).contains("outbox.retry_cap: 5000years is out of range"),
+        "{}",
+        stderr(&env)
+    );
+}
+
+#[test]
 fn a_malformed_duration_from_the_environment_is_rejected_naming_its_key() {
     let out = run(&["check-config"], &[("MB_TIMING__DEDUP_TTL", "nope")]);
     assert_failure(&out);

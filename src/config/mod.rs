@@ -3,9 +3,11 @@
 //!
 //! By concern: `schema.rs` (the sections and [`Secret`]), `bots.rs` (the `[bots.<name>]`
 //! tables), `load.rs` (sources, the environment layer, `*_file` secrets), `validate.rs`
-//! (checks that name each bad key) and `secret_rules.rs` (what a secret must look like).
+//! (checks that name each bad key), `durations.rs` (the range of every
+//! duration key) and `secret_rules.rs` (what a secret must look like).
 
 mod bots;
+mod durations;
 mod load;
 mod schema;
 mod secret_rules;
