@@ -49,7 +49,7 @@ fn bound(d: Duration) -> String {
         (SECOND, "s"),
         (MS, "ms"),
     ] {
-        if d.as_nanos() % unit.as_nanos() == 0 && !d.is_zero() {
+        if !d.is_zero() && d.as_nanos().is_multiple_of(unit.as_nanos()) {
             return format!("{}{name}", d.as_nanos() / unit.as_nanos());
         }
     }
