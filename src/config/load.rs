@@ -99,6 +99,16 @@ impl Settings {
     }
 }
 
+// Why a hand-written layer and not figment's `Env::prefixed("MB_").split("__")`: figment's
+// `Env` parses every value as TOML-ish data (`Env::data` calls `Value::from_str`; its `map`
+// and `filter` see only the keys), so a value's type follows its text, not its key. Tried in
+// place, the check-config test `environment_values_keep_their_exact_text_where_the_key_is_not_typed`
+// failed: `MB_ADMIN__TOKEN=0000000000001234` arrived as the number 1234 ("admin.token: must
+// be at least 16 characters", a different secret), `MB_DEMO__BRANCH_NAME=true` as a boolean
+// ("invalid type: boolean"), and a sim secret `000000000000123456` as `123456`. Here only the
+// keys in `TYPED_ENV_KEYS` are typed; every other value is its exact text. `*_file` secrets
+// need nothing from this layer (`resolve_secret_files` runs on the merged tree). figment is
+// still what merges the layers.
 /// `MB_SECTION__KEY=value` variables as a nested table (keys lowercased, `__` nesting).
 fn env_layer(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>) -> Dict {
     let mut root = Dict::new();
