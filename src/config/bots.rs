@@ -107,7 +107,8 @@ pub struct TelegramBot {
     pub secret_token: Option<Secret>,
     /// The bot's @username without the `@` (as `getMe` reports it). With it, `@username`
     /// mentions and `/cmd@username` commands are recognised and stripped, and commands
-    /// addressed to other bots in the same group are ignored.
+    /// addressed to other bots in the same group are ignored. Without it, the adapter learns
+    /// it from `getMe` at startup (cached in Redis for a day).
     #[serde(default)]
     pub username: Option<String>,
     /// Bot API base.

@@ -34,7 +34,11 @@ pub(super) enum ApiOutcome {
 /// 45009/45033 are frequency limits; 40014/42001 ask for a new token; anything else is final.
 ///
 /// <https://developer.work.weixin.qq.com/document/path/90313>
-pub(super) fn classify(status: reqwest::StatusCode, body: &[u8], rate_wait: Duration) -> ApiOutcome {
+pub(super) fn classify(
+    status: reqwest::StatusCode,
+    body: &[u8],
+    rate_wait: Duration,
+) -> ApiOutcome {
     if status.is_server_error() {
         return ApiOutcome::Failed(SendError::Transient(format!("HTTP {}", status.as_u16())));
     }
