@@ -83,6 +83,8 @@ impl Application {
         if !insecure.is_empty() {
             tracing::warn!(bots = ?insecure, "insecure sim bots accept unauthenticated requests (served because server.listen is loopback); define your own [bots.*] for production");
         }
+        // Bounded per bot (Telegram's getMe: a few seconds); never fails the startup.
+        platforms.prepare().await;
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await

@@ -290,6 +290,54 @@ fn an_environment_variable_overrides_the_file() {
 }
 
 #[test]
+fn an_absurd_duration_is_refused_naming_its_key_value_and_allowed_range() {
+    // Arrange: values humantime parses happily but no deployment means.
+    let text = "[scheduler]\nretry_cap = \"1000000years\"\n[outbox]\nidempotency_ttl = \"0s\"\n";
+
+    // Act
+    let err = check_config_fails(text);
+    let env = run(&["check-config"], &[("MB_OUTBOX__RETRY_CAP", "5000years")]);
+
+    // Assert
+    for line in [
+        "scheduler.retry_cap: 1000000years is out of range (allowed: 1ms to 1d)",
+        "outbox.idempotency_ttl: 0s is out of range (allowed: 1h to 90d)",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    assert_failure(&env);
+    assert!(
+        stderr(&env).contains("outbox.retry_cap: 5000years is out of range"),
+        "{}",
+        stderr(&env)
+    );
+}
+
+#[test]
+fn environment_values_keep_their_exact_text_where_the_key_is_not_typed() {
+    // Arrange: values a TOML-ish reading would turn into numbers (losing the leading zeros
+    // of a secret) or a boolean; a typed key still reads as a number.
+    let env = [
+        ("MB_ADMIN__TOKEN", "0000000000001234"),
+        ("MB_DEMO__CHAT_ID", "123"),
+        ("MB_DEMO__BRANCH_NAME", "true"),
+        ("MB_SERVER__WEBHOOK_BODY_LIMIT", "2048"),
+    ];
+
+    // Act
+    let out = run(&["check-config"], &env);
+
+    // Assert: the 16-character token is accepted as 16 characters, and the texts stay text.
+    let config = printed_config(&out);
+    assert_eq!(get(&config, "demo.chat_id").as_str(), Some("123"));
+    assert_eq!(get(&config, "demo.branch_name").as_str(), Some("true"));
+    assert_eq!(
+        get(&config, "server.webhook_body_limit").as_integer(),
+        Some(2048)
+    );
+}
+
+#[test]
 fn a_malformed_duration_from_the_environment_is_rejected_naming_its_key() {
     let out = run(&["check-config"], &[("MB_TIMING__DEDUP_TTL", "nope")]);
     assert_failure(&out);
@@ -532,7 +580,7 @@ fn serve_stops_cleanly_on_sigterm_even_without_redis() {
 
 // ---- Secrets: empty, blank and short values are refused by key (SPEC section 10) ----
 
-/// The secret key names of the configuration (`SECRET_KEYS` in src/config.rs).
+/// The secret key names of the configuration (`SECRET_KEYS` in src/config/secret_rules.rs).
 const SECRET_KEYS: &[&str] = &[
     "token",
     "secret",

@@ -19,6 +19,21 @@ use std::net::IpAddr;
 
 use super::{BotSettings, Secret, WecomMode};
 
+/// Keys whose values are secrets: masked when printed, and each accepts a `<key>_file` form.
+pub(super) const SECRET_KEYS: &[&str] = &[
+    "token",
+    "secret",
+    "access_token",
+    "secret_token",
+    "app_secret",
+    "verification_token",
+    "encrypt_key",
+    "encoding_aes_key",
+    "corp_secret",
+    "push_webhook_key",
+    "url",
+];
+
 /// The shortest secret accepted where the platform fixes no length: 16 characters of a random
 /// alphanumeric string are about 95 bits, far beyond online guessing against a webhook.
 pub(super) const MIN_SECRET_LEN: usize = 16;

@@ -8,7 +8,7 @@
 //! fewer messages than a chat has waiting, they go out as one digest instead of queueing one
 //! by one. A 429 holds back only that chat, for at least the time the platform asked.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -203,7 +203,7 @@ impl Outbox {
                 self.settle(
                     chat,
                     Settlement {
-                        next_at: now + to_chrono(wait),
+                        next_at: crate::clock::later(now, wait),
                         ..Settlement::default()
                     },
                 )
@@ -321,7 +321,7 @@ impl Outbox {
                 tracing::info!(chat = %lead.chat_id, ?retry_after, "platform rate-limited a chat; waiting");
                 metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "rate_limited")
                     .increment(1);
-                settlement.next_at = now + to_chrono(*retry_after);
+                settlement.next_at = crate::clock::later(now, *retry_after);
             }
             SendError::Transient(reason) if lead.attempts + 1 < self.settings.max_attempts => {
                 let attempts = lead.attempts + 1;
@@ -335,7 +335,7 @@ impl Outbox {
                     last_error: Some(reason.clone()),
                     ..lead.clone()
                 });
-                settlement.next_at = now + to_chrono(wait);
+                settlement.next_at = crate::clock::later(now, wait);
             }
             SendError::Transient(reason) | SendError::Permanent(reason) => {
                 tracing::error!(chat = %lead.chat_id, intent = %lead.intent, %reason, "message dead-lettered");
@@ -426,10 +426,6 @@ fn outbound(m: &QueuedMessage) -> OutboundMessage {
         idempotency_key: m.intent.clone(),
         context: m.context.clone(),
     }
-}
-
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]

@@ -285,6 +285,12 @@ pub trait Platform: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Option<String>, SendError>> {
         Box::pin(async { Ok(None) })
     }
+    /// What the bot learns once at startup, before it serves (Telegram: its own username,
+    /// when not configured). It must finish within its own short budget and cannot fail
+    /// the startup: a bot that could not learn something logs it and works without.
+    fn prepare(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Every configured bot, by name.
@@ -357,7 +363,7 @@ impl Platforms {
                     let client = shared_client(&mut http).ok_or_else(no_client)?;
                     // Config validation refuses a bot without its secrets before this runs;
                     // this is the panic-free backstop.
-                    let adapter = telegram::TelegramAdapter::new(name, tg, client)
+                    let adapter = telegram::TelegramAdapter::new(name, tg, client, store.clone())
                         .map_err(BotSetupError::Setting)?;
                     Arc::new(adapter)
                 }
@@ -398,6 +404,17 @@ impl Platforms {
             bots.insert(name.clone(), adapter);
         }
         Ok(Self { bots })
+    }
+
+    /// Runs every bot's [`Platform::prepare`] at once, so the startup waits for the slowest
+    /// one only, never for their sum.
+    pub async fn prepare(&self) {
+        let mut set = tokio::task::JoinSet::new();
+        for bot in self.bots.values() {
+            let bot = bot.clone();
+            set.spawn(async move { bot.prepare().await });
+        }
+        while set.join_next().await.is_some() {}
     }
 
     /// The bot of that name, if configured.

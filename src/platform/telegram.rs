@@ -1,6 +1,8 @@
 //! The `telegram` platform: Bot API `Update` JSON in (proved by the secret-token header), the
 //! first reply inline as a `sendMessage` method in the webhook response, and proactive messages
-//! through `POST {api_base}/bot<token>/sendMessage`.
+//! through `POST {api_base}/bot<token>/sendMessage`. A bot without a configured `username`
+//! learns it once at startup (`getMe`, cached in Redis; see `UsernameLookup`), so that
+//! `@botname` in a group is recognised.
 //!
 //! A message whose sender cannot be told is [`Inbound::Unattributed`], never a command:
 //! `sender_chat` set (an anonymous admin posts as the group, others as a channel), `from` one
@@ -18,7 +20,11 @@
 //! `@name`, naming the user by id. Telegram also makes plain URLs, `#hashtags` and `/commands`
 //! clickable; they show exactly what they do, notify no one, and are left as written.
 
-use std::{ops::Range, time::Duration};
+use std::{
+    ops::Range,
+    sync::{Arc, Mutex, OnceLock, PoisonError},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
@@ -33,8 +39,12 @@ use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits, SettingError,
     render::{self, Limit},
+    token,
 };
-use crate::config::{Secret, TelegramBot};
+use crate::{
+    config::{Secret, TelegramBot},
+    store::Store,
+};
 
 /// Header carrying the `secret_token` given to `setWebhook`.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -49,6 +59,14 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_NAME_CHARS: usize = 129;
 /// Longest platform description copied into a send error.
 const MAX_DESCRIPTION_CHARS: usize = 300;
+/// How long a lookup of the bot's own username may take (Redis, then `getMe`): the startup
+/// waits this long at most, then serves without it.
+const USERNAME_LOOKUP_BUDGET: Duration = Duration::from_secs(3);
+/// While the username is unknown, a group message starts another lookup in the background at
+/// most this often.
+const USERNAME_RETRY_EVERY: Duration = Duration::from_secs(60);
+/// Longest username Telegram gives a bot.
+const MAX_USERNAME_CHARS: usize = 32;
 /// Service accounts Telegram puts in `from` for messages no single person is known to have
 /// sent: `GroupAnonymousBot` (every anonymous group admin), `Channel_Bot` (every post "as a
 /// channel") and `Telegram` (777000, automatic forwards from a linked channel).
@@ -64,6 +82,8 @@ pub struct TelegramAdapter {
     secret_token: Secret,
     /// The bot's @username without `@`, when configured.
     username: Option<String>,
+    /// Otherwise, where it is learned from `getMe` (cached in Redis).
+    lookup: Option<Arc<UsernameLookup>>,
     /// The bot's own user id: the digits before `:` in its token.
     bot_user_id: Option<i64>,
     api_base: String,
@@ -78,6 +98,7 @@ impl TelegramAdapter {
         bot: &str,
         settings: &TelegramBot,
         client: reqwest::Client,
+        store: Store,
     ) -> Result<Self, SettingError> {
         let missing = |key| SettingError {
             problem: "required and must not be empty",
@@ -107,23 +128,44 @@ impl TelegramAdapter {
             .expose()
             .split_once(':')
             .and_then(|(id, _)| id.parse::<i64>().ok());
+        let api_base = settings.api_base.trim_end_matches('/').to_owned();
+        let lookup = username.is_none().then(|| {
+            Arc::new(UsernameLookup {
+                bot: bot.to_owned(),
+                token: token.clone(),
+                bot_user_id,
+                api_base: api_base.clone(),
+                client: client.clone(),
+                store,
+                name: OnceLock::new(),
+                last_try: Mutex::new(None),
+            })
+        });
         Ok(Self {
             bot: bot.to_owned(),
             token,
             secret_token,
             username,
+            lookup,
             bot_user_id,
-            api_base: settings.api_base.trim_end_matches('/').to_owned(),
+            api_base,
             limits: settings.limits.unwrap_or(SendLimits::TELEGRAM),
             client,
         })
+    }
+
+    /// The bot's @username without `@`: configured, or learned from `getMe`.
+    fn username(&self) -> Option<&str> {
+        self.username
+            .as_deref()
+            .or_else(|| self.lookup.as_ref()?.name.get().map(String::as_str))
     }
 
     /// Whether `user` is this bot, by username (case-insensitive, as Telegram treats them) or
     /// by the id in the token.
     fn is_me(&self, user: &User) -> bool {
         let by_name = matches!(
-            (&self.username, &user.username),
+            (self.username(), &user.username),
             (Some(mine), Some(theirs)) if mine.eq_ignore_ascii_case(theirs)
         );
         by_name || self.bot_user_id.is_some_and(|id| id == user.id)
@@ -403,8 +445,7 @@ impl TelegramAdapter {
                 continue;
             };
             let is_my_name = |name: &str| {
-                self.username
-                    .as_deref()
+                self.username()
                     .is_some_and(|mine| mine.eq_ignore_ascii_case(name))
             };
             match entity.kind.as_str() {
@@ -422,7 +463,7 @@ impl TelegramAdapter {
                     };
                     // The `@target` part, which is what gets cut.
                     let at = range.start + command.len();
-                    match self.username.as_deref() {
+                    match self.username() {
                         Some(mine) if mine.eq_ignore_ascii_case(target) => {
                             cuts.push(at..range.end);
                             mentioned = true;
@@ -455,6 +496,168 @@ impl TelegramAdapter {
             mentioned,
             for_another_bot,
         }
+    }
+}
+
+/// Where a bot without a configured `username` learns it: Redis (what a replica learned
+/// within a day), else `getMe`. Tried once at startup ([`Platform::prepare`]), and again in
+/// the background, at most once per [`USERNAME_RETRY_EVERY`], when a group message arrives
+/// while it is still unknown; until then `@mentions` of the bot are not recognised (commands
+/// typed without one work as always).
+#[derive(Debug)]
+struct UsernameLookup {
+    bot: String,
+    token: Secret,
+    bot_user_id: Option<i64>,
+    api_base: String,
+    client: reqwest::Client,
+    store: Store,
+    /// The name, once learned.
+    name: OnceLock<String>,
+    /// When the last lookup started.
+    last_try: Mutex<Option<Instant>>,
+}
+
+/// Why the bot's username could not be learned.
+#[derive(Debug, thiserror::Error)]
+enum UsernameError {
+    /// The request did not get an answer (the text is redacted of the token).
+    #[error("getMe failed")]
+    Request(#[source] SendError),
+    /// Telegram answered, but not with a usable name.
+    #[error("getMe answered HTTP {status} without a usable username")]
+    Unusable { status: u16 },
+    /// The answer was about another bot than the token's.
+    #[error("getMe answered for bot {0}, not the one the token names")]
+    OtherBot(i64),
+    /// The lookup took longer than its budget.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// `getMe`'s `result`: only the fields we read.
+///
+/// <https://core.telegram.org/bots/api#getme>
+#[derive(Debug, Deserialize)]
+struct Me {
+    id: i64,
+    username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GetMeAnswer {
+    ok: bool,
+    result: Option<Me>,
+}
+
+/// A bot username as Telegram issues them: letters, digits and `_`, at most 32.
+fn usable_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= MAX_USERNAME_CHARS
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl UsernameLookup {
+    /// Records that a lookup starts now; false when one started within
+    /// [`USERNAME_RETRY_EVERY`].
+    fn mark_tried_unless_recent(&self, now: Instant) -> bool {
+        let mut last = self.last_try.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| now.saturating_duration_since(t) < USERNAME_RETRY_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    fn mark_tried(&self) {
+        *self.last_try.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Starts a lookup in the background unless one started recently (or there is no
+    /// runtime to run it on, as in a unit test).
+    fn retry_in_background(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.mark_tried_unless_recent(Instant::now()) {
+            let lookup = Arc::clone(self);
+            runtime.spawn(async move { lookup.attempt().await });
+        }
+    }
+
+    /// One bounded lookup; the outcome is logged, never returned.
+    async fn attempt(&self) {
+        let outcome = tokio::time::timeout(USERNAME_LOOKUP_BUDGET, self.learn())
+            .await
+            .unwrap_or(Err(UsernameError::Timeout(USERNAME_LOOKUP_BUDGET)));
+        match outcome {
+            Ok(name) => {
+                tracing::info!(bot = %self.bot, username = %name, "learned the bot's username")
+            }
+            Err(e) => tracing::warn!(
+                bot = %self.bot,
+                error.cause_chain = ?e,
+                error.message = %e,
+                "could not learn the bot's username; @mentions of it in groups are not recognised \
+                 until a later try (set username in its [bots.*] table to skip the lookup)"
+            ),
+        }
+    }
+
+    /// Redis first, then `getMe`; what `getMe` says is cached for every replica.
+    async fn learn(&self) -> Result<String, UsernameError> {
+        if let Some(name) = self.name.get() {
+            return Ok(name.clone());
+        }
+        match token::cached_bot_username(&self.store, &self.bot).await {
+            Ok(Some(name)) if usable_username(&name) => {
+                return Ok(self.name.get_or_init(|| name).clone());
+            }
+            Ok(_) => {}
+            // Redis is only a cache here; Telegram can still answer.
+            Err(e) => {
+                tracing::warn!(bot = %self.bot, error.message = %e, "bot username cache unavailable")
+            }
+        }
+        let name = self.get_me().await?;
+        if let Err(e) = token::cache_bot_username(&self.store, &self.bot, &name).await {
+            tracing::warn!(bot = %self.bot, error.message = %e, "could not cache the bot's username");
+        }
+        Ok(self.name.get_or_init(|| name).clone())
+    }
+
+    /// `GET /bot<token>/getMe`.
+    ///
+    /// <https://core.telegram.org/bots/api#getme>
+    async fn get_me(&self) -> Result<String, UsernameError> {
+        let redact = |text: String| text.replace(self.token.expose(), "<token>");
+        let request_error = |e| UsernameError::Request(super::transport_error(e, redact));
+        let response = self
+            .client
+            .get(format!(
+                "{}/bot{}/getMe",
+                self.api_base,
+                self.token.expose()
+            ))
+            .send()
+            .await
+            .map_err(request_error)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(request_error)?;
+        let unusable = || UsernameError::Unusable {
+            status: status.as_u16(),
+        };
+        let answer: GetMeAnswer = serde_json::from_slice(&bytes).map_err(|_| unusable())?;
+        let me = answer
+            .result
+            .filter(|_| answer.ok && status.is_success())
+            .ok_or_else(unusable)?;
+        if self.bot_user_id.is_some_and(|id| id != me.id) {
+            return Err(UsernameError::OtherBot(me.id));
+        }
+        me.username
+            .filter(|n| usable_username(n))
+            .ok_or_else(unusable)
     }
 }
 
@@ -536,6 +739,13 @@ impl Platform for TelegramAdapter {
             || message.is_automatic_forward == Some(true)
             || from.is_bot
             || SERVICE_SENDERS.contains(&from.id);
+        if chat_kind == ChatKind::Group
+            && self.username().is_none()
+            && let Some(lookup) = &self.lookup
+        {
+            // This message is read without the name; later ones may have it.
+            lookup.retry_in_background();
+        }
         let addressed = self.address(&text, message.entities.as_deref().unwrap_or_default());
         if addressed.for_another_bot {
             return Ok(Inbound::Immediate(acknowledge()));
@@ -604,6 +814,15 @@ impl Platform for TelegramAdapter {
     }
 
     /// <https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>
+    fn prepare(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            if let Some(lookup) = &self.lookup {
+                lookup.mark_tried();
+                lookup.attempt().await;
+            }
+        })
+    }
+
     fn limits(&self) -> SendLimits {
         self.limits
     }
@@ -617,8 +836,23 @@ mod tests {
     };
 
     use super::*;
+    use crate::config::{Settings, Sources};
 
     const TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
+
+    /// The store is lazy (these tests never reach Redis) but must be made inside a runtime.
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> =
+        std::sync::LazyLock::new(|| tokio::runtime::Runtime::new().unwrap());
+
+    fn store() -> Store {
+        let settings = Settings::load(&Sources::default()).unwrap();
+        let _inside = RUNTIME.enter();
+        Store::new(&settings.redis).unwrap()
+    }
+
+    fn new_adapter(settings: &TelegramBot) -> Result<TelegramAdapter, SettingError> {
+        TelegramAdapter::new("tg", settings, reqwest::Client::new(), store())
+    }
     const SECRET: &str = "s3cret-Token_1";
 
     fn settings(username: Option<&str>) -> TelegramBot {
@@ -632,7 +866,39 @@ mod tests {
     }
 
     fn adapter() -> TelegramAdapter {
-        TelegramAdapter::new("tg", &settings(Some("mybot")), reqwest::Client::new()).unwrap()
+        new_adapter(&settings(Some("mybot"))).unwrap()
+    }
+
+    #[test]
+    fn only_names_telegram_could_issue_are_taken_from_get_me() {
+        for (name, ok) in [
+            ("branch_helper_bot", true),
+            ("Bot5", true),
+            ("", false),
+            ("with space", false),
+            ("@mybot", false),
+            ("名字bot", false),
+            (&"a".repeat(33), false),
+        ] {
+            assert_eq!(usable_username(name), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_lookup_is_retried_at_most_once_a_minute() {
+        let a = new_adapter(&settings(None)).unwrap();
+        let lookup = a.lookup.as_ref().unwrap();
+        let start = Instant::now();
+        assert!(lookup.mark_tried_unless_recent(start));
+        assert!(!lookup.mark_tried_unless_recent(start + Duration::from_secs(59)));
+        assert!(lookup.mark_tried_unless_recent(start + USERNAME_RETRY_EVERY));
+        // A configured name needs no lookup at all.
+        assert!(
+            new_adapter(&settings(Some("mybot")))
+                .unwrap()
+                .lookup
+                .is_none()
+        );
     }
 
     fn headers(secret: Option<&str>) -> HeaderMap {
@@ -696,7 +962,7 @@ mod tests {
             } else {
                 s.secret_token = Some(Secret::new(""));
             }
-            let e = TelegramAdapter::new("tg", &s, reqwest::Client::new()).unwrap_err();
+            let e = new_adapter(&s).unwrap_err();
             assert_eq!(e.key, key);
         }
     }
@@ -991,7 +1257,7 @@ mod tests {
 
     #[test]
     fn without_a_username_commands_lose_any_suffix_and_replies_match_the_token_id() {
-        let a = TelegramAdapter::new("tg", &settings(None), reqwest::Client::new()).unwrap();
+        let a = new_adapter(&settings(None)).unwrap();
         let mut update = group_update(
             14,
             "/帮助@whoever @mybot",

@@ -131,3 +131,29 @@ pub async fn cache_name(
         .await?;
     Ok(())
 }
+
+/// How long a bot's own username, once learned, is trusted: a day, so a renamed bot is
+/// noticed by the next start after that.
+pub const BOT_USERNAME_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The bot's own username, if a replica learned it within [`BOT_USERNAME_TTL`].
+pub async fn cached_bot_username(store: &Store, bot: &str) -> Result<Option<String>, StoreError> {
+    let mut conn = store.conn().await?;
+    Ok(redis::cmd("GET")
+        .arg(store.keys().bot_username(bot))
+        .query_async(&mut conn)
+        .await?)
+}
+
+/// Remembers the bot's own username for every replica and the next start.
+pub async fn cache_bot_username(store: &Store, bot: &str, name: &str) -> Result<(), StoreError> {
+    let mut conn = store.conn().await?;
+    let _: () = redis::cmd("SET")
+        .arg(store.keys().bot_username(bot))
+        .arg(name)
+        .arg("EX")
+        .arg(BOT_USERNAME_TTL.as_secs())
+        .query_async(&mut conn)
+        .await?;
+    Ok(())
+}

@@ -210,7 +210,7 @@ impl Scheduler {
                 tracing::warn!(job = %job.key, attempts, ?wait, %reason, "job failed; will retry");
                 let retry = Job {
                     attempts,
-                    due: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    due: crate::clock::later(now, wait),
                     ..job.clone()
                 };
                 // The retry keeps the original due time's lateness budget from mattering:

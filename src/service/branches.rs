@@ -141,9 +141,7 @@ impl Services {
             None => chrono_tz::Asia::Shanghai,
         };
         let now = self.clock.now();
-        let expires_at = now
-            + chrono::Duration::from_std(self.settings.timing.bind_code_ttl)
-                .unwrap_or(chrono::Duration::days(7));
+        let expires_at = crate::clock::later(now, self.settings.timing.bind_code_ttl);
         // Random ids and codes collide rarely; a few attempts make it certain.
         for _ in 0..5 {
             let branch = Branch {
@@ -285,7 +283,7 @@ impl Services {
             });
         }
         let ttl = branch.timing.apply(&self.settings.timing).bind_code_ttl;
-        let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
+        let expires_at = crate::clock::later(now, ttl);
         for _ in 0..5 {
             let code = generate_code();
             if self.store.bind_code_branch(&code).await?.is_some() {

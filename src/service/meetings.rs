@@ -213,7 +213,7 @@ impl Services {
     async fn schedule_reminders(&self, branch: &Branch, meeting: &Meeting) -> Result<()> {
         let now = self.clock.now();
         for before in branch.timing.apply(&self.settings.timing).meeting_reminders {
-            let due = meeting.starts_at - chrono::Duration::from_std(before).unwrap_or_default();
+            let due = crate::clock::earlier(meeting.starts_at, before);
             let key = reminder_key(&branch.id, meeting.no, before);
             if due <= now {
                 self.store.cancel_job(&key).await?;
@@ -486,10 +486,8 @@ impl Services {
             return (w.opens_at, w.closes_at);
         }
         let timing = branch.timing.apply(&self.settings.timing);
-        let opens = meeting.starts_at
-            - chrono::Duration::from_std(timing.checkin_opens_before).unwrap_or_default();
-        let closes = meeting.starts_at
-            + chrono::Duration::from_std(timing.checkin_closes_after).unwrap_or_default();
+        let opens = crate::clock::earlier(meeting.starts_at, timing.checkin_opens_before);
+        let closes = crate::clock::later(meeting.starts_at, timing.checkin_closes_after);
         (opens, closes)
     }
 

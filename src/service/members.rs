@@ -254,8 +254,7 @@ impl Services {
                 // `加入` again weeks later is no news.
                 let fresh = me.identities.iter().any(|i| {
                     i.key() == ident
-                        && chrono::Duration::from_std(self.settings.timing.dedup_ttl)
-                            .is_ok_and(|window| i.linked_at + window > now)
+                        && crate::clock::later(i.linked_at, self.settings.timing.dedup_ttl) > now
                 });
                 if me.name == name && fresh {
                     self.tell_of_link(branch, &roster, me, sender).await?;

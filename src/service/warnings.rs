@@ -54,8 +54,7 @@ impl Services {
                 .timing
                 .apply(&self.settings.timing)
                 .inactivity_warning;
-            let since =
-                now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(90));
+            let since = crate::clock::earlier(now, window);
             let roster = self.store.roster(&id).await?;
             let members: Vec<Member> = roster.members.into_values().collect();
             let mut held = Vec::new();

@@ -310,6 +310,12 @@ impl Keys {
         format!("{}:name:{bot}:{user_id}", self.prefix)
     }
 
+    /// String (TTL 1 d): a bot's own username as the platform reported it (Telegram's
+    /// `getMe`), for bots whose configuration does not name it. One per configured bot.
+    pub fn bot_username(&self, bot: &str) -> String {
+        format!("{}:botname:{bot}", self.prefix)
+    }
+
     /// Hash sha256(token) → API token JSON (tokens are stored hashed, never in clear).
     pub fn api_tokens(&self) -> String {
         format!("{}:{{tokens}}:by_hash", self.prefix)

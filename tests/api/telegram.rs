@@ -3,8 +3,11 @@
 //! API that answers as Telegram does (ok, 429 with retry_after, 500, 400 chat not found).
 
 use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -42,6 +45,8 @@ struct Fake {
     answer: Arc<Mutex<Answer>>,
     /// Every request seen: `METHOD /path` and the JSON body.
     seen: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Whether `getMe` answers (as Telegram does) or fails with 500.
+    get_me_answers: Arc<AtomicBool>,
 }
 
 /// A fake Telegram Bot API on 127.0.0.1:0.
@@ -55,6 +60,7 @@ impl FakeTelegram {
         let fake = Fake {
             answer: Arc::new(Mutex::new(Answer::Ok)),
             seen: Arc::new(Mutex::new(Vec::new())),
+            get_me_answers: Arc::new(AtomicBool::new(true)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -70,20 +76,41 @@ impl FakeTelegram {
     pub(super) fn seen(&self) -> Vec<(String, Value)> {
         self.fake.seen.lock().unwrap().clone()
     }
+
+    /// The `getMe` requests seen.
+    fn get_me_calls(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|(request, _)| request.ends_with("/getMe"))
+            .count()
+    }
 }
 
 fn api_error(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `POST /bot<token>/sendMessage` as Telegram answers it; anything else is a 404 like an
-/// unknown token.
+/// `POST /bot<token>/sendMessage` and `GET /bot<token>/getMe` as Telegram answers them;
+/// anything else is a 404 like an unknown token.
 async fn bot_api(State(fake): State<Fake>, method: Method, uri: Uri, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     fake.seen
         .lock()
         .unwrap()
         .push((format!("{method} {}", uri.path()), body.clone()));
+    if uri.path() == format!("/bot{TOKEN}/getMe") {
+        return if fake.get_me_answers.load(Ordering::SeqCst) {
+            Json(json!({"ok": true, "result": {
+                "id": 123_456_789, "is_bot": true, "first_name": "支部助手",
+                "username": USERNAME, "can_join_groups": true}}))
+            .into_response()
+        } else {
+            api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}),
+            )
+        };
+    }
     if method != Method::POST || uri.path() != format!("/bot{TOKEN}/sendMessage") {
         return api_error(
             StatusCode::NOT_FOUND,
@@ -138,6 +165,11 @@ api_base = "{api_base}"
     )
 }
 
+/// The same table without `username`, so the adapter learns it.
+fn tg_bot_without_username(api_base: &str) -> String {
+    tg_bot(api_base).replace(&format!("username = \"{USERNAME}\"\n"), "")
+}
+
 pub(super) async fn spawn_tg_app(fake: &FakeTelegram) -> TestApp {
     spawn_app_with(test_settings(&REDIS.url(), &tg_bot(&fake.base))).await
 }
@@ -148,7 +180,8 @@ fn adapter(api_base: &str, client: reqwest::Client) -> TelegramAdapter {
     let Some(BotSettings::Telegram(tg)) = settings.bots.get("tg") else {
         panic!("bots.tg is a telegram bot")
     };
-    TelegramAdapter::new("tg", tg, client).unwrap()
+    let store = mobile_branch::store::Store::new(&settings.redis).unwrap();
+    TelegramAdapter::new("tg", tg, client, store).unwrap()
 }
 
 /// A supergroup text message, as Telegram delivers it.
@@ -422,4 +455,101 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
         assert!(!text.contains(TOKEN), "{text}");
         assert!(!text.contains("AAH-test_token"), "{text}");
     }
+}
+
+// ---- A bot without a configured username learns it from getMe ----
+
+/// The learned username in Redis and its remaining life.
+async fn cached_username(app: &TestApp) -> (Option<String>, i64) {
+    let client = redis::Client::open(REDIS.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:botname:tg", app.prefix);
+    let name: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (name, ttl)
+}
+
+/// Posts `@branch_helper_bot 绑定 <code>` in the group; returns the inline reply's text.
+async fn bind_by_mention(app: &TestApp, update_id: i64, code: &str) -> String {
+    let update = group_mention(update_id, 1, "王书记", &format!("绑定 {code}"));
+    let (status, _, body) = json_of(post_update(app, Some(SECRET), &update).await).await;
+    assert_eq!(status, 200, "{body}");
+    body["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn without_a_configured_username_getme_teaches_it_and_a_mention_bind_works() {
+    // Arrange
+    let fake = FakeTelegram::start().await;
+    let settings = test_settings(&REDIS.url(), &tg_bot_without_username(&fake.base));
+    let app = spawn_app_with(settings).await;
+    let (_, code) = app.create_branch("电报支部").await;
+
+    // Act
+    let reply = bind_by_mention(&app, offset_update(30), &code).await;
+
+    // Assert: bound, after one getMe at startup, whose answer is cached for a day.
+    assert!(reply.contains("电报支部"), "{reply}");
+    assert_eq!(fake.get_me_calls(), 1, "{:?}", fake.seen());
+    let (name, ttl) = cached_username(&app).await;
+    assert_eq!(name.as_deref(), Some(USERNAME));
+    assert!((1..=24 * 3600).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test]
+async fn a_username_learned_once_is_read_from_redis_on_the_next_start() {
+    // Arrange: one start learns the name; then getMe fails.
+    let fake = FakeTelegram::start().await;
+    let settings = test_settings(&REDIS.url(), &tg_bot_without_username(&fake.base));
+    let first = spawn_app_with(settings.clone()).await;
+    assert_eq!(cached_username(&first).await.0.as_deref(), Some(USERNAME));
+    fake.fake.get_me_answers.store(false, Ordering::SeqCst);
+
+    // Act: a second replica (or a restart) on the same Redis.
+    let second = spawn_app_with(settings).await;
+    let (_, code) = second.create_branch("二支部").await;
+    let reply = bind_by_mention(&second, offset_update(31), &code).await;
+
+    // Assert: it knew the name without asking Telegram again.
+    assert!(reply.contains("二支部"), "{reply}");
+    assert_eq!(fake.get_me_calls(), 1, "{:?}", fake.seen());
+}
+
+#[tokio::test]
+async fn a_telegram_that_never_answers_getme_delays_startup_only_by_the_lookup_budget() {
+    // Arrange: a Bot API that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = test_settings(&REDIS.url(), &tg_bot_without_username(&base));
+
+    // Act
+    let started = Instant::now();
+    let app = spawn_app_with(settings).await;
+    let took = started.elapsed();
+
+    // Assert: serving within the 3 s budget (plus slack); no name cached; a command typed
+    // without a mention still works, while a mention is not yet recognised as the bot's.
+    assert!(took < Duration::from_secs(6), "startup took {took:?}");
+    assert_eq!(cached_username(&app).await.0, None);
+    let (_, code) = app.create_branch("三支部").await;
+    let mentioned = bind_by_mention(&app, offset_update(32), &code).await;
+    assert!(!mentioned.contains("三支部"), "{mentioned}");
+    let plain = group_text(offset_update(33), 1, "王书记", &format!("绑定 {code}"));
+    let (status, _, body) = json_of(post_update(&app, Some(SECRET), &plain).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("三支部"), "{body}");
 }

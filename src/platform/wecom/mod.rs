@@ -26,6 +26,7 @@
 //! there `<` and `>` become full-width, and a mention is the name (1:1 chats have nobody else
 //! to notify). Plain URLs stay as written (WeCom makes them clickable, showing where they go).
 
+mod api;
 pub mod crypto;
 
 use super::SettingError;
@@ -37,14 +38,13 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::crypto::{CryptoError, MsgCrypt};
 use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
     render::{self, Limit},
-    token,
 };
 use crate::{
     config::{Secret, WecomBot, WecomMode},
@@ -64,16 +64,10 @@ const RESPONSE_URL_LIFE: Duration = Duration::from_secs(3600 - 60);
 const MAX_MARKDOWN_BYTES: usize = 4096;
 /// Text content cap of `message/send` and of the app's passive reply (2048 bytes).
 const MAX_TEXT_BYTES: usize = 2048;
-/// The group robot's limit is 20 messages a minute; it throttles for that minute.
-const ROBOT_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Wait after an API frequency answer (45009/45033), which carries no wait of its own.
-const API_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Longest display name kept.
 const MAX_NAME_CHARS: usize = 64;
 /// Longest id accepted for chats, users and messages.
 const MAX_ID_CHARS: usize = 128;
-/// Longest platform message copied into a send error.
-const MAX_ERRMSG_CHARS: usize = 200;
 /// How replies to one chat are joined into one message.
 const JOINER: &str = "\n\n";
 
@@ -712,222 +706,9 @@ pub(super) fn render_plain(text: &str) -> String {
     )
 }
 
-/// What a WeCom API answer means for the outbox.
-#[derive(Debug, PartialEq, Eq)]
-enum ApiOutcome {
-    Ok(Value),
-    /// 40014 (invalid) / 42001 (expired): refresh the token once.
-    InvalidToken,
-    Failed(SendError),
-}
-
-/// Reads a WeCom API answer: `errcode` 0 is success; −1 (busy) and 5xx are worth a retry;
-/// 45009/45033 are frequency limits; 40014/42001 ask for a new token; anything else is final.
-///
-/// <https://developer.work.weixin.qq.com/document/path/90313>
-fn classify(status: reqwest::StatusCode, body: &[u8], rate_wait: Duration) -> ApiOutcome {
-    if status.is_server_error() {
-        return ApiOutcome::Failed(SendError::Transient(format!("HTTP {}", status.as_u16())));
-    }
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return ApiOutcome::Failed(SendError::RateLimited {
-            retry_after: rate_wait,
-        });
-    }
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let Some(value) = parsed.filter(Value::is_object) else {
-        return ApiOutcome::Failed(if status.is_success() {
-            // A proxy's page or a cut body: the message may not have gone; try again.
-            SendError::Transient(format!("HTTP {}: not a WeCom answer", status.as_u16()))
-        } else {
-            SendError::Permanent(format!("HTTP {}", status.as_u16()))
-        });
-    };
-    let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
-    let errmsg: String = value
-        .get("errmsg")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_ERRMSG_CHARS)
-        .collect();
-    match errcode {
-        0 if status.is_success() => ApiOutcome::Ok(value),
-        0 => ApiOutcome::Failed(SendError::Permanent(format!("HTTP {}", status.as_u16()))),
-        40014 | 42001 => ApiOutcome::InvalidToken,
-        45009 | 45033 => ApiOutcome::Failed(SendError::RateLimited {
-            retry_after: rate_wait,
-        }),
-        -1 => ApiOutcome::Failed(SendError::Transient(format!("errcode -1: {errmsg}"))),
-        code => ApiOutcome::Failed(SendError::Permanent(format!("errcode {code}: {errmsg}"))),
-    }
-}
-
 impl WecomAdapter {
-    /// Replaces every secret wherever it might have slipped into a message.
-    fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        let secrets = [
-            self.app.as_ref().map(|a| a.corp_secret.expose()),
-            self.push_webhook_key.as_ref().map(Secret::expose),
-            Some(self.token.expose()),
-        ];
-        for secret in secrets.into_iter().flatten() {
-            if !secret.is_empty() {
-                text = text.replace(secret, "<secret>");
-            }
-        }
-        text
-    }
-
-    /// A transport error, without its URL (which carries keys and tokens).
-    fn request_error(&self, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&text))
-    }
-
-    async fn call(&self, request: reqwest::RequestBuilder, rate_wait: Duration) -> ApiOutcome {
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return ApiOutcome::Failed(self.request_error(e)),
-        };
-        let status = response.status();
-        match response.bytes().await {
-            Ok(bytes) => match classify(status, &bytes, rate_wait) {
-                ApiOutcome::Failed(e) => ApiOutcome::Failed(match e {
-                    SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-                    SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-                    rate @ SendError::RateLimited { .. } => rate,
-                }),
-                other => other,
-            },
-            Err(e) => ApiOutcome::Failed(self.request_error(e)),
-        }
-    }
-
-    /// `GET /cgi-bin/gettoken?corpid&corpsecret`.
-    ///
-    /// <https://developer.work.weixin.qq.com/document/path/91039>
-    async fn fetch_token(&self, app: &AppCredentials) -> Result<(String, Duration), SendError> {
-        let request = self
-            .client
-            .get(format!("{}/cgi-bin/gettoken", self.api_base))
-            .query(&[
-                ("corpid", app.corp_id.as_str()),
-                ("corpsecret", app.corp_secret.expose()),
-            ]);
-        match self.call(request, API_RETRY_AFTER).await {
-            ApiOutcome::Ok(value) => {
-                let token = value
-                    .get("access_token")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| SendError::Transient("gettoken: no access_token".to_owned()))?;
-                let life = value
-                    .get("expires_in")
-                    .and_then(Value::as_u64)
-                    .filter(|s| *s > 0)
-                    .unwrap_or(7200);
-                Ok((token.to_owned(), Duration::from_secs(life)))
-            }
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
-                "gettoken refused the corp credentials".to_owned(),
-            )),
-            ApiOutcome::Failed(e) => Err(e),
-        }
-    }
-
-    /// Runs an app API call with the shared token, refreshing it once when WeCom calls it
-    /// invalid or expired.
-    async fn with_token<F, Fut>(&self, app: &AppCredentials, call: F) -> Result<Value, SendError>
-    where
-        F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = ApiOutcome>,
-    {
-        let mut stale: Option<String> = None;
-        for _ in 0..2 {
-            let token = token::access_token(&self.store, &self.bot, stale.as_deref(), || {
-                self.fetch_token(app)
-            })
-            .await?;
-            match call(token.clone()).await {
-                ApiOutcome::Ok(value) => return Ok(value),
-                ApiOutcome::InvalidToken => stale = Some(token),
-                ApiOutcome::Failed(e) => return Err(e),
-            }
-        }
-        Err(SendError::Transient(
-            "the access token was refused twice".to_owned(),
-        ))
-    }
-
-    /// `POST /cgi-bin/message/send` to one member.
-    ///
-    /// <https://developer.work.weixin.qq.com/document/path/90236>
-    async fn app_send(
-        &self,
-        app: &AppCredentials,
-        touser: &str,
-        text: &str,
-    ) -> Result<(), SendError> {
-        let body = json!({
-            "touser": touser,
-            "msgtype": "text",
-            "agentid": app.agent_id,
-            "text": {"content": render_plain(text)},
-            "safe": 0,
-        });
-        self.with_token(app, |token| {
-            let request = self
-                .client
-                .post(format!("{}/cgi-bin/message/send", self.api_base))
-                .query(&[("access_token", token.as_str())])
-                .json(&body);
-            self.call(request, API_RETRY_AFTER)
-        })
-        .await
-        .map(drop)
-    }
-
-    /// `POST /cgi-bin/webhook/send?key=` of the push robot (消息推送).
-    ///
-    /// <https://developer.work.weixin.qq.com/document/path/91770>
-    async fn robot_send(&self, key: &Secret, text: &str) -> Result<(), SendError> {
-        let request = self
-            .client
-            .post(format!("{}/cgi-bin/webhook/send", self.api_base))
-            .query(&[("key", key.expose())])
-            .json(&markdown_body(text));
-        match self.call(request, ROBOT_RETRY_AFTER).await {
-            ApiOutcome::Ok(_) => Ok(()),
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
-                "the push robot refused its key".to_owned(),
-            )),
-            ApiOutcome::Failed(e) => Err(e),
-        }
-    }
-
-    /// `POST <response_url>` once, within its hour. The URL's path and query are sent to
-    /// `api_base`, so a message can never point us at another host, and a private
-    /// deployment's proxy (or a test's fake) is honoured.
-    ///
-    /// <https://developer.work.weixin.qq.com/document/path/101138>
-    async fn response_url_send(&self, response_url: &str, text: &str) -> Result<(), SendError> {
-        let url = reqwest::Url::parse(response_url)
-            .map_err(|_| SendError::Permanent("response_url is not a URL".to_owned()))?;
-        let target = match url.query() {
-            Some(q) => format!("{}{}?{q}", self.api_base, url.path()),
-            None => format!("{}{}", self.api_base, url.path()),
-        };
-        let request = self.client.post(target).json(&markdown_body(text));
-        match self.call(request, API_RETRY_AFTER).await {
-            ApiOutcome::Ok(_) => Ok(()),
-            ApiOutcome::InvalidToken => {
-                Err(SendError::Permanent("response_url refused".to_owned()))
-            }
-            ApiOutcome::Failed(e) => Err(e),
-        }
-    }
-
+    /// Picks the route that can reach `message.chat_id`: the event's `response_url`, the
+    /// push robot's one group, or the app (see `api.rs` for each call).
     async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let text = message.text.trim();
         if text.is_empty() {
@@ -966,41 +747,6 @@ impl WecomAdapter {
                 .to_owned()
         })))
     }
-
-    /// `GET /cgi-bin/user/get?userid=`: the member's name (newer apps may get the userid).
-    ///
-    /// <https://developer.work.weixin.qq.com/document/path/90196>
-    async fn lookup_name(&self, user_id: &str) -> Result<Option<String>, SendError> {
-        let Some(app) = &self.app else {
-            return Ok(None);
-        };
-        let value = self
-            .with_token(app, |token| {
-                let request = self
-                    .client
-                    .get(format!("{}/cgi-bin/user/get", self.api_base))
-                    .query(&[("access_token", token.as_str()), ("userid", user_id)]);
-                self.call(request, API_RETRY_AFTER)
-            })
-            .await?;
-        let name: String = value
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_NAME_CHARS)
-            .collect();
-        Ok((!name.is_empty()).then_some(name))
-    }
-}
-
-fn markdown_body(text: &str) -> Value {
-    json!({
-        "msgtype": "markdown",
-        "markdown": {"content": render_markdown(text)},
-    })
 }
 
 impl Platform for WecomAdapter {

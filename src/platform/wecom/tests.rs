@@ -8,7 +8,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::*;
+use super::{
+    api::{ApiOutcome, classify},
+    *,
+};
 use crate::config::{Settings, Sources};
 
 // The official vectors (platforms.md §4; path/90968).
