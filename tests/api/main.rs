@@ -11,6 +11,7 @@ mod cross_platform;
 mod dedup;
 mod delivery;
 mod dingtalk;
+mod error_chains;
 mod feishu;
 mod first_flow;
 mod guest_costs;
