@@ -23,6 +23,7 @@ mod onebot;
 mod outbox;
 mod permissions;
 mod privacy_sweep;
+mod problems;
 mod redis_down;
 mod replicas;
 mod safe_defaults;
