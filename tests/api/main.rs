@@ -24,6 +24,7 @@ mod outbox;
 mod permissions;
 mod privacy_sweep;
 mod problems;
+mod quick_start;
 mod redis_down;
 mod replicas;
 mod safe_defaults;
