@@ -114,14 +114,7 @@ pub fn check_secret_header(
 /// permanent; everything else is worth a retry.
 pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String) -> SendError {
     let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    let text = redact(text);
+    let text = redact(crate::error::chain(&error));
     if error.is_builder() {
         SendError::Permanent(text)
     } else {
@@ -253,7 +246,12 @@ pub struct OutboundMessage {
     pub context: Option<serde_json::Value>,
 }
 
-/// Why a send failed, and so what the outbox does next.
+/// Why a send failed, and so what the outbox does next. Its texts are the platform's answer
+/// (a status, an error code and message: no error value behind them) or, for a failure of
+/// ours, the whole cause chain as text: [`transport_error`] for the network, with URLs and
+/// secrets taken out (a kept `reqwest::Error` could not be redacted), and
+/// [`crate::error::chain`] for the store. The outbox stores the text as the message's
+/// `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The platform asked us to wait; the outbox waits at least that long for this chat.
