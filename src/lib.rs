@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 /// Pure types and rules of branch life.
 pub mod domain;
+/// Reporting errors with their whole cause chain.
+pub mod error;
 /// Ledger and calendar exports: CSV, XLSX, iCalendar.
 pub mod export;
 /// HTTP: webhooks, admin API, health, metrics.

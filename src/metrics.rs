@@ -75,7 +75,7 @@ impl Metrics {
                     Some(h)
                 }
                 Err(e) => {
-                    tracing::warn!(error.message = %e, "metrics recorder not installed");
+                    tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "metrics recorder not installed");
                     None
                 }
             }

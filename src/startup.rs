@@ -220,7 +220,7 @@ fn spawn_demo_seed(state: &AppState, stop: CancellationToken) {
                     tracing::warn!("demo seed waits for redis");
                 }
                 Err(e) => {
-                    tracing::error!(error.message = %e, "demo seed failed");
+                    tracing::error!(error.cause_chain = %crate::error::Chain(&e), "demo seed failed");
                     return;
                 }
             }
@@ -243,7 +243,9 @@ fn spawn_global_jobs(state: &AppState, stop: CancellationToken) {
         loop {
             match services.ensure_warning_job().await {
                 Ok(()) => return,
-                Err(e) => tracing::debug!(error.message = %e, "global jobs wait for redis"),
+                Err(e) => {
+                    tracing::debug!(error.cause_chain = %crate::error::Chain(&e), "global jobs wait for redis")
+                }
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -257,7 +259,7 @@ fn spawn_global_jobs(state: &AppState, stop: CancellationToken) {
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error.message = %e, "cannot listen for ctrl-c");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&e), "cannot listen for ctrl-c");
             std::future::pending::<()>().await;
         }
     };
@@ -268,7 +270,7 @@ pub async fn shutdown_signal() {
                 s.recv().await;
             }
             Err(e) => {
-                tracing::error!(error.message = %e, "cannot listen for SIGTERM");
+                tracing::error!(error.cause_chain = %crate::error::Chain(&e), "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }

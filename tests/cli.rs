@@ -962,6 +962,270 @@ fn probing_redis_in_the_scripts_keeps_their_error_output() {
     assert!(err.contains("pong, and visible"), "{err}");
 }
 
+// ---- scripts/run.sh as a newcomer runs it ----
+//
+// Each test runs a copy of scripts/ in a temporary directory (run.sh works from its own
+// parent, so `.data/` lands there), with a `cargo` on PATH that stands in for the build
+// (failing on purpose, or succeeding at once) and the real binary where run.sh looks for it.
+// Redis and the server get free ports, never 6379 or 8080.
+
+/// A free TCP port on 127.0.0.1 (free when asked; nothing holds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Whether a Redis server answers PING on this port.
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    conn.set_read_timeout(Some(Duration::from_secs(1))).ok();
+    if conn.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(conn.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// A sandbox for one run of scripts/run.sh; on drop it kills a redis-server the script left
+/// behind, so that a failing test leaks no daemon.
+struct RunSh {
+    dir: tempfile::TempDir,
+    redis_port: u16,
+    listen_port: u16,
+}
+
+impl RunSh {
+    /// `cargo` prints `build_stderr` to stderr and exits with `build_status`.
+    fn new(build_stderr: &str, build_status: i32) -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir_all(&scripts).expect("scripts dir");
+        for file in ["run.sh", "lib.sh"] {
+            std::fs::copy(root.join("scripts").join(file), scripts.join(file)).expect("copy");
+        }
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let cargo = bin.join("cargo");
+        std::fs::write(
+            &cargo,
+            format!("#!/bin/sh\nprintf '%s\\n' '{build_stderr}' >&2\nexit {build_status}\n"),
+        )
+        .expect("fake cargo");
+        let target = dir.path().join("target/debug");
+        std::fs::create_dir_all(&target).expect("target dir");
+        std::os::unix::fs::symlink(BIN, target.join("mobile-branch")).expect("symlink");
+        Command::new("chmod")
+            .args(["+x"])
+            .arg(&cargo)
+            .status()
+            .expect("chmod");
+        Self {
+            dir,
+            redis_port: free_port(),
+            listen_port: free_port(),
+        }
+    }
+
+    fn command(&self, listen_host: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.env_clear();
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env(
+            "PATH",
+            format!("{}:{path}", self.dir.path().join("bin").display()),
+        );
+        if let Some(home) = std::env::var_os("HOME") {
+            cmd.env("HOME", home);
+        }
+        cmd.env("CARGO_TARGET_DIR", self.dir.path().join("target"))
+            .env(
+                "MB_REDIS__URL",
+                format!("redis://127.0.0.1:{}", self.redis_port),
+            )
+            .env(
+                "MB_SERVER__LISTEN",
+                format!("{listen_host}:{}", self.listen_port),
+            )
+            .arg(self.dir.path().join("scripts/run.sh"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs run.sh to its end (10 s at most).
+    fn run(&self, listen_host: &str) -> Output {
+        let mut child = self.command(listen_host).spawn().expect("bash starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().expect("poll").is_none() {
+            if Instant::now() >= deadline {
+                child.kill().ok();
+                let out = child.wait_with_output().expect("output");
+                panic!("run.sh still running after 20 s:\n{}", stderr(&out));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for RunSh {
+    fn drop(&mut self) {
+        let pidfile = self
+            .dir
+            .path()
+            .join(format!(".data/redis-{}.pid", self.redis_port));
+        if let Ok(pid) = std::fs::read_to_string(pidfile) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
+/// What the scripts must never print: the noise of probing a closed port through bash.
+fn assert_no_probe_noise(err: &str) {
+    assert!(
+        !err.contains("Connection refused") && !err.contains("/dev/tcp"),
+        "probe noise: {err}"
+    );
+}
+
+#[test]
+fn run_sh_shows_a_build_error_and_stops_the_redis_it_started() {
+    let sandbox = RunSh::new("error[E0425]: cannot find value `oops` in this scope", 101);
+    let out = sandbox.run("127.0.0.1");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(101), "{err}");
+    assert!(
+        err.contains("error[E0425]: cannot find value `oops` in this scope"),
+        "the build error reaches the terminal: {err}"
+    );
+    assert!(err.contains("starting a local redis-server"), "{err}");
+    assert!(
+        err.contains("stopping the redis-server this script started"),
+        "{err}"
+    );
+    assert_no_probe_noise(&err);
+    assert!(
+        !redis_answers(sandbox.redis_port),
+        "the redis-server run.sh started is still running"
+    );
+}
+
+#[test]
+fn run_sh_shows_the_servers_own_refusal_and_leaves_a_running_redis_alone() {
+    let sandbox = RunSh::new("", 0);
+    // A Redis that was there before: run.sh must use it and never stop it.
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &sandbox.redis_port.to_string()])
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !redis_answers(sandbox.redis_port) {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Off loopback, the insecure demo bot makes the server refuse to start.
+    let out = sandbox.run("0.0.0.0");
+    let still_there = redis_answers(sandbox.redis_port);
+    redis.kill().ok();
+    redis.wait().ok();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bots.demo.insecure: an insecure sim bot"),
+        "the server's own stderr reaches the terminal: {err}"
+    );
+    assert!(err.contains("using the Redis already answering"), "{err}");
+    assert!(!err.contains("stopping the redis-server"), "{err}");
+    assert_no_probe_noise(&err);
+    assert!(still_there, "run.sh stopped a Redis it did not start");
+}
+
+#[test]
+fn ctrl_c_stops_run_sh_its_server_and_the_redis_it_started() {
+    use std::{io::BufRead, os::unix::process::CommandExt};
+
+    let sandbox = RunSh::new("", 0);
+    // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
+    let mut child = sandbox
+        .command("127.0.0.1")
+        .process_group(0)
+        .spawn()
+        .expect("bash starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut printed = String::new();
+    while !printed.contains("Press Ctrl-C to stop.") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            Err(_) => {
+                child.kill().ok();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "run.sh never said it was ready:\n{printed}\n{}",
+                    stderr(&out)
+                );
+            }
+        }
+    }
+    assert!(redis_answers(sandbox.redis_port), "run.sh started redis");
+    assert!(printed.contains("dm:secretary"), "{printed}");
+
+    let group = format!("-{}", child.id());
+    let status = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("poll").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "run.sh still running 15 s after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let err = stderr(&out);
+    assert!(
+        err.contains("stopping the redis-server this script started"),
+        "{err}"
+    );
+    assert_no_probe_noise(&err);
+    assert!(
+        !redis_answers(sandbox.redis_port),
+        "the redis-server run.sh started outlived Ctrl-C"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", sandbox.listen_port)).is_err(),
+        "the server outlived Ctrl-C"
+    );
+}
+
 // ---- deploy/: a real bot, no sim bot, nothing served on the embedded default ----
 
 /// One `deploy/` setup as the server sees it: the environment it sets and the config file it

@@ -24,7 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         Err(e) => {
-            tracing::warn!(error.message = %e, "readiness check failed");
+            tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "readiness check failed");
             metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
             (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -80,6 +80,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,
         ))
+        // Outside the timeout and every extractor, so that what they answer in plain text
+        // (or with no body) leaves as a problem document too.
+        .layer(axum::middleware::from_fn(problem::problems_only))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The calendar feed's secret is in its path: it never reaches a log.
             let path = req.uri().path();

@@ -59,7 +59,7 @@ pub async fn serve(
         tokio::spawn(async move {
             // A client that goes away, or one cut off by the header timeout, ends here.
             if let Err(e) = connection.await {
-                tracing::debug!(error.message = %e, "connection closed with an error");
+                tracing::debug!(error.cause_chain = %crate::error::Chain(&e), "connection closed with an error");
             }
             drop(slot);
         });
@@ -78,7 +78,7 @@ async fn accept_failed(e: &std::io::Error, stop: &CancellationToken) {
     ) {
         return;
     }
-    tracing::error!(error.message = %e, "accept failed; retrying in 1 s");
+    tracing::error!(error.cause_chain = %crate::error::Chain(e), "accept failed; retrying in 1 s");
     tokio::select! {
         () = stop.cancelled() => {}
         () = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -54,7 +54,7 @@ fn reject(platform: &str, reason: &'static str) {
 }
 
 fn unavailable(platform: &str, error: &StoreError) -> Problem {
-    tracing::warn!(error.message = %error, error.cause_chain = ?error, "webhook refused: store unavailable");
+    tracing::warn!(error.cause_chain = %crate::error::Chain(error), "webhook refused: store unavailable");
     metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
     count(platform, "unavailable");
     Problem::unavailable()
@@ -73,7 +73,7 @@ fn store_failure(platform: &str, error: &StoreError) -> Problem {
             Problem::unavailable()
         }
         other => {
-            tracing::error!(error.message = %other, error.cause_chain = ?other, "webhook failed");
+            tracing::error!(error.cause_chain = %crate::error::Chain(other), "webhook failed");
             count(platform, "error");
             Problem::internal()
         }
@@ -122,13 +122,16 @@ pub async fn receive_webhook(
     let platform = kind.as_str();
     if method == Method::GET && !adapter.accepts_get() {
         count(platform, "method_not_allowed");
-        return Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
-            "this platform's webhook takes POST",
+        return (
+            [(axum::http::header::ALLOW, "POST")],
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this platform's webhook takes POST",
+            ),
         )
-        .into_response();
+            .into_response();
     }
     let request = InboundRequest {
         method: &method,
@@ -339,7 +342,7 @@ async fn queue_deferred(
             .send_reply(&chat, &reply.text, &intent, context)
             .await
         {
-            tracing::warn!(error.message = %e, "could not queue a deferred reply");
+            tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not queue a deferred reply");
             return Err(match e {
                 ServiceError::Store(s) => store_failure(platform, &s),
                 _ => Problem::internal(),
@@ -393,7 +396,7 @@ async fn bounded_guest_replies(
             Ok(allowed) => allowed,
             Err(ServiceError::Store(e)) => return Err(e),
             Err(other) => {
-                tracing::error!(error.message = %other, "unexpected error taking a guest reply");
+                tracing::error!(error.cause_chain = %crate::error::Chain(&other), "unexpected error taking a guest reply");
                 false
             }
         };
@@ -488,7 +491,7 @@ async fn sender_name(
         Ok(Ok(Some(name))) => Some(SenderName::LookedUp(name)),
         Ok(Ok(None)) => None,
         Ok(Err(e)) => {
-            tracing::info!(error.message = %e, "display name lookup failed");
+            tracing::info!(error.cause_chain = %crate::error::Chain(&e), "display name lookup failed");
             None
         }
         Err(_) => {
@@ -503,7 +506,7 @@ async fn sender_name(
 async fn cache_name(state: &AppState, adapter: &dyn Platform, event: &InboundEvent, name: &str) {
     let store = &state.services.store;
     if let Err(e) = token::cache_name(store, adapter.bot(), &event.sender_id, name).await {
-        tracing::debug!(error.message = %e, "could not cache a display name");
+        tracing::debug!(error.cause_chain = %crate::error::Chain(&e), "could not cache a display name");
     }
 }
 
@@ -511,7 +514,7 @@ fn service_failure(platform: &str, error: ServiceError) -> Problem {
     match error {
         ServiceError::Store(e) => store_failure(platform, &e),
         other => {
-            tracing::error!(error.message = %other, "unexpected service error");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&other), "unexpected service error");
             Problem::internal()
         }
     }
@@ -526,7 +529,7 @@ async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies:
     let now_member = match services.chat_context(event).await {
         Ok(after) => after.branch.is_some() && after.role() > Role::Guest,
         Err(e) => {
-            tracing::warn!(error.message = %e, "could not re-read the sender after a join or bind");
+            tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not re-read the sender after a join or bind");
             false
         }
     };
@@ -543,7 +546,7 @@ async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies:
         .remember_reply(&event.chat, &event.message_id, &json, ttl)
         .await
     {
-        tracing::warn!(error.message = %e, "could not store reply for dedup");
+        tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not store reply for dedup");
     }
     true
 }
@@ -568,7 +571,7 @@ async fn run_once(
         match claim {
             Claim::Done(stored) => {
                 let replies = serde_json::from_str(&stored).map_err(|e| {
-                    tracing::error!(error.message = %e, "stored reply does not decode");
+                    tracing::error!(error.cause_chain = %crate::error::Chain(&e), "stored reply does not decode");
                     Problem::internal()
                 })?;
                 return Ok((replies, "duplicate"));
@@ -586,12 +589,12 @@ async fn run_once(
                     Err(e) => {
                         // Give the claim back so the platform's retry runs the command afresh.
                         if let Err(release) = store.release_message(&token).await {
-                            tracing::warn!(error.message = %release, "could not release claim; it expires by itself");
+                            tracing::warn!(error.cause_chain = %crate::error::Chain(&release), "could not release claim; it expires by itself");
                         }
                         return Err(match e {
                             ServiceError::Store(e) => store_failure(platform, &e),
                             other => {
-                                tracing::error!(error.message = %other, "unexpected service error");
+                                tracing::error!(error.cause_chain = %crate::error::Chain(&other), "unexpected service error");
                                 Problem::internal()
                             }
                         });
@@ -604,7 +607,9 @@ async fn run_once(
                 match store.finish_message(&token, &json, ttl).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!("claim expired before the reply was stored"),
-                    Err(e) => tracing::warn!(error.message = %e, "could not store reply for dedup"),
+                    Err(e) => {
+                        tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not store reply for dedup")
+                    }
                 }
                 return Ok((replies, "ok"));
             }

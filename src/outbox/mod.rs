@@ -365,7 +365,7 @@ impl Outbox {
             && let Err(e) = self.prune_dead().await
         {
             // The periodic prune in `run` catches up.
-            tracing::warn!(error.message = %e, "could not prune dead letters");
+            tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not prune dead letters");
         }
         Ok(())
     }
@@ -393,7 +393,7 @@ impl Outbox {
             let busy = match self.tick().await {
                 Ok(t) => t.chats >= self.settings.batch,
                 Err(e) => {
-                    tracing::warn!(error.message = %e, "outbox tick failed; retrying");
+                    tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "outbox tick failed; retrying");
                     false
                 }
             };
@@ -404,7 +404,7 @@ impl Outbox {
                 }
                 // Dead letters age out even when no new one comes to trigger a prune.
                 if let Err(e) = self.prune_dead().await {
-                    tracing::warn!(error.message = %e, "could not prune dead letters");
+                    tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not prune dead letters");
                 }
             }
             if busy && !stop.is_cancelled() {

@@ -48,16 +48,37 @@ use crate::{
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PlatformError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = field_path(e.path());
         let inner = e.into_inner();
-        if path == "." {
-            PlatformError::malformed(inner)
-        } else {
-            PlatformError::malformed(format!("{path}: {inner}"))
+        match path {
+            None => PlatformError::malformed(inner),
+            Some(path) => PlatformError::malformed(format!("{path}: {inner}")),
         }
     })?;
     de.end().map_err(PlatformError::malformed)?;
     Ok(value)
+}
+
+/// The field a deserialization error is at, as `a.b[2].c`, for a message that names it:
+/// `None` at the top level. The `?` that `serde_path_to_error` shows where it lost track (a
+/// value inside an untagged or internally tagged enum, a key that is not a string) is left
+/// out, so a message never starts with a stray `?:`.
+pub fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Checks a shared-secret header in constant time (sim's `X-Sim-Secret`, Telegram's
@@ -93,14 +114,7 @@ pub fn check_secret_header(
 /// permanent; everything else is worth a retry.
 pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String) -> SendError {
     let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    let text = redact(text);
+    let text = redact(crate::error::chain(&error));
     if error.is_builder() {
         SendError::Permanent(text)
     } else {
@@ -232,7 +246,12 @@ pub struct OutboundMessage {
     pub context: Option<serde_json::Value>,
 }
 
-/// Why a send failed, and so what the outbox does next.
+/// Why a send failed, and so what the outbox does next. Its texts are the platform's answer
+/// (a status, an error code and message: no error value behind them) or, for a failure of
+/// ours, the whole cause chain as text: [`transport_error`] for the network, with URLs and
+/// secrets taken out (a kept `reqwest::Error` could not be redacted), and
+/// [`crate::error::chain`] for the store. The outbox stores the text as the message's
+/// `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The platform asked us to wait; the outbox waits at least that long for this chat.
@@ -314,7 +333,7 @@ fn shared_client(http: &mut Option<reqwest::Client>) -> Option<reqwest::Client> 
         .user_agent(concat!("mobile-branch/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| {
-            tracing::error!(error.message = %e.without_url(), "cannot build the HTTP client");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&e.without_url()), "cannot build the HTTP client");
         })
         .ok()?;
     Some(http.insert(client).clone())
@@ -420,5 +439,39 @@ impl Platforms {
     /// The bot of that name, if configured.
     pub fn get(&self, bot: &str) -> Option<&Arc<dyn Platform>> {
         self.bots.get(bot)
+    }
+}
+
+#[cfg(test)]
+mod field_path_tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        #[allow(dead_code)]
+        counts: std::collections::HashMap<u32, u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Outer {
+        #[allow(dead_code)]
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Inner {
+        #[allow(dead_code)]
+        id: u32,
+    }
+
+    #[test]
+    fn a_field_path_names_nested_fields_and_never_shows_a_lost_track() {
+        let e = super::parse_json::<Outer>(br#"{"items":[{"id":1},{"id":"x"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("items[1].id: invalid type"), "{e}");
+        // A map key that is not a string loses serde_path_to_error's track (`counts.?`).
+        let e = super::parse_json::<Counts>(br#"{"counts":{"x":1}}"#).unwrap_err();
+        assert!(!e.to_string().contains('?'), "{e}");
+        assert!(
+            e.to_string().starts_with("malformed request: counts: "),
+            "{e}"
+        );
     }
 }

@@ -175,8 +175,8 @@ impl Platform for SimAdapter {
                 .push_mailbox(&self.bot, &delivered)
                 .await
                 .map_err(|e| match e {
-                    StoreError::Unavailable(_) => SendError::Transient(e.to_string()),
-                    other => SendError::Permanent(other.to_string()),
+                    StoreError::Unavailable(_) => SendError::Transient(crate::error::chain(&e)),
+                    other => SendError::Permanent(crate::error::chain(&other)),
                 })
         })
     }

@@ -20,7 +20,9 @@ const WAIT_FOR_PEER: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 
 fn unavailable(e: StoreError) -> SendError {
-    SendError::Transient(format!("token cache: {e}"))
+    // The whole chain: the outbox records this text, and "redis is unavailable" alone would
+    // not say why.
+    SendError::Transient(format!("token cache: {}", crate::error::Chain(&e)))
 }
 
 /// The bot's token: cached, or fetched by `fetch` (which returns the token and its lifetime).

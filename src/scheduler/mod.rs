@@ -22,6 +22,7 @@ use crate::{
     backoff,
     clock::Clock,
     config::SchedulerSettings,
+    error::{self, Chain},
     platform::BoxFuture,
     store::{
         Store, StoreError,
@@ -34,20 +35,43 @@ pub const JOBS: &str = "mb_jobs_total";
 /// Histogram: seconds from due to start.
 pub const LAG_SECONDS: &str = "mb_scheduler_lag_seconds";
 
-/// Why a handler did not finish its job.
+/// A job's cause of failure, whatever its type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a handler did not finish its job. The cause is kept whole: the scheduler logs its
+/// chain and stores it in the failed job's record.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Worth another attempt (Redis down, a platform hiccup).
-    #[error("retry: {0}")]
-    Retry(String),
+    #[error("job failed; worth a retry")]
+    Retry(#[source] BoxError),
     /// Hopeless (bad payload, the object is gone).
-    #[error("failed: {0}")]
-    Fail(String),
+    #[error("job failed for good")]
+    Fail(#[source] BoxError),
+}
+
+impl JobError {
+    /// Worth another attempt, because of `cause` (an error, or a text).
+    pub fn retry(cause: impl Into<BoxError>) -> Self {
+        Self::Retry(cause.into())
+    }
+
+    /// Hopeless, because of `cause` (an error, or a text).
+    pub fn fail(cause: impl Into<BoxError>) -> Self {
+        Self::Fail(cause.into())
+    }
+
+    /// The cause: what the record of a failed job says.
+    pub fn cause(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            Self::Retry(cause) | Self::Fail(cause) => cause.as_ref(),
+        }
+    }
 }
 
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
-        Self::Retry(e.to_string())
+        Self::retry(e)
     }
 }
 
@@ -203,11 +227,11 @@ impl Scheduler {
                     .await?;
                 Ok(Outcome::Ran)
             }
-            Err(JobError::Retry(reason)) if job.attempts + 1 < self.settings.max_attempts => {
+            Err(e @ JobError::Retry(_)) if job.attempts + 1 < self.settings.max_attempts => {
                 let attempts = job.attempts + 1;
                 let wait =
                     backoff::delay(attempts, self.settings.retry_base, self.settings.retry_cap);
-                tracing::warn!(job = %job.key, attempts, ?wait, %reason, "job failed; will retry");
+                tracing::warn!(job = %job.key, attempts, ?wait, error.cause_chain = %Chain(e.cause()), "job failed; will retry");
                 let retry = Job {
                     attempts,
                     due: crate::clock::later(now, wait),
@@ -220,8 +244,9 @@ impl Scheduler {
                 Ok(Outcome::Retried)
             }
             Err(e) => {
-                tracing::error!(job = %job.key, error.message = %e, "job failed for good");
-                let r = record(e.to_string());
+                let reason = error::chain(e.cause());
+                tracing::error!(job = %job.key, error.cause_chain = %reason, "job failed for good");
+                let r = record(reason);
                 self.finish(
                     &claimed,
                     self.next_occurrence(job, now),
@@ -285,7 +310,7 @@ impl Scheduler {
             let busy = match self.tick().await {
                 Ok(o) => o.claimed >= self.settings.batch,
                 Err(e) => {
-                    tracing::warn!(error.message = %e, "scheduler tick failed; retrying");
+                    tracing::warn!(error.cause_chain = %Chain(&e), "scheduler tick failed; retrying");
                     false
                 }
             };

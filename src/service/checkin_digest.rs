@@ -115,11 +115,11 @@ impl JobHandler for DigestHandler {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, std::result::Result<(), JobError>> {
         Box::pin(async move {
             let payload: DigestPayload = serde_json::from_value(job.payload.clone())
-                .map_err(|e| JobError::Fail(format!("bad digest payload: {e}")))?;
+                .map_err(|e| JobError::fail(format!("bad digest payload: {e}")))?;
             match self.services.send_checkin_digest(payload, job.due).await {
                 Ok(()) => Ok(()),
-                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Fail(e.to_string())),
+                Err(ServiceError::Store(e)) => Err(JobError::retry(e)),
+                Err(e) => Err(JobError::fail(e)),
             }
         })
     }

@@ -867,11 +867,11 @@ impl JobHandler for ReminderHandler {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, std::result::Result<(), JobError>> {
         Box::pin(async move {
             let payload: ReminderPayload = serde_json::from_value(job.payload.clone())
-                .map_err(|e| JobError::Fail(format!("bad reminder payload: {e}")))?;
+                .map_err(|e| JobError::fail(format!("bad reminder payload: {e}")))?;
             match self.remind(payload).await {
                 Ok(()) => Ok(()),
-                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Fail(e.to_string())),
+                Err(ServiceError::Store(e)) => Err(JobError::retry(e)),
+                Err(e) => Err(JobError::fail(e)),
             }
         })
     }

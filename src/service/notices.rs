@@ -198,15 +198,15 @@ impl JobHandler for NoticeHandler {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let payload: NoticePayload = serde_json::from_value(job.payload.clone())
-                .map_err(|e| JobError::Fail(format!("bad notice payload: {e}")))?;
+                .map_err(|e| JobError::fail(format!("bad notice payload: {e}")))?;
             match self
                 .services
                 .deliver_notice(&payload.branch, &payload.id, &payload.text)
                 .await
             {
                 Ok(_) => Ok(()),
-                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Fail(e.to_string())),
+                Err(ServiceError::Store(e)) => Err(JobError::retry(e)),
+                Err(e) => Err(JobError::fail(e)),
             }
         })
     }

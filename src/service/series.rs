@@ -178,7 +178,7 @@ impl Services {
         }
         .await;
         if let Err(e) = result {
-            tracing::error!(error.message = %e, series = id, "could not give back a series month; plan it by hand");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&e), series = id, "could not give back a series month; plan it by hand");
         }
     }
 
@@ -218,19 +218,19 @@ impl JobHandler for SeriesHandler {
             let branch_id = job.payload["branch"].as_str().and_then(BranchId::parse);
             let id = job.payload["series"].as_str();
             let (Some(branch_id), Some(id), Some(rule)) = (branch_id, id, &job.recurrence) else {
-                return Err(JobError::Fail("bad series payload".to_owned()));
+                return Err(JobError::fail("bad series payload"));
             };
             let next = rule
                 .next_after(job.due)
-                .ok_or_else(|| JobError::Fail("no next occurrence".to_owned()))?;
+                .ok_or_else(|| JobError::fail("no next occurrence"))?;
             let result = async {
                 let branch = self.services.branch(&branch_id).await?;
                 self.services.plan_occurrence(&branch, id, next).await
             };
             match result.await {
                 Ok(_) => Ok(()),
-                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Fail(e.to_string())),
+                Err(ServiceError::Store(e)) => Err(JobError::retry(e)),
+                Err(e) => Err(JobError::fail(e)),
             }
         })
     }

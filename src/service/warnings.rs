@@ -107,8 +107,8 @@ impl JobHandler for WarningHandler {
         Box::pin(async move {
             match self.services.send_inactivity_warnings().await {
                 Ok(_) => Ok(()),
-                Err(ServiceError::Store(e)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Fail(e.to_string())),
+                Err(ServiceError::Store(e)) => Err(JobError::retry(e)),
+                Err(e) => Err(JobError::fail(e)),
             }
         })
     }

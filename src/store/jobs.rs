@@ -151,13 +151,13 @@ impl Store {
                 // A job that no longer decodes cannot run; its lease expires and it would come
                 // back forever, so it is dropped and recorded as failed.
                 Err(e) => {
-                    tracing::error!(job = %pair[0], error.message = %e, "undecodable job dropped");
+                    tracing::error!(job = %pair[0], error.cause_chain = %crate::error::Chain(&e), "undecodable job dropped");
                     let record = JobRecord {
                         key: pair[0].clone(),
                         kind: "unknown".to_owned(),
                         due: now,
                         at: now,
-                        reason: "stored job does not decode".to_owned(),
+                        reason: crate::error::chain(&e),
                     };
                     let raw = pair[1].clone();
                     self.finish_raw(

@@ -191,6 +191,6 @@ pub async fn audit(
         .audit(branch, &admin.actor, action, detail)
         .await
     {
-        tracing::error!(error.message = %e, action, "could not write audit entry");
+        tracing::error!(error.cause_chain = %crate::error::Chain(&e), action, "could not write audit entry");
     }
 }

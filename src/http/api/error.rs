@@ -56,7 +56,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BindCodeUsed
             | ServiceError::BindCodeExpired => Problem::conflict(e.to_string()),
             ServiceError::Store(StoreError::Unavailable(inner)) => {
-                tracing::warn!(error.message = %inner, "admin API: store unavailable");
+                tracing::warn!(error.cause_chain = %crate::error::Chain(&inner), "admin API: store unavailable");
                 metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
                 Problem::unavailable()
             }
@@ -64,7 +64,7 @@ impl From<ServiceError> for ApiError {
                 Problem::conflict(format!("too many concurrent changes to the {what}; retry"))
             }
             ServiceError::Store(other) => {
-                tracing::error!(error.message = %other, error.cause_chain = ?other, "admin API failed");
+                tracing::error!(error.cause_chain = %crate::error::Chain(&other), "admin API failed");
                 Problem::internal()
             }
         })

@@ -36,14 +36,9 @@ where
             )
             .into());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            Problem::new(
-                rejection.status(),
-                "body",
-                "Body not readable",
-                rejection.body_text(),
-            )
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| Problem::for_status(rejection.status(), &rejection.body_text()))?;
         from_slice(&bytes).map(Self)
     }
 }
@@ -64,8 +59,7 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     strip_markers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
+        let field = crate::platform::field_path(e.path()).unwrap_or_else(|| "body".to_owned());
         ApiError::from(Problem::invalid(field, e.into_inner().to_string()))
     })
 }

@@ -210,7 +210,7 @@ pub async fn get_ledger(
         )
     };
     let failed = |e: export::ExportError| {
-        tracing::error!(error.message = %e, "ledger export failed");
+        tracing::error!(error.cause_chain = %crate::error::Chain(&e), "ledger export failed");
         ApiError::from(Problem::internal())
     };
     Ok(match query.format.as_deref().unwrap_or("json") {
