@@ -293,17 +293,40 @@ impl Store {
         Ok(applied == 1)
     }
 
-    /// Dead-lettered messages, oldest first.
-    pub async fn dead_messages(&self) -> Result<Vec<QueuedMessage>> {
-        let key = self.keys().outbox_dead();
+    /// One page of the dead letters, oldest dead-lettered first, and how many there are:
+    /// `limit` from `offset` of the age index, never the whole hash.
+    pub async fn dead_messages(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<QueuedMessage>, u64)> {
+        let keys = self.keys();
+        let (dead, index) = (keys.outbox_dead(), keys.outbox_dead_at());
         let mut conn = self.conn().await?;
-        let raw: Vec<String> = redis::cmd("HVALS").arg(&key).query_async(&mut conn).await?;
-        let mut dead = raw
+        let (ids, total): (Vec<String>, u64) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(&index)
+            .arg(offset)
+            .arg(offset.saturating_add(limit).saturating_sub(1))
+            .cmd("ZCARD")
+            .arg(&index)
+            .query_async(&mut conn)
+            .await?;
+        if ids.is_empty() || limit == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&dead)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+        // An id without its letter was revived or dropped between the two reads.
+        let page = raw
             .iter()
-            .map(|r| decode::<QueuedMessage>(&key, r))
+            .flatten()
+            .map(|r| decode::<QueuedMessage>(&dead, r))
             .collect::<Result<Vec<_>>>()?;
-        dead.sort_by_key(|m| m.queued_at);
-        Ok(dead)
+        Ok((page, total))
     }
 
     /// Puts a dead-lettered message back in its queue with a fresh attempt count.

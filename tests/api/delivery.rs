@@ -235,7 +235,7 @@ async fn a_refused_message_is_dead_lettered_listed_and_can_be_retried() {
     let app = app_for(&base).await;
     enqueue(&app, chat, "发不出去").await;
     app.eventually(10, "dead letter", || async {
-        app.store.dead_messages().await.unwrap().len() == 1
+        app.store.dead_messages(0, 200).await.unwrap().0.len() == 1
     })
     .await;
     let (status, dead) = app.api(Method::GET, "/outbox/dead", None).await;

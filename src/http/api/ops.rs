@@ -2,23 +2,35 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use super::{auth::Admin, branches::audit, error::ApiError};
-use crate::{http::problem::Problem, state::AppState, store::jobs::RecordList};
+use super::{Page, PageQuery, auth::Admin, branches::audit, error::ApiError};
+use crate::{
+    http::problem::Problem,
+    state::AppState,
+    store::{jobs::RecordList, outbox::QueuedMessage},
+};
 
-/// `GET /outbox/dead`: messages given up on, oldest first.
+/// `GET /outbox/dead?page=&per_page=`: messages given up on, oldest first, one page at a
+/// time (there may be `outbox.dead_letter_cap` of them).
 pub async fn list_dead(
     State(state): State<AppState>,
     admin: Admin,
-) -> Result<Json<Value>, ApiError> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<QueuedMessage>>, ApiError> {
     admin.require_region()?;
-    let dead = state.services.store.dead_messages().await?;
-    Ok(Json(json!({ "items": dead, "total": dead.len() })))
+    let (offset, limit) = page.bounds()?;
+    let (items, total) = state.services.store.dead_messages(offset, limit).await?;
+    Ok(Json(Page {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total: usize::try_from(total).unwrap_or(usize::MAX),
+    }))
 }
 
 /// `POST /outbox/dead/{id}/retry`: back into its chat's queue with a fresh attempt count.
