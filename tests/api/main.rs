@@ -31,3 +31,4 @@ mod telegram;
 mod tokens;
 mod trust;
 mod wecom;
+mod workers;
