@@ -191,21 +191,30 @@ async fn outbox(settings: Settings, cmd: OutboxCommand) -> anyhow::Result<ExitCo
     let store = Store::new(&settings.redis).context("redis configuration")?;
     match cmd {
         OutboxCommand::Dead => {
-            let dead = store
-                .dead_messages()
-                .await
-                .context("failed to read dead letters")?;
-            for m in &dead {
-                let error = m.last_error.as_deref().unwrap_or("-");
-                println!(
-                    "{}	{}	{}	{}	{error}",
-                    m.id,
-                    m.bot,
-                    m.chat_id,
-                    m.queued_at.to_rfc3339()
-                );
+            // Page by page: there may be `outbox.dead_letter_cap` of them.
+            const PAGE: usize = 200;
+            let mut shown = 0;
+            loop {
+                let (dead, _) = store
+                    .dead_messages(shown, PAGE)
+                    .await
+                    .context("failed to read dead letters")?;
+                for m in &dead {
+                    let error = m.last_error.as_deref().unwrap_or("-");
+                    println!(
+                        "{}	{}	{}	{}	{error}",
+                        m.id,
+                        m.bot,
+                        m.chat_id,
+                        m.queued_at.to_rfc3339()
+                    );
+                }
+                shown += dead.len();
+                if dead.len() < PAGE {
+                    break;
+                }
             }
-            eprintln!("{} dead messages", dead.len());
+            eprintln!("{shown} dead messages");
         }
         OutboxCommand::Retry { id } => {
             if store

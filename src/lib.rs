@@ -32,6 +32,8 @@ pub mod startup;
 pub mod state;
 /// Redis: connection, keys, scripts, repositories.
 pub mod store;
+/// Background workers restarted when they die, and their health.
+pub mod supervisor;
 /// Logging.
 pub mod telemetry;
 /// Texts the server sends on its own, in both languages.

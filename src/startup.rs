@@ -21,6 +21,7 @@ use crate::{
     },
     state::AppState,
     store::{Store, StoreError},
+    supervisor::{RestartPolicy, Workers, supervise},
 };
 
 /// Why the application could not start.
@@ -115,6 +116,7 @@ impl Application {
             services,
             platforms,
             metrics: Metrics::install(),
+            workers: Workers::default(),
         };
         Ok(Self {
             listener,
@@ -163,12 +165,30 @@ impl Application {
         spawn_demo_seed(&self.state, token.clone());
         spawn_global_jobs(&self.state, token.clone());
         let settings = &self.state.services.settings;
+        // Each worker runs under a supervisor that starts it again if it dies (see
+        // `supervisor` for why a restart and not an exit), instead of being found dead only
+        // when shutdown joins it.
         let mut workers = Vec::new();
+        let health = &self.state.workers;
         if settings.scheduler.enabled {
-            workers.push(tokio::spawn(self.scheduler.clone().run(token.clone())));
+            let (scheduler, stop) = (self.scheduler.clone(), token.clone());
+            workers.push(tokio::spawn(supervise(
+                "scheduler",
+                health.clone(),
+                RestartPolicy::default(),
+                token.clone(),
+                move || scheduler.clone().run(stop.clone()),
+            )));
         }
         if settings.outbox.enabled {
-            workers.push(tokio::spawn(self.outbox.clone().run(token.clone())));
+            let (outbox, stop) = (self.outbox.clone(), token.clone());
+            workers.push(tokio::spawn(supervise(
+                "outbox",
+                health.clone(),
+                RestartPolicy::default(),
+                token.clone(),
+                move || outbox.clone().run(stop.clone()),
+            )));
         }
         let stop = token.clone();
         tokio::spawn(async move {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{metrics::Metrics, platform::Platforms, service::Services};
+use crate::{metrics::Metrics, platform::Platforms, service::Services, supervisor::Workers};
 
 /// Shared state.
 #[derive(Debug, Clone)]
@@ -13,4 +13,6 @@ pub struct AppState {
     pub platforms: Arc<Platforms>,
     /// Metrics renderer.
     pub metrics: Metrics,
+    /// Health of this replica's background workers (for `/readyz`).
+    pub workers: Workers,
 }

@@ -7,8 +7,13 @@
 //! sliding minute exceeds the platform's per-chat limit) and per bot. When the budget covers
 //! fewer messages than a chat has waiting, they go out as one digest instead of queueing one
 //! by one. A 429 holds back only that chat, for at least the time the platform asked.
+//!
+//! A turn renews its lease after every send and during a long one, and every step of the
+//! turn is fenced by a token fresh to the claim: a turn whose lease lapsed anyway cannot take
+//! tokens, record a delivery, settle, or start another send, so two replicas never send for
+//! one chat at once.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -31,6 +36,9 @@ pub const MESSAGES: &str = "mb_outbox_messages_total";
 pub const DEPTH: &str = "mb_outbox_depth";
 /// Counter: dead letters dropped for age or past the cap.
 pub const DEAD_DROPPED: &str = "mb_outbox_dead_dropped_total";
+
+/// Counter: turns that found their chat's lease lost (and stopped sending for it).
+pub const LEASES_LOST: &str = "mb_outbox_leases_lost_total";
 
 /// Messages of one chat looked at per turn.
 const PER_TURN: usize = 20;
@@ -123,16 +131,21 @@ impl Outbox {
     /// Claims chats that may send now and sends for them.
     pub async fn tick(&self) -> Result<OutboxTick, StoreError> {
         let now = self.clock.now();
+        // A fresh token per claim fences each turn: if this turn's lease lapses (a stalled
+        // replica, Redis out of reach) and the chat is claimed again, even by this replica,
+        // the stale turn can neither take tokens, nor record progress, nor settle.
+        let token = format!("{}:{:016x}", self.owner, rand::random::<u64>());
         let chats = self
             .store
-            .claim_chats(now, self.settings.lease, &self.owner, self.settings.batch)
+            .claim_chats(now, self.settings.lease, &token, self.settings.batch)
             .await?;
         let mut total = OutboxTick {
             chats: chats.len(),
             ..OutboxTick::default()
         };
+        let token = token.as_str();
         let results: Vec<Result<OutboxTick, StoreError>> = stream::iter(chats)
-            .map(|chat| async move { self.serve_chat(&chat).await })
+            .map(|chat| async move { self.serve_chat(&chat, token).await })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
@@ -145,13 +158,20 @@ impl Outbox {
         Ok(total)
     }
 
-    async fn serve_chat(&self, chat: &str) -> Result<OutboxTick, StoreError> {
+    /// When a lease taken or renewed now runs out.
+    fn lease_until(&self) -> DateTime<Utc> {
+        crate::clock::later(self.clock.now(), self.settings.lease)
+    }
+
+    /// One turn for a chat: up to [`PER_TURN`] messages, in order, while `token` holds it.
+    async fn serve_chat(&self, chat: &str, token: &str) -> Result<OutboxTick, StoreError> {
         let now = self.clock.now();
         let pending = self.store.chat_messages(chat, PER_TURN).await?;
         let mut tick = OutboxTick::default();
         let Some(first) = pending.first() else {
             self.settle(
                 chat,
+                token,
                 Settlement {
                     next_at: now,
                     ..Settlement::default()
@@ -174,6 +194,7 @@ impl Outbox {
                 tick.dead = 1;
                 self.settle(
                     chat,
+                    token,
                     Settlement {
                         dead: Some(dead),
                         next_at: now,
@@ -189,8 +210,8 @@ impl Outbox {
         let grant = self
             .store
             .take_tokens(
-                &first.bot,
                 chat,
+                token,
                 chat_bucket(limits),
                 bot_bucket(limits),
                 want,
@@ -198,10 +219,15 @@ impl Outbox {
             )
             .await?;
         let batch: Vec<(OutboundMessage, Vec<&QueuedMessage>)> = match grant {
+            Grant::Lost => {
+                lease_lost(chat, "before sending");
+                return Ok(tick);
+            }
             Grant::Wait(wait) => {
                 tick.deferred = 1;
                 self.settle(
                     chat,
+                    token,
                     Settlement {
                         next_at: crate::clock::later(now, wait),
                         ..Settlement::default()
@@ -216,46 +242,90 @@ impl Outbox {
             Grant::Send(_) => vec![self.digest(&pending)],
         };
         let platform = adapter.kind().as_str();
-        let mut delivered = Vec::new();
         for (message, covers) in batch {
             // The text goes as features wrote it, mention tokens and all: only the adapter
             // knows the route it takes and so the format to escape for (platform::render).
-            match adapter.send(&message).await {
+            let Some(sent) = self
+                .send_holding(adapter.as_ref(), &message, chat, token)
+                .await
+            else {
+                lease_lost(chat, "during a send; it was abandoned");
+                return Ok(tick);
+            };
+            match sent {
                 Ok(()) => {
                     let outcome = if covers.len() > 1 { "digested" } else { "sent" };
                     metrics::counter!(MESSAGES, "platform" => platform, "outcome" => outcome)
                         .increment(covers.len() as u64);
-                    delivered.extend(covers.iter().map(|m| m.id.clone()));
+                    tick.delivered += covers.len();
+                    // Progress is recorded after every send, not once per turn: should the
+                    // lease be lost later, whoever takes the chat over starts after this
+                    // message instead of sending it again.
+                    let ids: Vec<String> = covers.iter().map(|m| m.id.clone()).collect();
+                    if !self
+                        .store
+                        .hold_chat(chat, token, self.lease_until(), &ids)
+                        .await?
+                    {
+                        lease_lost(chat, "after a send; that message may go out twice");
+                        return Ok(tick);
+                    }
                 }
                 Err(error) => {
-                    tick.delivered = delivered.len();
                     let lead = covers.first().copied().unwrap_or(first);
                     // Waits count from the failure, not from the start of the turn: "retry after
                     // 2 s" means 2 s after the platform said it.
                     let failed_at = self.clock.now();
-                    let settlement =
-                        self.after_failure(adapter.as_ref(), lead, &error, delivered, failed_at);
+                    let settlement = self.after_failure(adapter.as_ref(), lead, &error, failed_at);
                     if settlement.dead.is_some() {
                         tick.dead = 1;
                     } else {
                         tick.deferred = 1;
                     }
-                    self.settle(chat, settlement).await?;
+                    self.settle(chat, token, settlement).await?;
                     return Ok(tick);
                 }
             }
         }
-        tick.delivered = delivered.len();
         self.settle(
             chat,
+            token,
             Settlement {
-                delivered,
                 next_at: now,
                 ..Settlement::default()
             },
         )
         .await?;
         Ok(tick)
+    }
+
+    /// Sends one message, renewing the chat's lease every third of it while the platform
+    /// takes its time. `None` if the lease was lost meanwhile: the send is dropped (it may
+    /// still have reached the platform) and nothing more may be sent for the chat.
+    async fn send_holding(
+        &self,
+        adapter: &dyn Platform,
+        message: &OutboundMessage,
+        chat: &str,
+        token: &str,
+    ) -> Option<Result<(), SendError>> {
+        let every = (self.settings.lease / 3).max(Duration::from_millis(10));
+        let send = adapter.send(message);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => return Some(sent),
+                () = tokio::time::sleep(every) => {
+                    match self.store.hold_chat(chat, token, self.lease_until(), &[]).await {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        // Unknown, not lost: the send ends within its own timeout, and the
+                        // hold after it decides whether the turn goes on.
+                        Err(e) => tracing::warn!(chat, error.message = %e, "could not renew an outbox lease"),
+                    }
+                }
+            }
+        }
     }
 
     /// As many waiting notices as fit one message, oldest first.
@@ -306,12 +376,10 @@ impl Outbox {
         adapter: &dyn Platform,
         lead: &QueuedMessage,
         error: &SendError,
-        delivered: Vec<String>,
         now: DateTime<Utc>,
     ) -> Settlement {
         let platform = adapter.kind().as_str();
         let mut settlement = Settlement {
-            delivered,
             next_at: now,
             ..Settlement::default()
         };
@@ -351,16 +419,14 @@ impl Outbox {
         settlement
     }
 
-    async fn settle(&self, chat: &str, settlement: Settlement) -> Result<(), StoreError> {
-        if !self
-            .store
-            .settle_chat(chat, &self.owner, &settlement)
-            .await?
-        {
-            tracing::warn!(
-                chat,
-                "outbox lease lost before settling; another replica took over"
-            );
+    async fn settle(
+        &self,
+        chat: &str,
+        token: &str,
+        settlement: Settlement,
+    ) -> Result<(), StoreError> {
+        if !self.store.settle_chat(chat, token, &settlement).await? {
+            lease_lost(chat, "before settling");
         } else if settlement.dead.is_some()
             && let Err(e) = self.prune_dead().await
         {
@@ -417,6 +483,15 @@ impl Outbox {
         }
         tracing::info!(owner = %self.owner, "outbox stopped");
     }
+}
+
+/// A turn found its chat taken over (its lease lapsed and the chat was claimed again).
+fn lease_lost(chat: &str, when: &str) {
+    tracing::warn!(
+        chat,
+        "outbox lease lost {when}; another turn has the chat now"
+    );
+    metrics::counter!(LEASES_LOST).increment(1);
 }
 
 fn outbound(m: &QueuedMessage) -> OutboundMessage {

@@ -21,9 +21,13 @@ impl Services {
         Ok(self.store.ping().await?)
     }
 
-    /// Messages given up on, oldest first.
-    pub async fn dead_letters(&self) -> Result<Vec<QueuedMessage>> {
-        Ok(self.store.dead_messages().await?)
+    /// One page of the messages given up on, oldest first, and how many there are in all.
+    pub async fn dead_letters(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<QueuedMessage>, u64)> {
+        Ok(self.store.dead_messages(offset, limit).await?)
     }
 
     /// Puts a dead letter back in its chat's queue with a fresh attempt count; false when no

@@ -197,9 +197,22 @@ impl Keys {
         self.attempt_key(object, &format!("p:{person}"))
     }
 
-    /// List: a sim chat's mailbox of proactive messages, newest last.
+    fn sim(&self, bot: &str, suffix: &str) -> String {
+        // One tag per sim bot: a push touches a mailbox and the bot's index of mailboxes.
+        format!("{}:{{sim:{bot}}}:{suffix}", self.prefix)
+    }
+
+    /// List: a sim chat's mailbox of proactive messages, newest last. Capped at
+    /// [`MAILBOX_CAPACITY`](super::mailbox::MAILBOX_CAPACITY) messages, TTL
+    /// [`MAILBOX_TTL`](super::mailbox::MAILBOX_TTL) after its last message.
     pub fn sim_mailbox(&self, bot: &str, chat_id: &str) -> String {
-        format!("{}:sim:{bot}:mailbox:{chat_id}", self.prefix)
+        self.sim(bot, &format!("mailbox:{chat_id}"))
+    }
+
+    /// Sorted set chat id → last delivery (ms): a sim bot's mailboxes, at most
+    /// [`MAILBOXES_PER_BOT`](super::mailbox::MAILBOXES_PER_BOT) (the least recently written go).
+    pub fn sim_mailboxes(&self, bot: &str) -> String {
+        self.sim(bot, "mailboxes")
     }
 
     fn sched(&self, suffix: &str) -> String {
@@ -380,6 +393,14 @@ mod tests {
             hash_tag(&keys.object_wrong_attempts("mtg:b1:3")),
             hash_tag(&keys.person_wrong_attempts("mtg:b1:3", "m{x}")),
         );
+        // The sim's chat ids are the caller's: braces in them must not split a mailbox from
+        // its bot's index.
+        for chat_id in ["g1", "a}b", "{x}"] {
+            assert_eq!(
+                hash_tag(&keys.sim_mailbox("demo", chat_id)),
+                hash_tag(&keys.sim_mailboxes("demo"))
+            );
+        }
     }
 
     #[test]

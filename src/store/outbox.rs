@@ -18,6 +18,8 @@ static TAKE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/outbox_take.lua")));
 static SETTLE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/outbox_settle.lua")));
+static HOLD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/outbox_hold.lua")));
 static REVIVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/outbox_revive.lua")));
 static PRUNE_DEAD: LazyLock<Script> =
@@ -91,6 +93,8 @@ pub enum Grant {
     Send(u32),
     /// Nothing now; try again after this long.
     Wait(Duration),
+    /// The turn no longer holds the chat's lease: nothing was taken, nothing may be sent.
+    Lost,
 }
 
 /// How a chat's turn ended.
@@ -137,12 +141,15 @@ impl Store {
         Ok(queued == 1)
     }
 
-    /// Claims up to `batch` chats whose messages may be sent now.
+    /// Claims up to `batch` chats whose messages may be sent now, each under a lease held by
+    /// `token`. The token fences the turn: take, hold and settle do nothing for a token that
+    /// lost the lease, so it must be fresh for every claim (a replica that lost a chat and
+    /// claimed it again must not be mistaken for the turn that lost it).
     pub async fn claim_chats(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        owner: &str,
+        token: &str,
         batch: usize,
     ) -> Result<Vec<String>> {
         let keys = self.keys();
@@ -153,7 +160,7 @@ impl Store {
             .key(keys.outbox_owners())
             .arg(ms(now))
             .arg(lease.as_millis() as u64)
-            .arg(owner)
+            .arg(token)
             .arg(batch)
             .invoke_async(&mut conn)
             .await?;
@@ -184,41 +191,72 @@ impl Store {
             .collect()
     }
 
-    /// Takes tokens for `want` sends to `chat` of `bot`.
+    /// Takes tokens for `want` sends to `chat` (and its bot), if `token` still holds the chat.
     pub async fn take_tokens(
         &self,
-        bot: &str,
         chat: &str,
+        token: &str,
         chat_bucket: Bucket,
         bot_bucket: Bucket,
         want: u32,
         now: DateTime<Utc>,
     ) -> Result<Grant> {
         let keys = self.keys();
+        let bot = split_chat_member(chat).map_or(chat, |(bot, _)| bot);
         let mut conn = self.conn().await?;
-        let (granted, wait): (u32, u64) = TAKE
+        let (granted, wait): (i64, u64) = TAKE
             .key(keys.outbox_chat_bucket(chat))
             .key(keys.outbox_bot_bucket(bot))
+            .key(keys.outbox_owners())
             .arg(ms(now))
             .arg(chat_bucket.rate_per_ms)
             .arg(chat_bucket.capacity)
             .arg(bot_bucket.rate_per_ms)
             .arg(bot_bucket.capacity)
             .arg(want.max(1))
+            .arg(chat)
+            .arg(token)
             .invoke_async(&mut conn)
             .await?;
-        Ok(if granted > 0 {
-            Grant::Send(granted)
-        } else {
-            Grant::Wait(Duration::from_millis(wait))
+        Ok(match u32::try_from(granted) {
+            Err(_) => Grant::Lost,
+            Ok(0) => Grant::Wait(Duration::from_millis(wait)),
+            Ok(n) => Grant::Send(n),
         })
     }
 
-    /// Ends a chat's turn. False if this replica had lost the chat's lease.
+    /// While `token` holds the chat: drops the `delivered` messages from its queue and
+    /// extends the lease to `until`. False if the turn lost the chat (nothing written).
+    pub async fn hold_chat(
+        &self,
+        chat: &str,
+        token: &str,
+        until: DateTime<Utc>,
+        delivered: &[String],
+    ) -> Result<bool> {
+        let keys = self.keys();
+        let mut invocation = HOLD.prepare_invoke();
+        invocation
+            .key(keys.outbox_messages())
+            .key(keys.outbox_queue(chat))
+            .key(keys.outbox_leases())
+            .key(keys.outbox_owners())
+            .arg(chat)
+            .arg(token)
+            .arg(ms(until));
+        for id in delivered {
+            invocation.arg(id);
+        }
+        let mut conn = self.conn().await?;
+        let held: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(held == 1)
+    }
+
+    /// Ends a chat's turn. False if the turn (`token`) had lost the chat's lease.
     pub async fn settle_chat(
         &self,
         chat: &str,
-        owner: &str,
+        token: &str,
         settlement: &Settlement,
     ) -> Result<bool> {
         let keys = self.keys();
@@ -241,7 +279,7 @@ impl Store {
             .key(keys.outbox_dead())
             .key(keys.outbox_dead_at())
             .arg(chat)
-            .arg(owner)
+            .arg(token)
             .arg(ms(settlement.next_at))
             .arg(update_id)
             .arg(update_json)
@@ -255,17 +293,40 @@ impl Store {
         Ok(applied == 1)
     }
 
-    /// Dead-lettered messages, oldest first.
-    pub async fn dead_messages(&self) -> Result<Vec<QueuedMessage>> {
-        let key = self.keys().outbox_dead();
+    /// One page of the dead letters, oldest dead-lettered first, and how many there are:
+    /// `limit` from `offset` of the age index, never the whole hash.
+    pub async fn dead_messages(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<QueuedMessage>, u64)> {
+        let keys = self.keys();
+        let (dead, index) = (keys.outbox_dead(), keys.outbox_dead_at());
         let mut conn = self.conn().await?;
-        let raw: Vec<String> = redis::cmd("HVALS").arg(&key).query_async(&mut conn).await?;
-        let mut dead = raw
+        let (ids, total): (Vec<String>, u64) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(&index)
+            .arg(offset)
+            .arg(offset.saturating_add(limit).saturating_sub(1))
+            .cmd("ZCARD")
+            .arg(&index)
+            .query_async(&mut conn)
+            .await?;
+        if ids.is_empty() || limit == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&dead)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+        // An id without its letter was revived or dropped between the two reads.
+        let page = raw
             .iter()
-            .map(|r| decode::<QueuedMessage>(&key, r))
+            .flatten()
+            .map(|r| decode::<QueuedMessage>(&dead, r))
             .collect::<Result<Vec<_>>>()?;
-        dead.sort_by_key(|m| m.queued_at);
-        Ok(dead)
+        Ok((page, total))
     }
 
     /// Puts a dead-lettered message back in its queue with a fresh attempt count.

@@ -1,6 +1,7 @@
 //! The outbox against a fake Telegram Bot API that misbehaves on purpose: every message
-//! arrives exactly once through failures, a 429 holds back only its chat, and messages the
-//! platform refuses for good are dead-lettered and can be retried.
+//! arrives exactly once through failures, a 429 holds back only its chat, messages the
+//! platform refuses for good are dead-lettered and can be retried, and a platform slower than
+//! the outbox lease does not let a second replica send for a chat being served.
 
 use std::{
     collections::HashMap,
@@ -15,7 +16,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use mobile_branch::{clock::Clock, store::outbox::QueuedMessage};
+use mobile_branch::{
+    config::Settings,
+    store::{Store, outbox::QueuedMessage},
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -34,6 +38,8 @@ struct Script {
     attempts: HashMap<(i64, String), u32>,
     /// Every request: chat, text, when, status.
     log: Vec<(i64, String, Instant, u16)>,
+    /// Each answer comes this long after the request arrived.
+    answer_after: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -51,6 +57,14 @@ impl Fake {
 }
 
 async fn send_message(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    let (status, answer, delay) = answer(&fake, &body);
+    tokio::time::sleep(delay).await;
+    (StatusCode::from_u16(status).unwrap(), Json(answer)).into_response()
+}
+
+/// Logs the request as it arrives and decides the answer (the lock is not held while the
+/// answer waits).
+fn answer(fake: &Fake, body: &Value) -> (u16, Value, Duration) {
     let chat = body["chat_id"].as_i64().unwrap_or_default();
     let text = body["text"].as_str().unwrap_or_default().to_owned();
     let mut s = fake.0.lock().unwrap();
@@ -81,7 +95,7 @@ async fn send_message(State(fake): State<Fake>, Json(body): Json<Value>) -> Resp
         )
     };
     s.log.push((chat, text, Instant::now(), status));
-    (StatusCode::from_u16(status).unwrap(), Json(answer)).into_response()
+    (status, answer, s.answer_after)
 }
 
 async fn start(script: Script) -> (Fake, String) {
@@ -95,28 +109,36 @@ async fn start(script: Script) -> (Fake, String) {
     (fake, base)
 }
 
-async fn app_for(base: &str) -> TestApp {
+fn settings_for(base: &str) -> Settings {
     let bot = format!(
         "[bots.tg]\nplatform = \"telegram\"\ntoken = \"{TOKEN}\"\nsecret_token = \"delivery-secret-0123\"\n\
          api_base = \"{base}\"\nlimits = {{ per_chat_per_minute = 600, per_bot_per_second = 200 }}\n"
     );
-    spawn_live_app(test_settings(&REDIS.url(), &bot)).await
+    test_settings(&REDIS.url(), &bot)
+}
+
+async fn app_for(base: &str) -> TestApp {
+    spawn_live_app(settings_for(base)).await
 }
 
 async fn enqueue(app: &TestApp, chat: i64, text: &str) {
+    enqueue_in(&app.store, chat, text).await;
+}
+
+async fn enqueue_in(store: &Store, chat: i64, text: &str) {
     let message = QueuedMessage {
         id: format!("{chat}-{text}"),
         bot: "tg".to_owned(),
         chat_id: chat.to_string(),
         text: text.to_owned(),
         intent: format!("test:{chat}:{text}"),
-        queued_at: app.clock.now().max(chrono::Utc::now()),
+        queued_at: chrono::Utc::now(),
         attempts: 0,
         last_error: None,
         context: None,
     };
     assert!(
-        app.store
+        store
             .enqueue_message(&message, Duration::from_secs(600))
             .await
             .unwrap()
@@ -213,7 +235,7 @@ async fn a_refused_message_is_dead_lettered_listed_and_can_be_retried() {
     let app = app_for(&base).await;
     enqueue(&app, chat, "发不出去").await;
     app.eventually(10, "dead letter", || async {
-        app.store.dead_messages().await.unwrap().len() == 1
+        app.store.dead_messages(0, 200).await.unwrap().0.len() == 1
     })
     .await;
     let (status, dead) = app.api(Method::GET, "/outbox/dead", None).await;
@@ -246,4 +268,45 @@ async fn a_refused_message_is_dead_lettered_listed_and_can_be_retried() {
         .api(Method::POST, &format!("/outbox/dead/{id}/retry"), None)
         .await;
     assert_eq!(status, 404, "a message is retried once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_slower_than_the_lease_never_lets_two_replicas_serve_one_chat() {
+    // Each send takes 8 s (within the adapters' 10 s timeout) against a 3 s lease: unless the
+    // lease is renewed while a turn sends, the second replica claims the chat mid-send and
+    // sends the same messages again, or the next one out of order.
+    let chat = -1_000_000_000_301_i64;
+    let (fake, base) = start(Script {
+        answer_after: Duration::from_secs(8),
+        ..Script::default()
+    })
+    .await;
+    let mut settings = settings_for(&base);
+    settings.outbox.lease = Duration::from_secs(3);
+    // All three wait before either replica looks, so one turn has three slow sends to make.
+    let store = Store::new(&settings.redis).unwrap();
+    let texts = ["第一条", "第二条", "第三条"];
+    for text in texts {
+        enqueue_in(&store, chat, text).await;
+    }
+    let first = spawn_live_app(settings.clone()).await;
+    let _second = spawn_live_app(settings).await;
+
+    first
+        .eventually(45, "all three delivered", || async {
+            store.outbox_depth().await.unwrap() == 0
+        })
+        .await;
+    // A send still on its way would show up here as a duplicate.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked: Vec<String> = fake
+        .0
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|(c, ..)| *c == chat)
+        .map(|(_, t, ..)| t.clone())
+        .collect();
+    assert_eq!(asked, texts, "each once, in the order queued");
 }

@@ -380,19 +380,28 @@ async fn dead_letters_keep_only_the_newest_and_age_out() {
 
     // Assert: the newest three are kept, and both keys expire an hour after the newest.
     app.eventually(10, "the cap to hold", || async {
-        app.store.dead_messages().await.unwrap().len() == 3
+        app.store.dead_messages(0, 200).await.unwrap().0.len() == 3
     })
     .await;
     let kept: Vec<String> = app
         .store
-        .dead_messages()
+        .dead_messages(0, 200)
         .await
         .unwrap()
+        .0
         .into_iter()
         .map(|m| m.id)
         .collect();
     let newest: Vec<String> = (3..6).map(|n| format!("{}-dead-{n}", app.prefix)).collect();
     assert_eq!(kept, newest);
+    // Operators read them a page at a time, oldest first.
+    let (status, page) = app
+        .api(reqwest::Method::GET, "/outbox/dead?page=2&per_page=2", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["items"][0]["id"], newest[2].as_str(), "{page}");
     // The app's clock ran 6 s ahead of Redis's.
     for key in [&dead_key, &index_key] {
         let ttl = pttl(key).await;
@@ -402,7 +411,7 @@ async fn dead_letters_keep_only_the_newest_and_age_out() {
     // Two hours on, the outbox drops them all without a new dead letter coming.
     app.clock.advance(chrono::Duration::hours(2));
     app.eventually(10, "old dead letters to be dropped", || async {
-        app.store.dead_messages().await.unwrap().is_empty()
+        app.store.dead_messages(0, 200).await.unwrap().0.is_empty()
     })
     .await;
     assert_eq!(pttl(&dead_key).await, -2);

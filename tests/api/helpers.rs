@@ -156,6 +156,8 @@ pub struct TestApp {
     pub prefix: String,
     pub store: mobile_branch::store::Store,
     pub outbox: Arc<mobile_branch::outbox::Outbox>,
+    /// The supervised workers' health (and the hook that makes one die).
+    pub workers: mobile_branch::supervisor::Workers,
     next_message: std::sync::atomic::AtomicU64,
 }
 
@@ -232,6 +234,7 @@ async fn spawn_app_on(settings: Settings, manual: Option<ManualClock>) -> TestAp
     let base = format!("http://{}", app.local_addr());
     let store = app.store();
     let outbox = app.outbox();
+    let workers = app.state().workers.clone();
     let scheduling = app.state().services.settings.scheduler.enabled;
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     // Startup creates the deployment's global jobs in the background; tests that compare
@@ -262,6 +265,7 @@ async fn spawn_app_on(settings: Settings, manual: Option<ManualClock>) -> TestAp
         prefix,
         store,
         outbox,
+        workers,
         next_message: std::sync::atomic::AtomicU64::new(1),
     }
 }

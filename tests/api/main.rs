@@ -7,6 +7,7 @@
 
 mod adapter_hardening;
 mod bad_input;
+mod bounds;
 mod cross_platform;
 mod dedup;
 mod delivery;
@@ -33,3 +34,4 @@ mod telegram;
 mod tokens;
 mod trust;
 mod wecom;
+mod workers;

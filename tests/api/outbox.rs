@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use mobile_branch::{clock::Clock, store::outbox::QueuedMessage};
+use mobile_branch::{
+    clock::Clock,
+    store::outbox::{Grant, QueuedMessage, Settlement},
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -199,7 +202,7 @@ async fn a_chat_being_served_is_never_handed_to_a_second_replica() {
         .settle_chat(
             "slow:s9",
             "replica-a",
-            &mobile_branch::store::outbox::Settlement {
+            &Settlement {
                 delivered: vec!["c:1-id".to_owned()],
                 next_at: now,
                 ..Default::default()
@@ -219,5 +222,97 @@ async fn a_chat_being_served_is_never_handed_to_a_second_replica() {
     assert_eq!(
         waiting.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
         ["二"]
+    );
+}
+
+#[tokio::test]
+async fn a_turn_whose_lease_lapsed_can_neither_send_nor_record_nor_settle() {
+    let mut settings = test_settings(&REDIS.url(), SLOW_BOT);
+    settings.outbox.enabled = false;
+    let app = spawn_app_with(settings).await;
+    let (store, ttl, now) = (&app.store, Duration::from_secs(60), app.clock.now());
+    for (i, text) in ["一", "二"].iter().enumerate() {
+        store
+            .enqueue_message(&message(&app, "s8", text, &format!("f:{i}")), ttl)
+            .await
+            .unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        store.claim_chats(now, lease, "turn-a", 10).await.unwrap(),
+        ["slow:s8"]
+    );
+    // Turn A stalls past its lease; turn B (another replica, or the same one) takes over.
+    let later = now + chrono::Duration::seconds(31);
+    assert_eq!(
+        store.claim_chats(later, lease, "turn-b", 10).await.unwrap(),
+        ["slow:s8"]
+    );
+    let (ids, bucket) = (
+        vec!["f:0-id".to_owned()],
+        mobile_branch::outbox::chat_bucket(mobile_branch::domain::chat::SendLimits::UNLIMITED),
+    );
+    let before = app.redis_state(&[]).await;
+    assert_eq!(
+        store
+            .take_tokens("slow:s8", "turn-a", bucket, bucket, 1, later)
+            .await
+            .unwrap(),
+        Grant::Lost
+    );
+    assert!(
+        !store
+            .hold_chat("slow:s8", "turn-a", later, &ids)
+            .await
+            .unwrap()
+    );
+    let settlement = Settlement {
+        delivered: ids.clone(),
+        next_at: later,
+        ..Default::default()
+    };
+    assert!(
+        !store
+            .settle_chat("slow:s8", "turn-a", &settlement)
+            .await
+            .unwrap()
+    );
+    app.assert_redis_unchanged(&before, &[], "the stale turn")
+        .await;
+
+    // The holder's progress counts, and renews its lease past the lapsed one's.
+    assert!(matches!(
+        store
+            .take_tokens("slow:s8", "turn-b", bucket, bucket, 2, later)
+            .await
+            .unwrap(),
+        Grant::Send(_)
+    ));
+    let until = later + chrono::Duration::seconds(30);
+    assert!(
+        store
+            .hold_chat("slow:s8", "turn-b", until, &ids)
+            .await
+            .unwrap()
+    );
+    let just_before = until - chrono::Duration::seconds(1);
+    assert!(
+        store
+            .claim_chats(just_before, lease, "turn-c", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed: not up for grabs"
+    );
+    let waiting = store.chat_messages("slow:s8", 10).await.unwrap();
+    assert_eq!(
+        waiting.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["二"]
+    );
+    assert!(
+        store
+            .settle_chat("slow:s8", "turn-b", &settlement)
+            .await
+            .unwrap()
     );
 }

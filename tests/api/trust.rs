@@ -282,7 +282,7 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
         ":{lim:",
         ":{wa:",
         "{outbox}",
-        ":sim:demo:mailbox",
+        ":{sim:demo}:mailbox",
         ":pick:",
     ];
     let before = app.redis_state(quiet_keys).await;
@@ -352,7 +352,7 @@ async fn the_roster_never_lands_in_a_member_chat() {
         ":{lim:",
         ":{wa:",
         "{outbox}",
-        ":sim:demo:mailbox",
+        ":{sim:demo}:mailbox",
         ":pick:",
     ];
     let before = app.redis_state(quiet_keys).await;

@@ -2,14 +2,18 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use super::{auth::Admin, branches::audit, error::ApiError};
-use crate::{http::problem::Problem, state::AppState, store::jobs::RecordList};
+use super::{Page, PageQuery, auth::Admin, branches::audit, error::ApiError};
+use crate::{
+    http::problem::Problem,
+    state::AppState,
+    store::{jobs::RecordList, outbox::QueuedMessage},
+};
 
 /// This resource's routes, merged into [`super::router`].
 pub fn router() -> axum::Router<AppState> {
@@ -21,14 +25,22 @@ pub fn router() -> axum::Router<AppState> {
         .route("/jobs/failed", get(list_failed))
 }
 
-/// `GET /outbox/dead`: messages given up on, oldest first.
+/// `GET /outbox/dead?page=&per_page=`: messages given up on, oldest first, one page at a
+/// time (there may be `outbox.dead_letter_cap` of them).
 pub async fn list_dead(
     State(state): State<AppState>,
     admin: Admin,
-) -> Result<Json<Value>, ApiError> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<QueuedMessage>>, ApiError> {
     admin.require_region()?;
-    let dead = state.services.dead_letters().await?;
-    Ok(Json(json!({ "items": dead, "total": dead.len() })))
+    let (offset, limit) = page.bounds()?;
+    let (items, total) = state.services.dead_letters(offset, limit).await?;
+    Ok(Json(Page {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total: usize::try_from(total).unwrap_or(usize::MAX),
+    }))
 }
 
 /// `POST /outbox/dead/{id}/retry`: back into its chat's queue with a fresh attempt count.

@@ -1,7 +1,8 @@
 -- outbox_claim.lua: hand chats with sendable messages to one replica under a lease.
 -- One replica sends for a chat at a time, which keeps each chat's order.
 -- KEYS[1] ready zset, KEYS[2] leases zset (chat -> expiry ms), KEYS[3] owners hash
--- ARGV[1] now ms, ARGV[2] lease ms, ARGV[3] owner, ARGV[4] batch
+-- ARGV[1] now ms, ARGV[2] lease ms, ARGV[3] the turn's token (fresh per claim: the fence the
+-- take, hold and settle scripts check), ARGV[4] batch
 -- Returns the claimed chat members. Expired leases (a dead replica) go back to ready first.
 local now = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))

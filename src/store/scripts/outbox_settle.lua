@@ -2,10 +2,10 @@
 -- the failing message, release the chat, and make it ready again if messages remain.
 -- KEYS[1] messages hash, KEYS[2] the chat's queue, KEYS[3] ready zset, KEYS[4] leases zset,
 -- KEYS[5] owners hash, KEYS[6] dead hash (id -> json), KEYS[7] dead_at zset (id -> ms)
--- ARGV[1] chat member, ARGV[2] owner, ARGV[3] next eligible ms (also when a dead letter
+-- ARGV[1] chat member, ARGV[2] the turn's token, ARGV[3] next eligible ms (also when a dead letter
 -- failed), ARGV[4] id to update ('' none), ARGV[5] its new json,
 -- ARGV[6] id to dead-letter ('' none), ARGV[7] its dead json, ARGV[8..] delivered ids
--- Returns 1, or 0 when this replica lost the chat's lease (nothing written).
+-- Returns 1, or 0 when this turn lost the chat's lease (nothing written).
 -- The dead letters' cap and age are enforced by outbox_prune_dead.lua, run right after.
 if redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[2] then
   return 0
