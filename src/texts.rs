@@ -16,9 +16,14 @@ use crate::{
 
 /// A time in the branch's zone: `12月5日（周六）19:30` / `Sat 5 Dec 19:30`.
 pub fn when(branch: &Branch, at: DateTime<Utc>) -> String {
-    let local = at.with_timezone(&branch.timezone);
+    when_in(branch.language, branch.timezone, at)
+}
+
+/// [`when`] for a language and a time zone (a stored check-in outcome carries the two).
+pub fn when_in(lang: Language, timezone: chrono_tz::Tz, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&timezone);
     let (month, day, hour, minute) = (local.month(), local.day(), local.hour(), local.minute());
-    match branch.language {
+    match lang {
         Language::Zh => {
             let weekday = ["一", "二", "三", "四", "五", "六", "日"]
                 [local.weekday().num_days_from_monday() as usize];
@@ -51,8 +56,13 @@ pub fn retry_wait(lang: Language, d: Duration) -> String {
 }
 
 pub fn title(branch: &Branch, m: &Meeting) -> String {
-    let (no, kind) = (m.no, m.kind.label(branch.language));
-    match branch.language {
+    title_of(branch.language, m.no, m.kind)
+}
+
+/// [`title`] from a meeting's number and kind.
+pub fn title_of(lang: Language, no: u64, kind: crate::domain::meeting::MeetingKind) -> String {
+    let kind = kind.label(lang);
+    match lang {
         Language::Zh => format!("会议 #{no}（{kind}）"),
         Language::En => format!("Meeting #{no} ({kind})"),
     }

@@ -13,11 +13,20 @@ use crate::{
         meeting::{self, MeetingKind},
     },
     platform::InboundEvent,
-    service::{
-        ServiceError, Services,
-        meetings::{CheckIn, NewMeeting},
-    },
+    service::{ServiceError, Services, meetings::NewMeeting},
 };
+
+/// `签到 [#n] [签到码]`: a `#n` picks the meeting; any other word is the code (trimmed; empty
+/// is none).
+pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
+    let mut words = args.split(' ').filter(|w| !w.is_empty());
+    let first = words.next();
+    let (no, code) = match first.and_then(|w| w.strip_prefix('#')).and_then(number) {
+        Some(no) => (Some(no), words.next()),
+        None => (None, first),
+    };
+    (no, code.map(str::trim).filter(|c| !c.is_empty()))
+}
 
 /// `#3`, `＃3` (normalised earlier) or `3`.
 fn number(token: &str) -> Option<u64> {
@@ -223,23 +232,11 @@ pub(super) async fn run(
             }
         }
         CommandKey::CheckIn => {
-            let first = words.next();
-            let (no, code) = match first.and_then(|w| w.strip_prefix('#')).and_then(number) {
-                Some(no) => (Some(no), words.next()),
-                None => (None, first),
-            };
-            match services.check_in(branch, member, no, code).await? {
-                // In a busy chat a new check-in is acknowledged in the next digest instead.
-                Ok((_, CheckIn::Recorded { .. }))
-                    if services
-                        .digest_checkin(branch, &event.chat, &member.name)
-                        .await? =>
-                {
-                    String::new()
-                }
-                Ok((m, outcome)) => texts::checked_in(branch, &m, &member.name, &outcome),
-                Err(refusal) => texts::checkin_refused(branch, no, &refusal),
-            }
+            let (no, code) = checkin_args(args);
+            let outcome = services
+                .check_in(branch, &event.chat, member, no, code)
+                .await?;
+            texts::checkin(&outcome)
         }
         CommandKey::EndMeeting => {
             let Some(no) = words.next().and_then(number) else {
@@ -262,20 +259,12 @@ pub(super) async fn run(
             )
         }
         CommandKey::CheckinStatus => {
-            let recent = now - chrono::Duration::days(7);
-            let mut lines = Vec::new();
-            for m in services.store.meetings(&branch.id).await? {
-                let current = m.status == crate::domain::meeting::MeetingStatus::Scheduled
-                    || m.starts_at >= recent;
-                if !current || m.status == crate::domain::meeting::MeetingStatus::Cancelled {
-                    continue;
-                }
-                let (record, _) = services
-                    .store
-                    .member_attendance(&branch.id, m.no, &member.id)
-                    .await?;
-                lines.push(texts::own_record(branch, &m, &record));
-            }
+            let lines: Vec<String> = services
+                .checkin_status(&branch.id, member)
+                .await?
+                .iter()
+                .map(|(m, record)| texts::own_record(branch, m, record))
+                .collect();
             if lines.is_empty() {
                 match lang {
                     Language::Zh => "近期没有你需要参加的会议。".to_owned(),

@@ -3,6 +3,6 @@
 
 pub mod command;
 pub mod dispatch;
-mod meetings;
+pub mod meetings;
 pub mod reply;
 pub mod time;

@@ -19,21 +19,23 @@ use serde_json::json;
 use super::problem::Problem;
 use crate::{
     chat::{
+        self,
         command::{self, CommandKey},
         dispatch::dispatch,
         reply,
     },
-    domain::{Language, Role},
+    domain::{BranchId, Language, Role},
     metrics::{COMMAND_SECONDS, GUEST_REPLIES_DROPPED, REJECTIONS, WEBHOOKS},
     platform::{
         ChatKind, Inbound, InboundEvent, InboundRequest, Platform, PlatformError, PlatformKind,
-        Reply, sim, token,
+        Reply, sim,
     },
-    service::{ServiceError, branches::ChatContext},
+    service::{ServiceError, branches::ChatContext, meetings::CheckinOutcome},
     state::AppState,
     store::{
         StoreError,
         dedup::Claim,
+        inbound::{self, Entry, FastCheckin, Stored},
         limits::{CommandVerdict, LimitScope},
     },
 };
@@ -187,29 +189,80 @@ pub async fn receive_webhook(
     };
 
     let started = std::time::Instant::now();
-    // Who is speaking, read once (reads only): it decides the limits and whether the message
-    // needs a claim, and dispatch acts on it.
-    let ctx = match state.services.chat_context(&event).await {
-        Ok(ctx) => ctx,
+    let services = &state.services;
+    let is_join = key == Some(CommandKey::Join);
+    // Where the message belongs: one read of the chat's (or, privately, the sender's) index.
+    let branch_id = match services.message_branch(&event).await {
+        Ok(found) => found,
         Err(e) => return service_failure(platform, e).into_response(),
+    };
+    // `签到` needs nothing but its branch: one script resolves the sender, counts, checks
+    // for a retry, finds the window, checks the code, records, and stores the outcome.
+    let mut early = None;
+    if let (Some(branch), command::Parsed::Command { spec, args }) = (&branch_id, &parsed)
+        && spec.key == CommandKey::CheckIn
+    {
+        let (no, code) = chat::meetings::checkin_args(args);
+        match services.fast_checkin(branch, &event, no, code).await {
+            Err(e) => return service_failure(platform, e).into_response(),
+            Ok(FastCheckin::Done { outcome, .. }) => {
+                let replies = checkin_replies(&event, &outcome);
+                metrics::histogram!(COMMAND_SECONDS, "command" => spec.en[0])
+                    .record(started.elapsed().as_secs_f64());
+                return answer(&state, adapter.as_ref(), platform, &event, &replies, "ok").await;
+            }
+            Ok(FastCheckin::Entry(Entry::Bound {
+                branch: b,
+                member,
+                verdict: Some(verdict),
+                claim,
+            })) => {
+                let ctx = ChatContext {
+                    branch: Some(b),
+                    member,
+                };
+                early = Some((ctx, verdict, claim));
+            }
+            // A guest, an index still to build, or anything else the script leaves to the
+            // service: the general path below.
+            Ok(FastCheckin::Entry(_) | FastCheckin::Fallback | FastCheckin::Unbound) => {}
+        }
+    }
+    // Who is speaking, their count against the limits and (a member's command) the claim, in
+    // one script in a bound chat; an unbound chat has only its limit counters.
+    let entered = match (early, &branch_id) {
+        (Some(done), _) => Some(done),
+        (None, Some(branch)) => {
+            match services.enter(branch, &event, is_join, key.is_some()).await {
+                Ok(entered) => entered,
+                Err(e) => return service_failure(platform, e).into_response(),
+            }
+        }
+        (None, None) => None,
+    };
+    let (ctx, verdict, claim) = match entered {
+        Some((ctx, verdict, claim)) => (ctx, Ok(verdict), claim),
+        None => {
+            let verdict = services.count_unbound(&event, is_join).await;
+            (
+                ChatContext {
+                    branch: None,
+                    member: None,
+                },
+                verdict,
+                None,
+            )
+        }
     };
     let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
     // Nobody vouched for a guest or for anyone in an unbound chat (on DingTalk, whoever holds
     // one captured header pair can be any sender in any conversation): they take no claim,
     // and what their replies cost is bounded (`bounded_guest_replies`).
     let guest = ctx.branch.is_none() || ctx.role() == Role::Guest;
-    let limits = state
-        .services
-        .command_limits(&ctx, key == Some(CommandKey::Join));
-    let verdict = state
-        .services
-        .store
-        .count_command(&event.chat, &event.sender_id, limits)
-        .await;
     // `effect`: the command made a guest a member (a bind or a join that consumed a code or an
     // entry someone with authority made), so its reply is not charged to the guest budget.
     let (replies, outcome, effect) = match verdict {
-        Err(e) => return store_failure(platform, &e).into_response(),
+        Err(e) => return service_failure(platform, e).into_response(),
         // A refused command changes nothing but its counter: one short reply, then silence.
         Ok(CommandVerdict::Refused {
             scope,
@@ -254,28 +307,42 @@ pub async fn receive_webhook(
             // Hints change nothing; a guest's commands (and anything in an unbound chat) are
             // read-only or idempotent by construction (a bind per chat and code, a join per
             // account), so a retry converges without a claim and a guest costs no dedup key.
-            if key.is_none() || guest {
-                let replies = match dispatch(&state.services, &event, &ctx, &parsed).await {
-                    Ok(r) => r,
-                    Err(e) => return service_failure(platform, e).into_response(),
-                };
-                let effect = matches!(
-                    key,
-                    Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
-                ) && remember_if_now_member(&state, &event, &replies).await;
-                // A guest's name is cached only once they are on a roster: an unknown sender
-                // costs no 7-day key.
-                if let (true, Some(name)) = (effect, &looked_up) {
-                    cache_name(&state, adapter.as_ref(), &event, name).await;
+            match (&ctx.branch, key.is_none() || guest) {
+                (Some(branch), false) => {
+                    if let Some(name) = &looked_up {
+                        cache_name(&state, adapter.as_ref(), &event, name).await;
+                    }
+                    let branch = branch.id.clone();
+                    match run_once(
+                        &state,
+                        adapter.as_ref(),
+                        &event,
+                        &ctx,
+                        &parsed,
+                        &branch,
+                        claim,
+                    )
+                    .await
+                    {
+                        Ok((replies, outcome)) => (replies, outcome, false),
+                        Err(problem) => return problem.into_response(),
+                    }
                 }
-                (replies, "ok", effect)
-            } else {
-                if let Some(name) = &looked_up {
-                    cache_name(&state, adapter.as_ref(), &event, name).await;
-                }
-                match run_once(&state, adapter.as_ref(), &event, &ctx, &parsed).await {
-                    Ok((replies, outcome)) => (replies, outcome, false),
-                    Err(problem) => return problem.into_response(),
+                _ => {
+                    let replies = match dispatch(services, &event, &ctx, &parsed).await {
+                        Ok(r) => r,
+                        Err(e) => return service_failure(platform, e).into_response(),
+                    };
+                    let effect = matches!(
+                        key,
+                        Some(CommandKey::Bind | CommandKey::BindCommittee | CommandKey::Join)
+                    ) && remember_if_now_member(&state, &event, &replies).await;
+                    // A guest's name is cached only once they are on a roster: an unknown
+                    // sender costs no 7-day key.
+                    if let (true, Some(name)) = (effect, &looked_up) {
+                        cache_name(&state, adapter.as_ref(), &event, name).await;
+                    }
+                    (replies, "ok", effect)
                 }
             }
         }
@@ -320,6 +387,35 @@ fn without_markers(mut event: InboundEvent) -> InboundEvent {
         name.retain(|c| !crate::platform::is_token_char(c));
     }
     event
+}
+
+/// A member's answer: rendered, the replies the platform cannot carry inline queued, counted.
+async fn answer(
+    state: &AppState,
+    adapter: &dyn Platform,
+    platform: &str,
+    event: &InboundEvent,
+    replies: &[Reply],
+    outcome: &'static str,
+) -> Response {
+    let rendered = adapter.render_replies(event, replies);
+    if let Err(problem) = queue_deferred(state, platform, event, &rendered.deferred).await {
+        return problem.into_response();
+    }
+    count(platform, outcome);
+    rendered.response
+}
+
+/// The reply to a check-in (none when its acknowledgement waits for the chat's digest).
+fn checkin_replies(event: &InboundEvent, outcome: &CheckinOutcome) -> Vec<Reply> {
+    let text = reply::meetings::checkin(outcome);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    vec![Reply {
+        chat_id: event.chat.chat_id.clone(),
+        text,
+    }]
 }
 
 /// Queues the replies the platform cannot carry inline, keyed by the message they answer so
@@ -422,13 +518,9 @@ async fn unattributed(state: &AppState, adapter: &dyn Platform, event: InboundEv
     }
     reject(platform, "unattributed");
     let services = &state.services;
-    let first = match services
-        .store
-        .first_unattributed(&event.chat, services.settings.limits.window)
-        .await
-    {
+    let first = match services.first_unattributed(&event.chat).await {
         Ok(first) => first,
-        Err(e) => return store_failure(platform, &e).into_response(),
+        Err(e) => return service_failure(platform, e).into_response(),
     };
     if !first {
         count(platform, "unattributed");
@@ -481,9 +573,8 @@ async fn sender_name(
     adapter: &dyn Platform,
     event: &InboundEvent,
 ) -> Option<SenderName> {
-    let store = &state.services.store;
     let (bot, user) = (adapter.bot(), event.sender_id.as_str());
-    if let Ok(Some(name)) = token::cached_name(store, bot, user).await {
+    if let Ok(Some(name)) = state.services.cached_name(bot, user).await {
         return Some(SenderName::Cached(name));
     }
     let lookup = adapter.fetch_display_name(&event.chat.chat_id, user);
@@ -504,8 +595,11 @@ async fn sender_name(
 /// Caches a member's looked-up display name, so that their next `绑定` or `加入` asks the
 /// platform no more. Failing only means asking again.
 async fn cache_name(state: &AppState, adapter: &dyn Platform, event: &InboundEvent, name: &str) {
-    let store = &state.services.store;
-    if let Err(e) = token::cache_name(store, adapter.bot(), &event.sender_id, name).await {
+    if let Err(e) = state
+        .services
+        .cache_name(adapter.bot(), &event.sender_id, name)
+        .await
+    {
         tracing::debug!(error.cause_chain = %crate::error::Chain(&e), "could not cache a display name");
     }
 }
@@ -526,54 +620,85 @@ fn service_failure(platform: &str, error: ServiceError) -> Problem {
 /// Returns whether the sender is now a member.
 async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies: &[Reply]) -> bool {
     let services = &state.services;
-    let now_member = match services.chat_context(event).await {
-        Ok(after) => after.branch.is_some() && after.role() > Role::Guest,
+    let branch = match services.chat_context(event).await {
+        Ok(after) if after.role() > Role::Guest => after.branch.map(|b| b.id),
+        Ok(_) => None,
         Err(e) => {
             tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not re-read the sender after a join or bind");
-            false
+            None
         }
     };
-    if !now_member {
+    let Some(branch) = branch else {
         return false;
-    }
+    };
     let Ok(json) = serde_json::to_string(replies) else {
         return true;
     };
-    let ttl = services.settings.timing.dedup_ttl;
     // Failing here only weakens dedup of a later retry, whose command is idempotent.
-    if let Err(e) = services
-        .store
-        .remember_reply(&event.chat, &event.message_id, &json, ttl)
-        .await
-    {
+    if let Err(e) = services.remember_reply(&branch, event, &json).await {
         tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not store reply for dedup");
     }
     true
 }
 
+/// The replies a stored value answers a duplicate with: the replies themselves, or a
+/// check-in's outcome rendered again (whose digest job is scheduled again if absent).
+async fn stored_replies(
+    state: &AppState,
+    event: &InboundEvent,
+    branch: &BranchId,
+    value: &str,
+) -> Result<Vec<Reply>, Problem> {
+    match inbound::stored(value) {
+        Ok(Stored::Replies(json)) => serde_json::from_str(&json).map_err(|e| {
+            tracing::error!(error.message = %e, "stored reply does not decode");
+            Problem::internal()
+        }),
+        Ok(Stored::Checkin(outcome)) => {
+            if let (true, Some(bucket)) = (outcome.digest, outcome.bucket)
+                && let Err(e) = state
+                    .services
+                    .ensure_digest_job(branch, &event.chat, bucket)
+                    .await
+            {
+                tracing::warn!(error.message = %e, "could not schedule a check-in digest again");
+            }
+            Ok(checkin_replies(event, &outcome))
+        }
+        Err(e) => {
+            tracing::error!(error.message = %e, "stored reply does not decode");
+            Err(Problem::internal())
+        }
+    }
+}
+
 /// Runs a command at most once per message id across every replica, answering duplicates with
-/// the reply stored by the first delivery.
+/// the reply stored by the first delivery. `claim` is what the inbound script found; a
+/// duplicate in flight polls until the first delivery finishes or gives up.
 async fn run_once(
     state: &AppState,
     adapter: &dyn Platform,
     event: &InboundEvent,
     ctx: &ChatContext,
     parsed: &command::Parsed,
+    branch: &BranchId,
+    claim: Option<Claim>,
 ) -> Result<(Vec<Reply>, &'static str), Problem> {
-    let store = &state.services.store;
+    let services = &state.services;
     let platform = adapter.kind().as_str();
     let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+    let mut claim = claim;
     loop {
-        let claim = store
-            .claim_message(&event.chat, &event.message_id)
-            .await
-            .map_err(|e| store_failure(platform, &e))?;
-        match claim {
+        let current = match claim.take() {
+            Some(c) => c,
+            None => services
+                .claim_message(branch, event)
+                .await
+                .map_err(|e| service_failure(platform, e))?,
+        };
+        match current {
             Claim::Done(stored) => {
-                let replies = serde_json::from_str(&stored).map_err(|e| {
-                    tracing::error!(error.cause_chain = %crate::error::Chain(&e), "stored reply does not decode");
-                    Problem::internal()
-                })?;
+                let replies = stored_replies(state, event, branch, &stored).await?;
                 return Ok((replies, "duplicate"));
             }
             Claim::InFlight => {
@@ -584,27 +709,20 @@ async fn run_once(
                 tokio::time::sleep(IN_FLIGHT_POLL).await;
             }
             Claim::Owned(token) => {
-                let replies = match dispatch(&state.services, event, ctx, parsed).await {
+                let replies = match dispatch(services, event, ctx, parsed).await {
                     Ok(r) => r,
                     Err(e) => {
                         // Give the claim back so the platform's retry runs the command afresh.
-                        if let Err(release) = store.release_message(&token).await {
+                        if let Err(release) = services.release_message(&token).await {
                             tracing::warn!(error.cause_chain = %crate::error::Chain(&release), "could not release claim; it expires by itself");
                         }
-                        return Err(match e {
-                            ServiceError::Store(e) => store_failure(platform, &e),
-                            other => {
-                                tracing::error!(error.cause_chain = %crate::error::Chain(&other), "unexpected service error");
-                                Problem::internal()
-                            }
-                        });
+                        return Err(service_failure(platform, e));
                     }
                 };
                 let json = serde_json::to_string(&replies).map_err(|_| Problem::internal())?;
-                let ttl = state.services.settings.timing.dedup_ttl;
                 // The effect is stored; failing to store the reply only weakens dedup of a
                 // later retry (the claim expires and the command, idempotent, runs again).
-                match store.finish_message(&token, &json, ttl).await {
+                match services.finish_message(&token, &json).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!("claim expired before the reply was stored"),
                     Err(e) => {
@@ -646,8 +764,8 @@ pub async fn read_sim_mailbox(
         return Problem::invalid("chat_id", "the chat_id query parameter is required")
             .into_response();
     };
-    match state.services.store.read_mailbox(&bot, &chat_id).await {
+    match state.services.sim_mailbox(&bot, &chat_id).await {
         Ok(messages) => (StatusCode::OK, Json(json!({ "messages": messages }))).into_response(),
-        Err(e) => store_failure("sim", &e).into_response(),
+        Err(e) => service_failure("sim", e).into_response(),
     }
 }

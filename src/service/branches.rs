@@ -9,7 +9,7 @@ use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
     domain::{
         Branch, BranchId, Invalid, Language, Member, MemberStatus, Role, TimingOverrides,
-        chat::{ChatKind, ChatRef, Sender},
+        chat::{ChatRef, Sender},
         member::{Identity, identity_key},
         validate_name,
     },
@@ -312,25 +312,31 @@ impl Services {
         Ok(self.store.branch_chats(branch).await?)
     }
 
-    /// Who is speaking in this chat, and in which branch.
+    /// Who is speaking in this chat, and in which branch: the chat's (or, in a private
+    /// chat, the sender's) branch from its global index, then the branch record and the
+    /// sender's entry in one script (two round trips).
     pub async fn chat_context(&self, event: &InboundEvent) -> Result<ChatContext> {
+        let none = ChatContext {
+            branch: None,
+            member: None,
+        };
+        let Some(branch_id) = self.message_branch(event).await? else {
+            return Ok(none);
+        };
         let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
-        let branch_id = match event.chat_kind {
-            ChatKind::Group => self.store.chat_branch(&event.chat).await?,
-            ChatKind::Private => self.store.identity_branch(&ident).await?,
-        };
-        let Some(branch_id) = branch_id else {
-            return Ok(ChatContext {
-                branch: None,
-                member: None,
-            });
-        };
-        let branch = self.store.branch(&branch_id).await?;
-        let member = match &branch {
-            Some(_) => self.store.member_by_identity(&branch_id, &ident).await?,
-            None => None,
-        };
-        Ok(ChatContext { branch, member })
+        Ok(
+            match self
+                .store
+                .branch_context(&branch_id, &event.chat, &event.sender_id, &ident)
+                .await?
+            {
+                Some((branch, member)) => ChatContext {
+                    branch: Some(branch),
+                    member,
+                },
+                None => none,
+            },
+        )
     }
 
     /// `绑定 <code>` (or `绑定支委群 <code>`): binds the chat to the code's branch as a member

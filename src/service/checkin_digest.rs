@@ -11,6 +11,7 @@ use crate::{
     domain::{Branch, BranchId},
     platform::{BoxFuture, ChatRef},
     scheduler::{Job, JobError, JobHandler},
+    store::inbound::digest_bucket,
 };
 
 /// The job kind of a chat's digest.
@@ -42,27 +43,40 @@ impl Services {
         self.store
             .push_checkin_digest(&branch.id, chat, name)
             .await?;
-        // One digest per time bucket, due at the bucket's end: a check-in that arrives while
-        // a digest is being sent falls in the next bucket and so gets a job of its own.
-        let every = settings.digest_every.as_millis().max(1) as i64;
-        let bucket = self.clock.now().timestamp_millis().div_euclid(every);
-        let due = chrono::DateTime::from_timestamp_millis((bucket + 1) * every)
+        let (bucket, _) = digest_bucket(self.clock.now(), settings.digest_every);
+        self.schedule_digest_job(&branch.id, chat, bucket).await?;
+        Ok(true)
+    }
+
+    /// Schedules the digest of one `checkin.digest_every` bucket of a chat, due at the
+    /// bucket's end, unless it is there already. One per bucket: a check-in that arrives
+    /// while a digest is being sent falls in the next bucket and so gets a job of its own; and
+    /// "only if absent", so that a stream of check-ins does not keep pushing it back.
+    pub async fn schedule_digest_job(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        bucket: i64,
+    ) -> Result<()> {
+        let every = i64::try_from(self.settings.checkin.digest_every.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let due = chrono::DateTime::from_timestamp_millis(bucket.saturating_add(1) * every)
             .unwrap_or_else(|| self.clock.now());
         let job = Job {
-            key: format!("checkin-digest:{}:{}:{bucket}", branch.id, chat.key()),
+            key: format!("checkin-digest:{branch}:{}:{bucket}", chat.key()),
             kind: DIGEST_JOB.to_owned(),
             due,
             payload: serde_json::to_value(DigestPayload {
-                branch: branch.id.clone(),
+                branch: branch.clone(),
                 chat: chat.clone(),
             })
             .map_err(|e| crate::domain::Invalid::new("chat", e.to_string()))?,
             recurrence: None,
             attempts: 0,
         };
-        // Only if absent: a stream of check-ins must not keep pushing its digest back.
         self.store.schedule_job_if_absent(&job).await?;
-        Ok(true)
+        Ok(())
     }
 
     async fn send_checkin_digest(

@@ -22,9 +22,13 @@ impl Services {
     /// (`is_join`): joining is what a guest is there to do, and its cost is bounded by the
     /// sender's limit, one entry per account and the branch's cap on pending joins.
     pub fn command_limits(&self, ctx: &ChatContext, is_join: bool) -> CommandLimits {
+        self.limits_for(ctx.role(), ctx.branch.is_some(), is_join)
+    }
+
+    /// [`Services::command_limits`] for a sender of `role` in a chat that is `bound` or not.
+    pub fn limits_for(&self, role: Role, bound: bool, is_join: bool) -> CommandLimits {
         let limits = &self.settings.limits;
-        let role = ctx.role();
-        let guest = ctx.branch.is_none() || role == Role::Guest;
+        let guest = !bound || role == Role::Guest;
         CommandLimits {
             chat: (guest && !is_join).then_some(limits.chat_guest_commands),
             sender: (role < Role::Committee).then_some(limits.sender_commands),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
+    domain::chat::ChatRef,
     domain::{
         Branch, BranchId, Invalid, Member,
         ledger::{self, Ledger, Period},
@@ -17,7 +18,10 @@ use crate::{
     },
     platform::BoxFuture,
     scheduler::{Job, JobError, JobHandler},
-    store::limits::{Attempt, Gate},
+    store::{
+        limits::{Attempt, Gate},
+        meetings::MeetingSelection,
+    },
     texts,
 };
 
@@ -59,43 +63,8 @@ pub struct MeetingView {
     pub members: Vec<Member>,
 }
 
-/// The outcome of a check-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckIn {
-    /// Recorded now; late if after the start.
-    Recorded {
-        /// Late.
-        late: bool,
-    },
-    /// Recorded before: acknowledged, not counted again.
-    Already {
-        /// Late.
-        late: bool,
-    },
-}
-
-/// Why a check-in was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum CheckInRefusal {
-    /// No window is open in the branch.
-    NoneOpen,
-    /// Several are open: say which (`签到 #n`).
-    Several(Vec<u64>),
-    /// This meeting's window is not open now; it opens then (or closed).
-    Closed {
-        /// Opens at (if still ahead).
-        opens_at: Option<DateTime<Utc>>,
-    },
-    /// The code does not match (or a code is needed and none was given).
-    WrongCode,
-    /// Too many wrong codes: this member's tries at this meeting's code wait until then.
-    TooManyWrongCodes {
-        /// The meeting.
-        no: u64,
-        /// How long until the member may try again.
-        retry_after: Duration,
-    },
-}
+/// The outcome of a `签到` (recorded, acknowledged or refused), with what its reply needs.
+pub use crate::store::inbound::{CheckinOutcome, CheckinResult};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ReminderPayload {
@@ -247,12 +216,13 @@ impl Services {
         Ok(())
     }
 
-    /// Meetings not yet over, soonest first.
+    /// Meetings not yet over, soonest first (through the branch's agenda index, never its
+    /// whole history).
     pub async fn upcoming_meetings(&self, branch: &BranchId) -> Result<Vec<Meeting>> {
         let now = self.clock.now();
         let mut meetings: Vec<Meeting> = self
             .store
-            .meetings(branch)
+            .select_meetings(branch, MeetingSelection::EndingAfter(now))
             .await?
             .into_iter()
             .filter(|m| m.status == MeetingStatus::Scheduled)
@@ -262,6 +232,34 @@ impl Services {
             .collect();
         meetings.sort_by_key(|m| m.starts_at);
         Ok(meetings)
+    }
+
+    /// `签到状态`: the member's record at every scheduled meeting and at those ended within
+    /// the last 7 days, by number.
+    pub async fn checkin_status(
+        &self,
+        branch: &BranchId,
+        member: &Member,
+    ) -> Result<Vec<(Meeting, Attendance)>> {
+        let recent = self.clock.now()
+            - chrono::Duration::from_std(crate::store::meetings::RECENT_ENDED).unwrap_or_default();
+        let meetings: Vec<Meeting> = self
+            .store
+            .select_meetings(branch, MeetingSelection::Current(recent))
+            .await?
+            .into_iter()
+            .filter(|m| match m.status {
+                MeetingStatus::Scheduled => true,
+                MeetingStatus::Ended => m.starts_at >= recent,
+                MeetingStatus::Cancelled => false,
+            })
+            .collect();
+        let nos: Vec<u64> = meetings.iter().map(|m| m.no).collect();
+        let records = self
+            .store
+            .member_attendances(branch, &nos, &member.id)
+            .await?;
+        Ok(meetings.into_iter().zip(records).collect())
     }
 
     /// A meeting with its counts so far, everyone's attendance and the roster they were
@@ -492,23 +490,55 @@ impl Services {
     }
 
     /// `签到 [#n]`: records present (by the start) or late. Without a number, the one meeting
-    /// whose window is open; with several open, the member is asked which.
+    /// whose window is open; with several open, the member is asked which. In a busy chat the
+    /// acknowledgement goes to the chat's next digest. The webhook does all of this in one
+    /// script (`inbound.lua`); this is the same rule for what the script hands back.
     pub async fn check_in(
         &self,
         branch: &Branch,
+        chat: &ChatRef,
         member: &Member,
         no: Option<u64>,
         code: Option<&str>,
-    ) -> Result<std::result::Result<(Meeting, CheckIn), CheckInRefusal>> {
+    ) -> Result<CheckinOutcome> {
         let now = self.clock.now();
+        let mut out = CheckinOutcome {
+            lang: branch.language,
+            tz: branch.timezone,
+            name: member.name.clone(),
+            no,
+            kind: None,
+            r: CheckinResult::NoneOpen,
+            late: false,
+            nos: Vec::new(),
+            opens: None,
+            wait: None,
+            digest: false,
+            bucket: None,
+        };
         let meeting = match no {
             Some(no) => {
-                let m = self.open_meeting(&branch.id, no).await?;
+                let m = match self.open_meeting(&branch.id, no).await {
+                    Ok(m) => m,
+                    Err(ServiceError::MeetingNotFound(_)) => {
+                        out.r = CheckinResult::NotFound;
+                        return Ok(out);
+                    }
+                    Err(ServiceError::MeetingClosed(_)) => {
+                        out.r = CheckinResult::MeetingClosed;
+                        return Ok(out);
+                    }
+                    Err(e) => return Err(e),
+                };
                 let (opens, closes) = self.checkin_window(branch, &m);
-                if now < opens || now > closes {
-                    return Ok(Err(CheckInRefusal::Closed {
-                        opens_at: (now < opens).then_some(opens),
-                    }));
+                if now < opens {
+                    out.r = CheckinResult::NotOpen;
+                    out.opens = Some(opens.timestamp_millis());
+                    return Ok(out);
+                }
+                if now > closes {
+                    out.r = CheckinResult::Closed;
+                    return Ok(out);
                 }
                 m
             }
@@ -523,40 +553,47 @@ impl Services {
                     })
                     .collect();
                 match open.as_slice() {
-                    [] => return Ok(Err(CheckInRefusal::NoneOpen)),
+                    [] => return Ok(out),
                     [one] => one.clone(),
                     several => {
-                        return Ok(Err(CheckInRefusal::Several(
-                            several.iter().map(|m| m.no).collect(),
-                        )));
+                        out.r = CheckinResult::Several;
+                        out.nos = several.iter().map(|m| m.no).collect();
+                        return Ok(out);
                     }
                 }
             }
         };
+        out.no = Some(meeting.no);
         if let Some(expected) = meeting.checkin.as_ref().and_then(|w| w.code.as_deref()) {
             // A short code falls to guessing: the gate is asked before the code is looked at,
             // and every wrong code is counted per member and per meeting (SPEC §10).
             let attempt = Attempt::checkin_code(&branch.id, meeting.no, &member.id);
-            let cooling = |gate: Gate| {
-                gate.wait()
-                    .map(|retry_after| CheckInRefusal::TooManyWrongCodes {
-                        no: meeting.no,
-                        retry_after,
-                    })
+            let too_many = |gate: Gate, out: &mut CheckinOutcome| {
+                gate.wait().map(|retry_after| {
+                    out.r = CheckinResult::TooMany;
+                    out.wait = Some(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX));
+                })
             };
-            if let Some(refusal) = cooling(self.code_gate(&attempt).await?) {
-                return Ok(Err(refusal));
+            if too_many(self.code_gate(&attempt).await?, &mut out).is_some() {
+                return Ok(out);
             }
             match code.map(str::trim).filter(|c| !c.is_empty()) {
                 // No code is no guess: nothing to count.
-                None => return Ok(Err(CheckInRefusal::WrongCode)),
+                None => {
+                    out.r = CheckinResult::WrongCode;
+                    return Ok(out);
+                }
                 Some(given) if given != expected => {
                     let after = self.wrong_code(&attempt).await?;
-                    return Ok(Err(cooling(after).unwrap_or(CheckInRefusal::WrongCode)));
+                    if too_many(after, &mut out).is_none() {
+                        out.r = CheckinResult::WrongCode;
+                    }
+                    return Ok(out);
                 }
                 Some(_) => {}
             }
         }
+        out.kind = Some(meeting.kind);
         let late = now > meeting.starts_at;
         // Whether this call recorded it, decided by the state the committed update saw (a
         // time comparison would mistake two check-ins in one instant for two first ones).
@@ -572,16 +609,16 @@ impl Services {
                 }
             })
             .await?;
-        let first = !already.load(std::sync::atomic::Ordering::Relaxed);
-        let late_recorded = record.checked_in_at.is_some_and(|t| t > meeting.starts_at);
-        let outcome = if first {
-            CheckIn::Recorded { late }
+        if already.load(std::sync::atomic::Ordering::Relaxed) {
+            out.r = CheckinResult::Already;
+            out.late = record.checked_in_at.is_some_and(|t| t > meeting.starts_at);
         } else {
-            CheckIn::Already {
-                late: late_recorded,
-            }
-        };
-        Ok(Ok((meeting, outcome)))
+            out.r = CheckinResult::Recorded;
+            out.late = late;
+            // In a busy chat a new check-in is acknowledged in the next digest instead.
+            out.digest = self.digest_checkin(branch, chat, &member.name).await?;
+        }
+        Ok(out)
     }
 
     /// `开始签到 #n [分钟] [签到码]`: opens the check-in window now for `minutes` (default: until

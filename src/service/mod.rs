@@ -4,6 +4,7 @@ pub mod audience;
 pub mod branches;
 pub mod checkin_digest;
 pub mod demo;
+pub mod inbound;
 pub mod ledger;
 pub mod limits;
 pub mod meetings;

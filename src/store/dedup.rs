@@ -6,7 +6,7 @@ use std::{sync::LazyLock, time::Duration};
 use redis::Script;
 
 use super::{Result, Store};
-use crate::domain::chat::ChatRef;
+use crate::domain::{BranchId, chat::ChatRef};
 
 static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/dedup_finish.lua")));
@@ -19,7 +19,8 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(30);
 pub enum Claim {
     /// This caller now owns the message and must finish or release it.
     Owned(ClaimToken),
-    /// Processed before: the stored reply (JSON).
+    /// Processed before: the stored value, `R:<replies json>` or `C:<check-in outcome json>`
+    /// (read it with [`super::inbound::stored`]).
     Done(String),
     /// Another request is processing it right now.
     InFlight,
@@ -32,10 +33,21 @@ pub struct ClaimToken {
     value: String,
 }
 
+impl ClaimToken {
+    pub(super) fn new(key: String, value: String) -> Self {
+        Self { key, value }
+    }
+}
+
 impl Store {
     /// Claims a message id, or reports what became of it.
-    pub async fn claim_message(&self, chat: &ChatRef, message_id: &str) -> Result<Claim> {
-        let key = self.keys().dedup(chat, message_id);
+    pub async fn claim_message(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        message_id: &str,
+    ) -> Result<Claim> {
+        let key = self.keys().dedup(branch, chat, message_id);
         let value = format!("P:{:016x}", rand::random::<u64>());
         let mut conn = self.conn().await?;
         // Two rounds cover a claim that expires between our SET and GET.
@@ -54,7 +66,9 @@ impl Store {
             let current: Option<String> =
                 redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
             match current {
-                Some(v) if v.starts_with("R:") => return Ok(Claim::Done(v[2..].to_owned())),
+                Some(v) if v.starts_with("R:") || v.starts_with("C:") => {
+                    return Ok(Claim::Done(v));
+                }
                 Some(_) => return Ok(Claim::InFlight),
                 None => continue,
             }
@@ -66,12 +80,13 @@ impl Store {
     /// made them a member), unless a claim or a reply is there already; true if stored.
     pub async fn remember_reply(
         &self,
+        branch: &BranchId,
         chat: &ChatRef,
         message_id: &str,
         reply: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let key = self.keys().dedup(chat, message_id);
+        let key = self.keys().dedup(branch, chat, message_id);
         let mut conn = self.conn().await?;
         let set: Option<String> = redis::cmd("SET")
             .arg(&key)

@@ -102,14 +102,63 @@ impl Keys {
         self.branch_key(branch, "meetings")
     }
 
+    /// Hash short number → `<kind>:<id>` (`meeting:3`): what `#n` names, of any kind, in one
+    /// read. One field per numbered object, written with the object.
+    pub fn numbers(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "nos")
+    }
+
+    /// Hash meeting number → the check-in facts of a scheduled meeting (JSON: kind, start,
+    /// end and any window opened by hand, times in ms). Only scheduled meetings: ending or
+    /// cancelling one removes its field.
+    pub fn agenda(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "agenda")
+    }
+
+    /// Sorted set meeting number → its planned end (ms), for scheduled meetings: a plain `签到`
+    /// and `会议` read only the meetings not yet over, never the branch's history.
+    pub fn agenda_ends(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "agenda_ends")
+    }
+
+    /// Sorted set meeting number → its start (ms), for ended meetings whose start is within
+    /// [`RECENT_ENDED`](super::meetings::RECENT_ENDED) of the latest end (older ones are
+    /// dropped at each end): what `签到状态` shows besides the scheduled ones.
+    pub fn recently_ended(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "ended")
+    }
+
+    /// String: the version of the meeting indexes above, set once they hold every meeting of
+    /// the branch (built from `meetings` on first use after an upgrade).
+    pub fn meeting_index_version(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "mtg_index")
+    }
+
+    /// The common start of the branch's keys, for the one script that completes keys whose
+    /// name depends on what it reads (`inbound.lua`: a meeting's attendance and its
+    /// check-in code attempts). `branch_base(b) + "mtg:<no>:att"` is [`Keys::attendance`];
+    /// the unit tests below keep the two in step.
+    pub fn branch_base(&self, branch: &BranchId) -> String {
+        self.branch_key(branch, "")
+    }
+
     /// String counter (TTL `checkin.digest_window`): check-ins in one chat in the window.
     pub fn checkin_rate(&self, branch: &BranchId, chat: &ChatRef) -> String {
         self.branch_key(branch, &format!("ckrate:{}", chat.key()))
     }
 
-    /// List: names checked in since a chat's last digest.
+    /// List: names checked in since a chat's last digest. Capped at
+    /// [`DIGEST_CAP`](super::meetings::DIGEST_CAP) names, and expires
+    /// [`DIGEST_TTL`](super::meetings::DIGEST_TTL) after its last push.
     pub fn checkin_digest(&self, branch: &BranchId, chat: &ChatRef) -> String {
         self.branch_key(branch, &format!("ckdigest:{}", chat.key()))
+    }
+
+    /// String (TTL: to the end of the next bucket): set by the first check-in that goes to a
+    /// chat's digest in one `checkin.digest_every` bucket, so that only that one schedules
+    /// the bucket's digest job.
+    pub fn checkin_digest_job(&self, branch: &BranchId, chat: &ChatRef, bucket: i64) -> String {
+        self.branch_key(branch, &format!("ckdigest:{}:job:{bucket}", chat.key()))
     }
 
     /// Hash series id → recurring meeting series JSON.
@@ -147,10 +196,13 @@ impl Keys {
         format!("{}:ident:{identity_key}", self.prefix)
     }
 
-    /// String: a webhook message's dedup claim and stored reply. The chat is part of the key
-    /// because sim clients choose message ids, and platform ids need only be unique per chat.
-    pub fn dedup(&self, chat: &ChatRef, message_id: &str) -> String {
-        format!("{}:dedup:{}:{message_id}", self.prefix, chat.key())
+    /// String: a webhook message's dedup claim and stored reply, under the branch of the chat
+    /// (only members' messages claim, and a member's chat has a branch), so that the claim,
+    /// the limit counters and the command's own effect run in one script. The chat is part of
+    /// the key because sim clients choose message ids, and platform ids need only be unique
+    /// per chat.
+    pub fn dedup(&self, branch: &BranchId, chat: &ChatRef, message_id: &str) -> String {
+        self.branch_key(branch, &format!("dedup:{}:{message_id}", chat.key()))
     }
 
     fn limit_key(&self, chat: &ChatRef, suffix: &str) -> String {
@@ -163,9 +215,22 @@ impl Keys {
         self.limit_key(chat, "chat")
     }
 
-    /// String counter (TTL `limits.window`): one sender's commands in a chat.
+    /// String counter (TTL `limits.window`): one guest's commands in a chat (anyone's in an
+    /// unbound chat).
     pub fn sender_command_count(&self, chat: &ChatRef, sender_id: &str) -> String {
         self.limit_key(chat, &format!("s:{sender_id}"))
+    }
+
+    /// String counter (TTL `limits.window`): the commands of one member below 支委 in a bound
+    /// chat. Under the branch's tag, so that the script that resolves the sender counts them
+    /// and claims the message in the same step (guests count on the chat's `{lim:…}` keys).
+    pub fn branch_sender_command_count(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        sender_id: &str,
+    ) -> String {
+        self.branch_key(branch, &format!("lim:{}:s:{sender_id}", chat.key()))
     }
 
     /// String counter (TTL `limits.window`): commands in a chat whose sender cannot be told
@@ -181,20 +246,31 @@ impl Keys {
         format!("{}:guest_replies:{bot}", self.prefix)
     }
 
-    fn attempt_key(&self, object: &str, suffix: &str) -> String {
-        // One tag per guessed object, so that one script sees its count and a person's.
-        format!("{}:{{wa:{object}}}:{suffix}", self.prefix)
+    fn attempt_key(&self, branch: Option<&BranchId>, object: &str, suffix: &str) -> String {
+        match branch {
+            // An object of a branch (a meeting's check-in code) counts under the branch's tag,
+            // so that the check-in script gates and records the tries itself.
+            Some(branch) => self.branch_key(branch, &format!("wa:{object}:{suffix}")),
+            // One tag per guessed object, so that one script sees its count and a person's.
+            None => format!("{}:{{wa:{object}}}:{suffix}", self.prefix),
+        }
     }
 
     /// String counter (TTL `limits.wrong_code_cooldown`): wrong tries at one object
-    /// (`mtg:<branch>:<no>` for a meeting's check-in code).
-    pub fn object_wrong_attempts(&self, object: &str) -> String {
-        self.attempt_key(object, "n")
+    /// (`mtg:<no>` under its branch for a meeting's check-in code, `bind:<chat>` for a chat's
+    /// bind codes).
+    pub fn object_wrong_attempts(&self, branch: Option<&BranchId>, object: &str) -> String {
+        self.attempt_key(branch, object, "n")
     }
 
     /// String counter (TTL `limits.wrong_code_cooldown`): one person's wrong tries at an object.
-    pub fn person_wrong_attempts(&self, object: &str, person: &str) -> String {
-        self.attempt_key(object, &format!("p:{person}"))
+    pub fn person_wrong_attempts(
+        &self,
+        branch: Option<&BranchId>,
+        object: &str,
+        person: &str,
+    ) -> String {
+        self.attempt_key(branch, object, &format!("p:{person}"))
     }
 
     fn sim(&self, bot: &str, suffix: &str) -> String {
@@ -390,8 +466,8 @@ mod tests {
             );
         }
         assert_eq!(
-            hash_tag(&keys.object_wrong_attempts("mtg:b1:3")),
-            hash_tag(&keys.person_wrong_attempts("mtg:b1:3", "m{x}")),
+            hash_tag(&keys.object_wrong_attempts(None, "bind:sim:demo:g1")),
+            hash_tag(&keys.person_wrong_attempts(None, "bind:sim:demo:g1", "m{x}")),
         );
         // The sim's chat ids are the caller's: braces in them must not split a mailbox from
         // its bot's index.
@@ -400,6 +476,40 @@ mod tests {
                 hash_tag(&keys.sim_mailbox("demo", chat_id)),
                 hash_tag(&keys.sim_mailboxes("demo"))
             );
+        }
+    }
+
+    #[test]
+    fn keys_the_inbound_script_completes_match_their_builders() {
+        // inbound.lua appends these suffixes to `branch_base`; a change on either side must
+        // show here.
+        let keys = Keys::new("mb");
+        let b = BranchId::parse("abc123").unwrap();
+        let base = keys.branch_base(&b);
+        assert_eq!(format!("{base}mtg:7:att"), keys.attendance(&b, 7));
+        let object = format!("mtg:{}", 7);
+        assert_eq!(
+            format!("{base}wa:mtg:7:n"),
+            keys.object_wrong_attempts(Some(&b), &object)
+        );
+        assert_eq!(
+            format!("{base}wa:mtg:7:p:m1"),
+            keys.person_wrong_attempts(Some(&b), &object, "m1")
+        );
+        let chat = ChatRef {
+            platform: crate::domain::chat::PlatformKind::Sim,
+            bot: "demo".to_owned(),
+            chat_id: "g{1}".to_owned(),
+        };
+        // Everything the script touches shares the branch's tag.
+        for key in [
+            keys.dedup(&b, &chat, "m{1}"),
+            keys.branch_sender_command_count(&b, &chat, "u}1"),
+            keys.checkin_digest_job(&b, &chat, 3),
+            keys.agenda(&b),
+            keys.numbers(&b),
+        ] {
+            assert_eq!(hash_tag(&key), "b:abc123", "{key}");
         }
     }
 

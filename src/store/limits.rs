@@ -59,6 +59,7 @@ pub enum CommandVerdict {
 /// One person trying codes at one object: who, and what is being guessed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    branch: Option<crate::domain::BranchId>,
     object: String,
     person: String,
 }
@@ -69,14 +70,20 @@ impl Attempt {
     /// (a member id, or an account's `platform:bot:user_id`).
     pub fn new(object: impl Into<String>, person: impl Into<String>) -> Self {
         Self {
+            branch: None,
             object: object.into(),
             person: person.into(),
         }
     }
 
-    /// A member's tries at a meeting's check-in code.
+    /// A member's tries at a meeting's check-in code, counted under the branch's tag (the
+    /// check-in script gates and counts them in the same step; see `inbound.lua`).
     pub fn checkin_code(branch: &crate::domain::BranchId, meeting: u64, member_id: &str) -> Self {
-        Self::new(format!("mtg:{branch}:{meeting}"), member_id)
+        Self {
+            branch: Some(branch.clone()),
+            object: format!("mtg:{meeting}"),
+            person: member_id.to_owned(),
+        }
     }
 }
 
@@ -205,8 +212,12 @@ impl Store {
         let keys = self.keys();
         let mut conn = self.conn().await?;
         let (state, ttl): (i64, i64) = ATTEMPT_GATE
-            .key(keys.object_wrong_attempts(&attempt.object))
-            .key(keys.person_wrong_attempts(&attempt.object, &attempt.person))
+            .key(keys.object_wrong_attempts(attempt.branch.as_ref(), &attempt.object))
+            .key(keys.person_wrong_attempts(
+                attempt.branch.as_ref(),
+                &attempt.object,
+                &attempt.person,
+            ))
             .arg(policy.per_person)
             .arg(policy.per_object)
             .invoke_async(&mut conn)
@@ -232,8 +243,12 @@ impl Store {
         let keys = self.keys();
         let mut conn = self.conn().await?;
         let (person, object, ttl): (u64, u64, i64) = ATTEMPT_RECORD
-            .key(keys.object_wrong_attempts(&attempt.object))
-            .key(keys.person_wrong_attempts(&attempt.object, &attempt.person))
+            .key(keys.object_wrong_attempts(attempt.branch.as_ref(), &attempt.object))
+            .key(keys.person_wrong_attempts(
+                attempt.branch.as_ref(),
+                &attempt.object,
+                &attempt.person,
+            ))
             .arg(policy.per_person)
             .arg(policy.per_object)
             .arg(millis(policy.cooldown))

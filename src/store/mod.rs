@@ -2,6 +2,7 @@
 //! errors, the key schema, and one repository per aggregate.
 
 pub mod dedup;
+pub mod inbound;
 pub mod jobs;
 pub mod keys;
 pub mod limits;
@@ -86,6 +87,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Conn {
     inner: ConnKind,
     deadline: Duration,
+    round_trips: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -104,6 +106,8 @@ fn timed_out() -> RedisError {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let deadline = self.deadline;
+        self.round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(async move {
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_command(cmd),
@@ -122,6 +126,9 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         let deadline = self.deadline;
+        // A pipeline (or MULTI/EXEC) is one round trip.
+        self.round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(async move {
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_commands(cmd, offset, count),
@@ -152,6 +159,9 @@ struct StoreInner {
     settings: RedisSettings,
     single: Option<ConnectionManager>,
     cluster: OnceCell<ClusterConnection>,
+    /// Requests sent to Redis through this store (a pipeline counts once): the measure of
+    /// round trips per command in `tests/api/round_trips.rs`.
+    round_trips: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -190,6 +200,7 @@ impl Store {
                 settings: settings.clone(),
                 single,
                 cluster: OnceCell::new(),
+                round_trips: Arc::default(),
             }),
         })
     }
@@ -224,7 +235,19 @@ impl Store {
                 ConnKind::Cluster(conn.clone())
             }
         };
-        Ok(Conn { inner, deadline })
+        Ok(Conn {
+            inner,
+            deadline,
+            round_trips: self.inner.round_trips.clone(),
+        })
+    }
+
+    /// How many requests this store (and its clones) has sent to Redis so far; a pipeline or
+    /// a script counts as one. A script's retry after `NOSCRIPT` counts too: it is a round trip.
+    pub fn round_trips(&self) -> u64 {
+        self.inner
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Round-trips a PING: the readiness probe.

@@ -110,6 +110,21 @@ impl Txn {
         self.push("srem", key, member, "")
     }
 
+    /// Adds a sorted-set member with a score (or moves it to that score).
+    pub fn zadd(&mut self, key: &str, member: &str, score: i64) -> &mut Self {
+        self.push("zadd", key, member, &score.to_string())
+    }
+
+    /// Removes a sorted-set member.
+    pub fn zrem(&mut self, key: &str, member: &str) -> &mut Self {
+        self.push("zrem", key, member, "")
+    }
+
+    /// Removes the sorted-set members scored below `score`.
+    pub fn zrem_below(&mut self, key: &str, score: i64) -> &mut Self {
+        self.push("zrembelow", key, &score.to_string(), "")
+    }
+
     /// Applies the transaction: `Ok(true)` when applied, `Ok(false)` on a conflict.
     pub async fn commit(&self, conn: &mut Conn) -> Result<bool> {
         if let Some(first) = self.keys.first() {

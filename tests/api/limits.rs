@@ -17,8 +17,9 @@ use tokio::{
 
 use crate::helpers::{REDIS, TestApp, Who, spawn_app, spawn_app_with, test_settings};
 
-/// Every limit counter's key holds this (`{lim:<chat>}` and `{wa:<object>}` tags).
-const COUNTERS: [&str; 2] = [":{lim:", ":{wa:"];
+/// Every limit counter's key holds one of these: the `{lim:<chat>}` and `{wa:<object>}` tags,
+/// or, under a branch's tag, a member's counter (`lim:`) and a meeting's code tries (`wa:`).
+const COUNTERS: [&str; 4] = [":{lim:", ":{wa:", "}:lim:", "}:wa:"];
 
 const SEC: Who<'static> = Who {
     chat: "g1",
@@ -151,7 +152,7 @@ async fn guessing_a_checkin_code_is_stopped_and_the_right_code_still_works_for_o
     // Every counter expires; none outlives the cooldown.
     let mut conn = redis().await;
     let keys = app.keys(&REDIS.url()).await;
-    let counters: Vec<&String> = keys.iter().filter(|k| k.contains(":{wa:")).collect();
+    let counters: Vec<&String> = keys.iter().filter(|k| k.contains("}:wa:mtg:")).collect();
     assert_eq!(
         counters.len(),
         4,

@@ -25,7 +25,7 @@ const MALLORY: Who<'static> = Who {
 
 /// Keys a refused command may still write: the webhook's dedup memo of its reply, and the
 /// expiring counters of the inbound limits.
-const MEMO: &[&str] = &[":dedup:", ":{lim:", ":{wa:"];
+const MEMO: &[&str] = &[":dedup:", ":{lim:", ":{wa:", "}:lim:", "}:wa:"];
 
 /// A branch bound by 王书记, with 赵支委 (支委, linked by the secretary's approval) and two
 /// unlinked entries: 钱党员 (党员) and 孙书记 (书记, a second secretary entry nobody holds).
@@ -281,6 +281,8 @@ async fn one_approval_links_one_account_of_several_waiting_for_a_name() {
         ":dedup:",
         ":{lim:",
         ":{wa:",
+        "}:lim:",
+        "}:wa:",
         "{outbox}",
         ":{sim:demo}:mailbox",
         ":pick:",
@@ -351,6 +353,8 @@ async fn the_roster_never_lands_in_a_member_chat() {
         ":dedup:",
         ":{lim:",
         ":{wa:",
+        "}:lim:",
+        "}:wa:",
         "{outbox}",
         ":{sim:demo}:mailbox",
         ":pick:",
@@ -575,7 +579,7 @@ async fn forget_message(app: &TestApp, message_id: &str) {
     let client = redis::Client::open(crate::helpers::REDIS.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:dedup:*:{message_id}", app.prefix))
+        .arg(format!("{}:*:dedup:*:{message_id}", app.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();

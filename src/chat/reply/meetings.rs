@@ -4,12 +4,12 @@
 use crate::{
     domain::{
         Branch, Language,
-        meeting::{Meeting, Summary},
+        meeting::{Meeting, MeetingKind, Summary},
     },
-    service::meetings::{CheckIn, CheckInRefusal},
+    service::meetings::{CheckinOutcome, CheckinResult},
 };
 
-use crate::texts::{announcement, title, when};
+use crate::texts::{announcement, title, title_of, when, when_in};
 
 /// Reply: created (the group was told separately).
 pub fn created(branch: &Branch, m: &Meeting) -> String {
@@ -104,26 +104,33 @@ pub fn changed_ok(branch: &Branch, m: &Meeting) -> String {
     }
 }
 
-/// Reply: a check-in.
-pub fn checked_in(branch: &Branch, m: &Meeting, name: &str, outcome: &CheckIn) -> String {
-    let t = title(branch, m);
-    match (branch.language, outcome) {
-        (Language::Zh, CheckIn::Recorded { late: false }) => format!("{name} 签到成功：{t}。"),
-        (Language::Zh, CheckIn::Recorded { late: true }) => format!("{name} 已签到（迟到）：{t}。"),
-        (Language::Zh, CheckIn::Already { .. }) => format!("{name} 已签到过{t}，不重复计。"),
-        (Language::En, CheckIn::Recorded { late: false }) => format!("{name} checked in: {t}."),
-        (Language::En, CheckIn::Recorded { late: true }) => {
-            format!("{name} checked in (late): {t}.")
+/// Reply: a check-in, from its outcome (recorded, acknowledged, or refused and why); empty
+/// when the acknowledgement waits for the chat's next digest. Rendered from the outcome alone,
+/// so that a retried message, answered from the stored outcome, reads the same.
+pub fn checkin(o: &CheckinOutcome) -> String {
+    let lang = o.lang;
+    let no = o.no.unwrap_or_default();
+    let name = &o.name;
+    let t = || title_of(lang, no, o.kind.unwrap_or(MeetingKind::Other));
+    match o.r {
+        CheckinResult::Recorded if o.digest => String::new(),
+        CheckinResult::Recorded => match (lang, o.late) {
+            (Language::Zh, false) => format!("{name} 签到成功：{}。", t()),
+            (Language::Zh, true) => format!("{name} 已签到（迟到）：{}。", t()),
+            (Language::En, false) => format!("{name} checked in: {}.", t()),
+            (Language::En, true) => format!("{name} checked in (late): {}.", t()),
+        },
+        CheckinResult::Already => match lang {
+            Language::Zh => format!("{name} 已签到过{}，不重复计。", t()),
+            Language::En => format!("{name} had checked in to {} already.", t()),
+        },
+        CheckinResult::NotFound => {
+            super::service_error(lang, &crate::service::ServiceError::MeetingNotFound(no))
         }
-        (Language::En, CheckIn::Already { .. }) => format!("{name} had checked in to {t} already."),
-    }
-}
-
-/// Reply: a refused check-in.
-pub fn checkin_refused(branch: &Branch, no: Option<u64>, refusal: &CheckInRefusal) -> String {
-    let lang = branch.language;
-    match refusal {
-        CheckInRefusal::NoneOpen => match lang {
+        CheckinResult::MeetingClosed => {
+            super::service_error(lang, &crate::service::ServiceError::MeetingClosed(no))
+        }
+        CheckinResult::NoneOpen => match lang {
             Language::Zh => {
                 "当前没有开放签到的会议。签到在会前 15 分钟开放；发送「会议」查看安排。".to_owned()
             }
@@ -132,8 +139,9 @@ pub fn checkin_refused(branch: &Branch, no: Option<u64>, refusal: &CheckInRefusa
                     .to_owned()
             }
         },
-        CheckInRefusal::Several(nos) => {
-            let list = nos
+        CheckinResult::Several => {
+            let list = o
+                .nos
                 .iter()
                 .map(|n| format!("#{n}"))
                 .collect::<Vec<_>>()
@@ -145,26 +153,30 @@ pub fn checkin_refused(branch: &Branch, no: Option<u64>, refusal: &CheckInRefusa
                 }
             }
         }
-        CheckInRefusal::Closed { opens_at: Some(at) } => {
-            let (no, at) = (no.unwrap_or_default(), when(branch, *at));
+        CheckinResult::NotOpen => {
+            let at = o
+                .opens
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|at| when_in(lang, o.tz, at))
+                .unwrap_or_default();
             match lang {
                 Language::Zh => format!("会议 #{no} 的签到将于 {at} 开放。"),
                 Language::En => format!("Check-in for meeting #{no} opens {at}."),
             }
         }
-        CheckInRefusal::Closed { opens_at: None } => {
-            let no = no.unwrap_or_default();
-            match lang {
-                Language::Zh => format!("会议 #{no} 的签到已结束。"),
-                Language::En => format!("Check-in for meeting #{no} has closed."),
-            }
-        }
-        CheckInRefusal::WrongCode => match lang {
+        CheckinResult::Closed => match lang {
+            Language::Zh => format!("会议 #{no} 的签到已结束。"),
+            Language::En => format!("Check-in for meeting #{no} has closed."),
+        },
+        CheckinResult::WrongCode => match lang {
             Language::Zh => "签到码不对，请核对后重发「签到 签到码」。".to_owned(),
             Language::En => "Wrong check-in code; send \"checkin <code>\" again.".to_owned(),
         },
-        CheckInRefusal::TooManyWrongCodes { no, retry_after } => {
-            let wait = crate::texts::retry_wait(lang, *retry_after);
+        CheckinResult::TooMany => {
+            let wait = crate::texts::retry_wait(
+                lang,
+                std::time::Duration::from_millis(o.wait.unwrap_or_default()),
+            );
             match lang {
                 Language::Zh => format!(
                     "会议 #{no} 的签到码输错次数过多，请 {wait}后再试：「签到 #{no} 签到码」。"

@@ -8,7 +8,8 @@
 --           'ins' key member - (member of the set) | 'nins' key member - (not a member)
 --   writes: 'hset' key field value | 'hdel' key field - | 'set' key value ttl_ms ('0' keeps none)
 --           'del' key - - | 'sadd' key member - | 'srem' key member - | 'incr' key - -
---           'pexpire' key ttl_ms -
+--           'pexpire' key ttl_ms - | 'zadd' key member score | 'zrem' key member -
+--           'zrembelow' key score - (members scored below score)
 -- Returns 0 when applied, else the 1-based number of the first failed check.
 local n = #ARGV
 for i = 1, n, 4 do
@@ -53,6 +54,12 @@ for i = 1, n, 4 do
     redis.call('INCR', k)
   elseif op == 'pexpire' then
     redis.call('PEXPIRE', k, a)
+  elseif op == 'zadd' then
+    redis.call('ZADD', k, b, a)
+  elseif op == 'zrem' then
+    redis.call('ZREM', k, a)
+  elseif op == 'zrembelow' then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. a)
   end
 end
 return 0

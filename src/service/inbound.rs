@@ -1,0 +1,246 @@
+//! What the webhook asks of Redis, as service calls: where a message belongs, who sent it,
+//! its limits and dedup claim (one script for a bound chat), the one-round-trip `签到`, the
+//! stored replies of retried messages, and the small caches of the inbound path (display
+//! names, the unattributed-sender notice, the sim mailbox). The webhook reaches Redis only
+//! through these.
+
+use super::{Result, Services, branches::ChatContext};
+use crate::{
+    domain::{BranchId, Role, chat::ChatRef, member::identity_key},
+    platform::{ChatKind, InboundEvent},
+    store::{
+        dedup::{Claim, ClaimToken},
+        inbound::{CheckinArgs, Entry, FastCheckin, MemberLimit},
+        limits::CommandVerdict,
+        mailbox::MailboxMessage,
+    },
+};
+
+impl Services {
+    /// The branch a message belongs to: the chat's (a group) or the sender's (a private
+    /// chat). One read of a global index.
+    pub async fn message_branch(&self, event: &InboundEvent) -> Result<Option<BranchId>> {
+        Ok(match event.chat_kind {
+            ChatKind::Group => self.store.chat_branch(&event.chat).await?,
+            ChatKind::Private => {
+                let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+                self.store.identity_branch(&ident).await?
+            }
+        })
+    }
+
+    /// The sender limit of a member below 支委 (see [`Services::command_limits`]).
+    pub fn member_limit(&self) -> MemberLimit {
+        let limits = self.limits_for(Role::Activist, true, false);
+        MemberLimit {
+            sender: limits.sender,
+            window: limits.window,
+        }
+    }
+
+    /// A message in a bound chat: who sent it, its count against the limits of their
+    /// standing and, for a member's command (`claims`), its dedup claim; one round trip.
+    /// `None` if the branch record is gone.
+    pub async fn enter(
+        &self,
+        branch: &BranchId,
+        event: &InboundEvent,
+        is_join: bool,
+        claims: bool,
+    ) -> Result<Option<(ChatContext, CommandVerdict, Option<Claim>)>> {
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let entry = self
+            .store
+            .enter(
+                branch,
+                &event.chat,
+                &event.sender_id,
+                &ident,
+                &event.message_id,
+                self.member_limit(),
+                claims,
+            )
+            .await?;
+        Ok(match entry {
+            Entry::Unbound => None,
+            Entry::Bound {
+                branch,
+                member,
+                verdict,
+                claim,
+            } => {
+                let ctx = ChatContext {
+                    branch: Some(branch),
+                    member,
+                };
+                let verdict = match verdict {
+                    Some(verdict) => verdict,
+                    None => self.count_guest(&ctx, event, is_join).await?,
+                };
+                Some((ctx, verdict, claim))
+            }
+        })
+    }
+
+    /// Counts a guest's command in a bound chat on the chat's own counters: one chat limit
+    /// for guests, whether the chat was bound before or after they began.
+    pub async fn count_guest(
+        &self,
+        ctx: &ChatContext,
+        event: &InboundEvent,
+        is_join: bool,
+    ) -> Result<CommandVerdict> {
+        let limits = self.command_limits(ctx, is_join);
+        Ok(self
+            .store
+            .count_command(&event.chat, &event.sender_id, limits)
+            .await?)
+    }
+
+    /// Counts a command in an unbound chat (everyone there is a guest).
+    pub async fn count_unbound(
+        &self,
+        event: &InboundEvent,
+        is_join: bool,
+    ) -> Result<CommandVerdict> {
+        let limits = self.limits_for(Role::Guest, false, is_join);
+        Ok(self
+            .store
+            .count_command(&event.chat, &event.sender_id, limits)
+            .await?)
+    }
+
+    /// `签到` from a group chat in one round trip (`inbound.lua`): the sender, the limits,
+    /// the dedup check, the meeting, the code, the record, the digest count and the stored
+    /// outcome. A check-in that is the first of its digest bucket also schedules the
+    /// bucket's digest job (a second round trip, once per chat and `checkin.digest_every`).
+    pub async fn fast_checkin(
+        &self,
+        branch: &BranchId,
+        event: &InboundEvent,
+        no: Option<u64>,
+        code: Option<&str>,
+    ) -> Result<FastCheckin> {
+        let settings = &self.settings;
+        let policy = self.wrong_code_policy();
+        let now = self.clock.now();
+        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let outcome = self
+            .store
+            .fast_checkin(
+                branch,
+                &event.chat,
+                &event.sender_id,
+                &ident,
+                &event.message_id,
+                self.member_limit(),
+                &CheckinArgs {
+                    no,
+                    code,
+                    now,
+                    opens_before: settings.timing.checkin_opens_before,
+                    closes_after: settings.timing.checkin_closes_after,
+                    wrong_per_person: policy.per_person,
+                    wrong_per_object: policy.per_object,
+                    wrong_cooldown: policy.cooldown,
+                    digest_window: settings.checkin.digest_window,
+                    digest_threshold: settings.checkin.digest_threshold,
+                    digest_every: settings.checkin.digest_every,
+                    dedup_ttl: settings.timing.dedup_ttl,
+                },
+            )
+            .await?;
+        if let FastCheckin::Fallback = outcome {
+            // Perhaps only the indexes were missing (a branch from before them, or one that
+            // never had a meeting): build them, so that the next check-in takes one trip.
+            self.store.ensure_meeting_index(branch).await?;
+        }
+        if let FastCheckin::Done {
+            outcome,
+            schedule_digest: true,
+        } = &outcome
+            && let Some(bucket) = outcome.bucket
+        {
+            self.schedule_digest_job(branch, &event.chat, bucket)
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// A retried check-in whose outcome went to a digest: its bucket's job is scheduled again
+    /// if absent (the first delivery may have failed between its record and its job).
+    pub async fn ensure_digest_job(
+        &self,
+        branch: &BranchId,
+        chat: &ChatRef,
+        bucket: i64,
+    ) -> Result<()> {
+        self.schedule_digest_job(branch, chat, bucket).await
+    }
+
+    /// Claims a message of a bound chat again (a duplicate waiting for the first delivery).
+    pub async fn claim_message(&self, branch: &BranchId, event: &InboundEvent) -> Result<Claim> {
+        Ok(self
+            .store
+            .claim_message(branch, &event.chat, &event.message_id)
+            .await?)
+    }
+
+    /// Stores the replies of a claimed message for `timing.dedup_ttl`; false if the claim was
+    /// lost meanwhile.
+    pub async fn finish_message(&self, token: &ClaimToken, replies_json: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .finish_message(token, replies_json, self.settings.timing.dedup_ttl)
+            .await?)
+    }
+
+    /// Gives a claim back after a failure, so that the platform's retry runs it afresh.
+    pub async fn release_message(&self, token: &ClaimToken) -> Result<()> {
+        Ok(self.store.release_message(token).await?)
+    }
+
+    /// Stores the reply of a message that ran without a claim (a guest's `绑定` or `加入` that
+    /// made them a member), for its retry, which now takes the member's path.
+    pub async fn remember_reply(
+        &self,
+        branch: &BranchId,
+        event: &InboundEvent,
+        replies_json: &str,
+    ) -> Result<bool> {
+        Ok(self
+            .store
+            .remember_reply(
+                branch,
+                &event.chat,
+                &event.message_id,
+                replies_json,
+                self.settings.timing.dedup_ttl,
+            )
+            .await?)
+    }
+
+    /// Whether this is the first command in the chat within `limits.window` from a sender who
+    /// cannot be told.
+    pub async fn first_unattributed(&self, chat: &ChatRef) -> Result<bool> {
+        Ok(self
+            .store
+            .first_unattributed(chat, self.settings.limits.window)
+            .await?)
+    }
+
+    /// A display name cached for a bot's user.
+    pub async fn cached_name(&self, bot: &str, user_id: &str) -> Result<Option<String>> {
+        Ok(crate::platform::token::cached_name(&self.store, bot, user_id).await?)
+    }
+
+    /// Caches a member's looked-up display name.
+    pub async fn cache_name(&self, bot: &str, user_id: &str, name: &str) -> Result<()> {
+        Ok(crate::platform::token::cache_name(&self.store, bot, user_id, name).await?)
+    }
+
+    /// What was sent proactively to a sim chat.
+    pub async fn sim_mailbox(&self, bot: &str, chat_id: &str) -> Result<Vec<MailboxMessage>> {
+        Ok(self.store.read_mailbox(bot, chat_id).await?)
+    }
+}
