@@ -109,7 +109,9 @@ async fn run(
         CommandKey::Reject => {
             let (name, pick, _) = name_pick_role(args);
             let actor = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
-            let outcome = services.reject(branch, &name, pick, &actor).await?;
+            let outcome = services
+                .reject(branch, &name, pick, &actor, Some(&origin(event)))
+                .await?;
             let text = reply::rejected(lang, branch, &outcome);
             match outcome {
                 Rejection::Choose { .. } => {
@@ -168,7 +170,7 @@ async fn run(
 }
 
 /// The inbound message as the origin of its effects: a retried webhook names the same one.
-fn origin(event: &InboundEvent) -> String {
+pub(super) fn origin(event: &InboundEvent) -> String {
     format!("{}:{}", event.chat.key(), event.message_id)
 }
 

@@ -80,7 +80,8 @@ impl Store {
             .await?)
     }
 
-    /// Stores a new meeting; false if the number is taken (it never is: numbers come from INCR).
+    /// Stores a new meeting; false if its number is taken: by the first attempt of a retried
+    /// create (numbers come from INCR, once per origin).
     pub async fn insert_meeting(&self, meeting: &Meeting) -> Result<bool> {
         let key = self.keys().meetings(&meeting.branch);
         let mut txn = Txn::new();
@@ -184,17 +185,18 @@ impl Store {
         txn.commit(&mut conn).await
     }
 
-    /// Stores a new recurring series.
-    pub async fn insert_series(&self, series: &Series) -> Result<()> {
+    /// Stores a new recurring series; false if one with its id is stored already (a retried
+    /// create, whose id derives from its request).
+    pub async fn insert_series(&self, series: &Series) -> Result<bool> {
         let key = self.keys().meeting_series(&series.branch);
         let mut conn = self.conn().await?;
-        let _: i64 = redis::cmd("HSET")
+        let stored: i64 = redis::cmd("HSETNX")
             .arg(&key)
             .arg(&series.id)
             .arg(encode(&key, series)?)
             .query_async(&mut conn)
             .await?;
-        Ok(())
+        Ok(stored == 1)
     }
 
     /// A series and its raw stored form (for an optimistic update).

@@ -2,6 +2,9 @@
 //! errors, the key schema, and one repository per aggregate.
 
 pub mod dedup;
+pub mod effects;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod jobs;
 pub mod keys;
 pub mod limits;
@@ -86,6 +89,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Conn {
     inner: ConnKind,
     deadline: Duration,
+    #[cfg(feature = "fault-injection")]
+    faults: Arc<fault::Faults>,
 }
 
 #[derive(Clone)]
@@ -104,14 +109,25 @@ fn timed_out() -> RedisError {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let deadline = self.deadline;
+        #[cfg(feature = "fault-injection")]
+        let fault = self.faults.next();
         Box::pin(async move {
+            #[cfg(feature = "fault-injection")]
+            if fault == Some(fault::FaultMode::Refuse) {
+                return Err(fault::injected());
+            }
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_command(cmd),
                 ConnKind::Cluster(c) => c.req_packed_command(cmd),
             };
-            tokio::time::timeout(deadline, fut)
+            let answer = tokio::time::timeout(deadline, fut)
                 .await
-                .map_err(|_| timed_out())?
+                .map_err(|_| timed_out())?;
+            #[cfg(feature = "fault-injection")]
+            if fault.is_some() {
+                return Err(fault::injected());
+            }
+            answer
         })
     }
 
@@ -122,14 +138,25 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         let deadline = self.deadline;
+        #[cfg(feature = "fault-injection")]
+        let fault = self.faults.next();
         Box::pin(async move {
+            #[cfg(feature = "fault-injection")]
+            if fault == Some(fault::FaultMode::Refuse) {
+                return Err(fault::injected());
+            }
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_commands(cmd, offset, count),
                 ConnKind::Cluster(c) => c.req_packed_commands(cmd, offset, count),
             };
-            tokio::time::timeout(deadline, fut)
+            let answer = tokio::time::timeout(deadline, fut)
                 .await
-                .map_err(|_| timed_out())?
+                .map_err(|_| timed_out())?;
+            #[cfg(feature = "fault-injection")]
+            if fault.is_some() {
+                return Err(fault::injected());
+            }
+            answer
         })
     }
 
@@ -152,6 +179,8 @@ struct StoreInner {
     settings: RedisSettings,
     single: Option<ConnectionManager>,
     cluster: OnceCell<ClusterConnection>,
+    #[cfg(feature = "fault-injection")]
+    faults: Arc<fault::Faults>,
 }
 
 impl std::fmt::Debug for Store {
@@ -190,6 +219,8 @@ impl Store {
                 settings: settings.clone(),
                 single,
                 cluster: OnceCell::new(),
+                #[cfg(feature = "fault-injection")]
+                faults: Arc::default(),
             }),
         })
     }
@@ -197,6 +228,12 @@ impl Store {
     /// The key builder.
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// The fault seam of this store (tests only; see [`fault`]).
+    #[cfg(feature = "fault-injection")]
+    pub fn faults(&self) -> &fault::Faults {
+        &self.inner.faults
     }
 
     /// A connection handle (multiplexed; cloning is cheap).
@@ -224,7 +261,12 @@ impl Store {
                 ConnKind::Cluster(conn.clone())
             }
         };
-        Ok(Conn { inner, deadline })
+        Ok(Conn {
+            inner,
+            deadline,
+            #[cfg(feature = "fault-injection")]
+            faults: self.inner.faults.clone(),
+        })
     }
 
     /// Round-trips a PING: the readiness probe.
