@@ -22,6 +22,10 @@ use crate::{
 /// Longest member name.
 pub const MAX_MEMBER_NAME: usize = 20;
 
+/// Starts the effect mark of an approval that made a new roster entry (an account key never
+/// starts with a newline).
+const NEW_MEMBER_MARK: &str = "new\n";
+
 /// What `加入` achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -445,7 +449,23 @@ impl Services {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let now = self.clock.now();
         if let Some(done) = self.effect_of(&branch.id, origin).await? {
-            return self.approved_already(branch, &name, &done).await;
+            // The mark says whether the approval made the roster entry, so that the retry
+            // answers as the first attempt did.
+            let (ident, new_member) = match done.strip_prefix(NEW_MEMBER_MARK) {
+                Some(ident) => (ident, true),
+                None => (done.as_str(), false),
+            };
+            let approval = self.approved_already(branch, &name, ident).await?;
+            return Ok(match approval {
+                Approval::Approved {
+                    member, identity, ..
+                } => Approval::Approved {
+                    member,
+                    identity,
+                    new_member,
+                },
+                other => other,
+            });
         }
         let approval = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
@@ -462,8 +482,8 @@ impl Services {
             };
             let mut txn = roster.txn(&self.store);
             roster.remove_request(&self.store, &mut txn, &ident);
-            self.mark_effect(&mut txn, &branch.id, origin, &ident);
             if let Some(other) = roster.by_identity(&ident) {
+                self.mark_effect(&mut txn, &branch.id, origin, &ident);
                 // Linked meanwhile (to this name or another): the request is moot.
                 let other = other.name.clone();
                 let mut conn = self.store.conn().await?;
@@ -491,6 +511,12 @@ impl Services {
                 ),
             };
             roster.put_member(&self.store, &mut txn, &member)?;
+            let mark = if new_member {
+                format!("{NEW_MEMBER_MARK}{ident}")
+            } else {
+                ident.clone()
+            };
+            self.mark_effect(&mut txn, &branch.id, origin, &mark);
             let mut conn = self.store.conn().await?;
             txn.commit(&mut conn).await?.then_some(Approval::Approved {
                 member: Box::new(member),
@@ -569,24 +595,25 @@ impl Services {
         let rejected = match done {
             Some(request) => request,
             None => retry_on_conflict!("roster", {
-            let roster = self.store.roster(&branch.id).await?;
-            let ident = match self
-                .pick_request(&branch.id, &roster, &name, pick, actor)
-                .await?
-            {
-                Picked::One(ident) => ident,
-                Picked::Choose(requests) => return Ok(Rejection::Choose { name, requests }),
-            };
-            let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
-                // Gone already (rejected or approved by an earlier message): nothing to do.
-                return Err(ServiceError::ListChanged(name));
-            };
-            let request = request.clone();
-            let mut txn = roster.txn(&self.store);
-            roster.remove_request(&self.store, &mut txn, &ident);
-            self.mark_effect(&mut txn, &branch.id, origin, &ident);
-            let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some(request)
+                let roster = self.store.roster(&branch.id).await?;
+                let ident = match self
+                    .pick_request(&branch.id, &roster, &name, pick, actor)
+                    .await?
+                {
+                    Picked::One(ident) => ident,
+                    Picked::Choose(requests) => return Ok(Rejection::Choose { name, requests }),
+                };
+                let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name)
+                else {
+                    // Gone already (rejected or approved by an earlier message): nothing to do.
+                    return Err(ServiceError::ListChanged(name));
+                };
+                let request = request.clone();
+                let mut txn = roster.txn(&self.store);
+                roster.remove_request(&self.store, &mut txn, &ident);
+                self.mark_effect(&mut txn, &branch.id, origin, &ident);
+                let mut conn = self.store.conn().await?;
+                txn.commit(&mut conn).await?.then_some(request)
             }),
         };
         let identity = &rejected.identity;

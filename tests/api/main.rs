@@ -24,6 +24,7 @@ mod permissions;
 mod privacy_sweep;
 mod redis_down;
 mod replicas;
+mod retry;
 mod safe_defaults;
 mod scheduler;
 mod telegram;

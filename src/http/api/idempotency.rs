@@ -25,7 +25,9 @@ impl IdempotencyKey {
     /// The origin of the request's effects: `api:<actor>:<what>:<key>`, or none without a
     /// key (each request is then new).
     pub fn origin(&self, actor: &str, what: &str) -> Option<String> {
-        self.0.as_ref().map(|key| format!("api:{actor}:{what}:{key}"))
+        self.0
+            .as_ref()
+            .map(|key| format!("api:{actor}:{what}:{key}"))
     }
 }
 
