@@ -147,7 +147,10 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
                 text: format!("提醒 {r}：会议将于明晚开始"),
                 at: Some(due),
             };
-            services.create_notice(&branch.id, notice).await.unwrap();
+            services
+                .create_notice(&branch.id, notice, None)
+                .await
+                .unwrap();
         }
     }
     eprintln!(

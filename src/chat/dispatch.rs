@@ -115,7 +115,9 @@ async fn run(
         CommandKey::Reject => {
             let (name, pick, _) = name_pick_role(args);
             let actor = event.sender().account();
-            let outcome = services.reject(branch, &name, pick, &actor).await?;
+            let outcome = services
+                .reject(branch, &name, pick, &actor, Some(&event.origin()))
+                .await?;
             let text = reply::rejected(lang, branch, &outcome);
             match outcome {
                 Rejection::Choose { .. } => {

@@ -135,7 +135,10 @@ pub(super) async fn run(
                 duration,
                 link,
             };
-            let created = services.create_meeting(branch, &member.id, input).await?;
+            let origin = event.origin();
+            let created = services
+                .create_meeting(branch, &member.id, input, Some(&origin))
+                .await?;
             texts::created(branch, &created)
         }
         CommandKey::Meetings => match words.next() {
@@ -166,9 +169,12 @@ pub(super) async fn run(
             if reason.is_empty() {
                 return Ok(usage());
             }
+            let origin = event.origin();
             texts::leave_ok(
                 branch,
-                &services.ask_leave(branch, no, member, &reason).await?,
+                &services
+                    .ask_leave(branch, no, member, &reason, &origin)
+                    .await?,
             )
         }
         CommandKey::RefuseLeave => {
@@ -179,7 +185,8 @@ pub(super) async fn run(
             if name.is_empty() {
                 return Ok(usage());
             }
-            let (m, _) = services.refuse_leave(branch, no, &name).await?;
+            let origin = event.origin();
+            let (m, _) = services.refuse_leave(branch, no, &name, &origin).await?;
             texts::refused_ok(branch, &m)
         }
         CommandKey::Reschedule => {
@@ -197,7 +204,11 @@ pub(super) async fn run(
             let Some(no) = words.next().and_then(number) else {
                 return Ok(usage());
             };
-            texts::changed_ok(branch, &services.cancel_meeting(branch, no).await?)
+            let origin = event.origin();
+            texts::changed_ok(
+                branch,
+                &services.cancel_meeting(branch, no, Some(&origin)).await?,
+            )
         }
         CommandKey::OpenCheckin => {
             let Some(no) = words.next().and_then(number) else {
@@ -242,7 +253,8 @@ pub(super) async fn run(
             let Some(no) = words.next().and_then(number) else {
                 return Ok(usage());
             };
-            let (m, summary) = services.end_meeting(branch, no).await?;
+            let origin = event.origin();
+            let (m, summary) = services.end_meeting(branch, no, Some(&origin)).await?;
             texts::ended(branch, &m, &summary)
         }
         CommandKey::Minutes => {
@@ -253,9 +265,12 @@ pub(super) async fn run(
             if text.is_empty() {
                 return Ok(usage());
             }
+            let origin = event.origin();
             texts::minutes_ok(
                 branch,
-                &services.add_minutes(&branch.id, no, member, &text).await?,
+                &services
+                    .add_minutes(&branch.id, no, member, &text, Some(&origin))
+                    .await?,
             )
         }
         CommandKey::CheckinStatus => {

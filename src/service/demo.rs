@@ -48,7 +48,7 @@ impl Services {
                 care_flags: Vec::new(),
                 notes: None,
             };
-            match self.add_member(&id, entry).await {
+            match self.add_member(&id, entry, None).await {
                 Ok(_) | Err(ServiceError::Invalid(_)) => {}
                 Err(e) => return Err(e),
             }

@@ -19,6 +19,7 @@ use crate::{
     platform::BoxFuture,
     scheduler::{Job, JobError, JobHandler},
     store::{
+        effects::EffectMark,
         limits::{Attempt, Gate},
         meetings::MeetingSelection,
     },
@@ -126,12 +127,22 @@ impl Services {
             .0)
     }
 
+    /// How long an effect marker keeps a retried message or request from repeating its
+    /// effect: as long as platforms retry (the dedup window).
+    pub(crate) fn effect_ttl(&self) -> Duration {
+        self.settings.timing.dedup_ttl
+    }
+
     /// Creates a meeting, announces it in every bound chat and schedules its reminders.
+    /// `origin` names the chat message, API request (`Idempotency-Key`) or series occurrence
+    /// it answers: a retry of it after a failure at any step finds the number, the meeting,
+    /// the announcement and the reminders of the first attempt, and adds none.
     pub async fn create_meeting(
         &self,
         branch: &Branch,
         creator: &str,
         input: NewMeeting,
+        origin: Option<&str>,
     ) -> Result<Meeting> {
         let topic = parse_topic(&input.topic)?;
         let link = parse_link(input.link.as_deref())?;
@@ -152,8 +163,12 @@ impl Services {
                 .zh("时长需在 1 分钟到 24 小时之间")
                 .into());
         }
+        let no = self
+            .store
+            .number_for(&branch.id, origin, self.effect_ttl())
+            .await?;
         let meeting = Meeting {
-            no: self.store.next_number(&branch.id).await?,
+            no,
             branch: branch.id.clone(),
             kind: input.kind,
             topic,
@@ -167,7 +182,16 @@ impl Services {
             minutes: Vec::new(),
             checkin: None,
         };
-        self.store.insert_meeting(&meeting).await?;
+        let meeting = if self.store.insert_meeting(&meeting).await? {
+            meeting
+        } else {
+            // Stored by the first attempt of this origin: finish what it began.
+            self.meeting(&branch.id, no).await?
+        };
+        if meeting.status != MeetingStatus::Scheduled {
+            // Cancelled or ended between the attempts: nothing left to announce or remind.
+            return Ok(meeting);
+        }
         let text = texts::announcement(branch, &meeting);
         self.tell_branch(
             branch,
@@ -298,16 +322,40 @@ impl Services {
     where
         F: Fn(&mut Attendance),
     {
+        self.update_attendance_marked(branch, no, member, None, change)
+            .await
+    }
+
+    /// Like `update_attendance`, writing an effect marker in the same commit.
+    async fn update_attendance_marked<F>(
+        &self,
+        branch: &BranchId,
+        no: u64,
+        member: &Member,
+        mark: Option<&EffectMark<'_>>,
+        change: F,
+    ) -> Result<Attendance>
+    where
+        F: Fn(&mut Attendance),
+    {
         let record = retry_on_conflict!("attendance", {
             let (mut attendance, raw) =
                 self.store.member_attendance(branch, no, &member.id).await?;
             change(&mut attendance);
             self.store
-                .put_attendance(branch, no, &member.id, &attendance, raw.as_deref())
+                .put_attendance_marked(branch, no, &member.id, &attendance, raw.as_deref(), mark)
                 .await?
                 .then_some(attendance)
         });
         Ok(record)
+    }
+
+    /// What `origin` did already, if it did (see [`EffectMark`]).
+    async fn done_by(&self, branch: &BranchId, origin: Option<&str>) -> Result<Option<String>> {
+        match origin {
+            Some(origin) => Ok(self.store.effect(branch, origin).await?),
+            None => Ok(None),
+        }
     }
 
     /// `参加 #n`: the member will attend (this withdraws a leave request).
@@ -321,13 +369,15 @@ impl Services {
         Ok(meeting)
     }
 
-    /// `请假 #n <理由>`: before the start only; the secretary is told privately.
+    /// `请假 #n <理由>`: before the start only; the secretary is told privately, once per
+    /// message (`origin`): a retry rewrites the same record and queues no second notice.
     pub async fn ask_leave(
         &self,
         branch: &Branch,
         no: u64,
         member: &Member,
         reason: &str,
+        origin: &str,
     ) -> Result<Meeting> {
         let meeting = self.open_meeting(&branch.id, no).await?;
         let now = self.clock.now();
@@ -351,22 +401,20 @@ impl Services {
         })
         .await?;
         let text = texts::leave_notice(branch, &meeting, &member.name, reason);
-        let intent = format!(
-            "meeting:{}:{no}:leave:{}:{}",
-            branch.id,
-            member.id,
-            now.timestamp_millis()
-        );
+        let intent = format!("meeting:{}:{no}:leave:{}:{origin}", branch.id, member.id);
         self.tell_committee(branch, &text, &intent).await?;
         Ok(meeting)
     }
 
-    /// `驳回请假 #n <姓名>`: the member is expected after all, and told so privately.
+    /// `驳回请假 #n <姓名>`: the member is expected after all, and told so privately. The
+    /// refusal is marked with its message (`origin`), so that a retry after a failure past the
+    /// commit tells the member (once) instead of finding no leave left to refuse.
     pub async fn refuse_leave(
         &self,
         branch: &Branch,
         no: u64,
         name: &str,
+        origin: &str,
     ) -> Result<(Meeting, Member)> {
         let meeting = self.open_meeting(&branch.id, no).await?;
         let roster = self.store.roster(&branch.id).await?;
@@ -374,28 +422,36 @@ impl Services {
             .by_name(name.trim())
             .cloned()
             .ok_or_else(|| ServiceError::MemberNotFound(name.trim().to_owned()))?;
-        let (attendance, _) = self
-            .store
-            .member_attendance(&branch.id, no, &member.id)
-            .await?;
-        if !attendance.excused() {
-            return Err(ServiceError::NoLeave(member.name.clone()));
-        }
-        self.update_attendance(&branch.id, no, &member, |a| {
-            if let Some(leave) = &mut a.leave {
-                leave.refused = true;
+        let done = self.done_by(&branch.id, Some(origin)).await?;
+        if done.as_deref() != Some(member.id.as_str()) {
+            let (attendance, _) = self
+                .store
+                .member_attendance(&branch.id, no, &member.id)
+                .await?;
+            if !attendance.excused() {
+                return Err(ServiceError::NoLeave(member.name.clone()));
             }
-        })
-        .await?;
+            let mark = EffectMark {
+                origin,
+                value: &member.id,
+                ttl: self.effect_ttl(),
+            };
+            self.update_attendance_marked(&branch.id, no, &member, Some(&mark), |a| {
+                if let Some(leave) = &mut a.leave {
+                    leave.refused = true;
+                }
+            })
+            .await?;
+        }
         let text = texts::leave_refused(branch, &meeting);
         for identity in &member.identities {
             if let Some(chat) = super::audience::private_chat_with(identity) {
-                self.send_to_chat(
-                    &chat,
-                    &text,
-                    &format!("meeting:{}:{no}:refused:{}", branch.id, identity.key()),
-                )
-                .await?;
+                let intent = format!(
+                    "meeting:{}:{no}:refused:{}:{origin}",
+                    branch.id,
+                    identity.key()
+                );
+                self.send_to_chat(&chat, &text, &intent).await?;
             }
         }
         Ok((meeting, member))
@@ -432,10 +488,16 @@ impl Services {
         Ok(meeting)
     }
 
-    /// `取消会议 #n`: removes its reminders and tells the group.
-    pub async fn cancel_meeting(&self, branch: &Branch, no: u64) -> Result<Meeting> {
+    /// `取消会议 #n`: removes its reminders and tells the group. A retry of the same `origin`
+    /// finishes the first attempt's cancellation instead of finding the meeting closed.
+    pub async fn cancel_meeting(
+        &self,
+        branch: &Branch,
+        no: u64,
+        origin: Option<&str>,
+    ) -> Result<Meeting> {
         let meeting = self
-            .set_status(&branch.id, no, MeetingStatus::Cancelled)
+            .set_status(&branch.id, no, MeetingStatus::Cancelled, origin)
             .await?;
         self.cancel_reminders(branch, no).await?;
         let text = texts::cancelled(branch, &meeting);
@@ -448,13 +510,23 @@ impl Services {
         Ok(meeting)
     }
 
+    /// Closes a scheduled meeting (cancelled or ended). With an `origin` that closed it
+    /// already, the meeting as it stands, so that the caller finishes what follows.
     async fn set_status(
         &self,
         branch: &BranchId,
         no: u64,
         status: MeetingStatus,
+        origin: Option<&str>,
     ) -> Result<Meeting> {
         let now = self.clock.now();
+        let field = no.to_string();
+        if self.done_by(branch, origin).await?.as_deref() == Some(field.as_str()) {
+            let meeting = self.meeting(branch, no).await?;
+            if meeting.status == status {
+                return Ok(meeting);
+            }
+        }
         let meeting = retry_on_conflict!("meeting", {
             let (mut m, raw) = self
                 .store
@@ -468,7 +540,15 @@ impl Services {
             if status == MeetingStatus::Ended {
                 m.ended_at = Some(now);
             }
-            self.store.update_meeting(&m, &raw).await?.then_some(m)
+            let mark = origin.map(|origin| EffectMark {
+                origin,
+                value: &field,
+                ttl: self.effect_ttl(),
+            });
+            self.store
+                .update_meeting_marked(&m, &raw, mark.as_ref())
+                .await?
+                .then_some(m)
         });
         Ok(meeting)
     }
@@ -678,10 +758,16 @@ impl Services {
     }
 
     /// `结束会议 #n`: closes it; the group gets the counts (and the quorum), the committee chat
-    /// (or the secretary privately) the names of the absent.
-    pub async fn end_meeting(&self, branch: &Branch, no: u64) -> Result<(Meeting, Summary)> {
+    /// (or the secretary privately) the names of the absent. A retry of the same `origin`
+    /// finishes the first attempt's close instead of finding the meeting closed.
+    pub async fn end_meeting(
+        &self,
+        branch: &Branch,
+        no: u64,
+        origin: Option<&str>,
+    ) -> Result<(Meeting, Summary)> {
         let meeting = self
-            .set_status(&branch.id, no, MeetingStatus::Ended)
+            .set_status(&branch.id, no, MeetingStatus::Ended, origin)
             .await?;
         self.cancel_reminders(branch, no).await?;
         let roster = self.store.roster(&branch.id).await?;
@@ -782,21 +868,24 @@ impl Services {
         no: u64,
         author_name: &str,
         text: &str,
+        origin: Option<&str>,
     ) -> Result<Meeting> {
         let roster = self.store.roster(branch).await?;
         let author = roster.by_name(author_name.trim()).cloned().ok_or_else(|| {
             Invalid::new("by", "the roster name of who wrote it").zh("请填写记录人的花名册姓名")
         })?;
-        self.add_minutes(branch, no, &author, text).await
+        self.add_minutes(branch, no, &author, text, origin).await
     }
 
-    /// `会议记录 #n <text>`: appends to the minutes, with who wrote it and when.
+    /// `会议记录 #n <text>`: appends to the minutes, with who wrote it and when; once per
+    /// `origin`, so that a retried message or request appends nothing twice.
     pub async fn add_minutes(
         &self,
         branch: &BranchId,
         no: u64,
         author: &Member,
         text: &str,
+        origin: Option<&str>,
     ) -> Result<Meeting> {
         let text = text.trim();
         if text.is_empty() || text.chars().count() > 2000 {
@@ -805,6 +894,10 @@ impl Services {
                 .into());
         }
         let now = self.clock.now();
+        let field = no.to_string();
+        if self.done_by(branch, origin).await?.as_deref() == Some(field.as_str()) {
+            return self.meeting(branch, no).await;
+        }
         let meeting = retry_on_conflict!("meeting", {
             let (mut m, raw) = self
                 .store
@@ -819,7 +912,15 @@ impl Services {
                 at: now,
                 text: text.to_owned(),
             });
-            self.store.update_meeting(&m, &raw).await?.then_some(m)
+            let mark = origin.map(|origin| EffectMark {
+                origin,
+                value: &field,
+                ttl: self.effect_ttl(),
+            });
+            self.store
+                .update_meeting_marked(&m, &raw, mark.as_ref())
+                .await?
+                .then_some(m)
         });
         Ok(meeting)
     }

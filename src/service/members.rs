@@ -21,6 +21,10 @@ use crate::{
 /// Longest member name.
 pub const MAX_MEMBER_NAME: usize = 20;
 
+/// Starts the effect mark of an approval that made a new roster entry (an account key never
+/// starts with a newline).
+const NEW_MEMBER_MARK: &str = "new\n";
+
 /// What `加入` achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -172,9 +176,22 @@ impl Services {
         Ok((members, roster.live_requests(self.clock.now())))
     }
 
-    /// Adds an (unlinked) roster entry; the person links to it later with `加入 <姓名>`.
-    pub async fn add_member(&self, branch: &BranchId, input: NewMember) -> Result<Member> {
+    /// Adds an (unlinked) roster entry; the person links to it later with `加入 <姓名>`. With
+    /// an `origin` (an API request's `Idempotency-Key`), a retry finds the entry the first
+    /// attempt made (marked in its commit) and answers it again.
+    pub async fn add_member(
+        &self,
+        branch: &BranchId,
+        input: NewMember,
+        origin: Option<&str>,
+    ) -> Result<Member> {
         self.branch(branch).await?;
+        if let Some(id) = self.effect_of(branch, origin).await? {
+            let roster = self.store.roster(branch).await?;
+            if let Some(member) = roster.members.get(&id) {
+                return Ok(member.clone());
+            }
+        }
         let name = validate_name("name", &input.name, MAX_MEMBER_NAME)?;
         let phone = input.phone.as_deref().map(validate_phone).transpose()?;
         let employer = validate_optional_text("employer", input.employer, 100)?;
@@ -220,6 +237,7 @@ impl Services {
             };
             let mut txn = roster.txn(&self.store);
             roster.put_member(&self.store, &mut txn, &member)?;
+            self.mark_effect(&mut txn, branch, origin, &member.id);
             let mut conn = self.store.conn().await?;
             txn.commit(&mut conn).await?.then_some(member)
         });
@@ -429,7 +447,23 @@ impl Services {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let now = self.clock.now();
         if let Some(done) = self.effect_of(&branch.id, origin).await? {
-            return self.approved_already(branch, &name, &done).await;
+            // The mark says whether the approval made the roster entry, so that the retry
+            // answers as the first attempt did.
+            let (ident, new_member) = match done.strip_prefix(NEW_MEMBER_MARK) {
+                Some(ident) => (ident, true),
+                None => (done.as_str(), false),
+            };
+            let approval = self.approved_already(branch, &name, ident).await?;
+            return Ok(match approval {
+                Approval::Approved {
+                    member, identity, ..
+                } => Approval::Approved {
+                    member,
+                    identity,
+                    new_member,
+                },
+                other => other,
+            });
         }
         let approval = retry_on_conflict!("roster", {
             let roster = self.store.roster(&branch.id).await?;
@@ -446,8 +480,8 @@ impl Services {
             };
             let mut txn = roster.txn(&self.store);
             roster.remove_request(&self.store, &mut txn, &ident);
-            self.mark_effect(&mut txn, &branch.id, origin, &ident);
             if let Some(other) = roster.by_identity(&ident) {
+                self.mark_effect(&mut txn, &branch.id, origin, &ident);
                 // Linked meanwhile (to this name or another): the request is moot.
                 let other = other.name.clone();
                 let mut conn = self.store.conn().await?;
@@ -475,6 +509,12 @@ impl Services {
                 ),
             };
             roster.put_member(&self.store, &mut txn, &member)?;
+            let mark = if new_member {
+                format!("{NEW_MEMBER_MARK}{ident}")
+            } else {
+                ident.clone()
+            };
+            self.mark_effect(&mut txn, &branch.id, origin, &mark);
             let mut conn = self.store.conn().await?;
             txn.commit(&mut conn).await?.then_some(Approval::Approved {
                 member: Box::new(member),
@@ -529,44 +569,65 @@ impl Services {
     }
 
     /// `拒绝 <姓名> [n]`: drops one waiting request (numbered as `批准` numbers them). The
-    /// account hears privately that it did not go through.
+    /// account hears privately that it did not go through. `origin` names the chat message:
+    /// the drop is marked with it, so that a retry after a failure past the commit tells the
+    /// account (once) instead of finding no request left.
     pub async fn reject(
         &self,
         branch: &Branch,
         raw_name: &str,
         pick: Option<usize>,
         actor: &str,
+        origin: Option<&str>,
     ) -> Result<Rejection> {
         let name = validate_name("name", raw_name, MAX_MEMBER_NAME)?;
         let now = self.clock.now();
-        let rejected = retry_on_conflict!("roster", {
-            let roster = self.store.roster(&branch.id).await?;
-            let ident = match self
-                .pick_request(&branch.id, &roster, &name, pick, actor)
-                .await?
-            {
-                Picked::One(ident) => ident,
-                Picked::Choose(requests) => return Ok(Rejection::Choose { name, requests }),
-            };
-            let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name) else {
-                // Gone already (rejected or approved by an earlier message): nothing to do.
-                return Err(ServiceError::ListChanged(name));
-            };
-            let request = request.clone();
-            let mut txn = roster.txn(&self.store);
-            roster.remove_request(&self.store, &mut txn, &ident);
-            let mut conn = self.store.conn().await?;
-            txn.commit(&mut conn).await?.then_some(request)
-        });
+        let done = match self.effect_of(&branch.id, origin).await? {
+            Some(ident) => Identity::parse_key(&ident).map(|identity| JoinRequest {
+                name: name.clone(),
+                identity,
+                at: now,
+            }),
+            None => None,
+        };
+        let rejected = match done {
+            Some(request) => request,
+            None => retry_on_conflict!("roster", {
+                let roster = self.store.roster(&branch.id).await?;
+                let ident = match self
+                    .pick_request(&branch.id, &roster, &name, pick, actor)
+                    .await?
+                {
+                    Picked::One(ident) => ident,
+                    Picked::Choose(requests) => return Ok(Rejection::Choose { name, requests }),
+                };
+                let Some(request) = roster.request_of(&ident, now).filter(|r| r.name == name)
+                else {
+                    // Gone already (rejected or approved by an earlier message): nothing to do.
+                    return Err(ServiceError::ListChanged(name));
+                };
+                let request = request.clone();
+                let mut txn = roster.txn(&self.store);
+                roster.remove_request(&self.store, &mut txn, &ident);
+                self.mark_effect(&mut txn, &branch.id, origin, &ident);
+                let mut conn = self.store.conn().await?;
+                txn.commit(&mut conn).await?.then_some(request)
+            }),
+        };
         let identity = &rejected.identity;
         if let Some(chat) = private_chat_with(identity) {
             let text = crate::texts::join_rejected(branch, &rejected.name);
-            let intent = format!(
-                "rejected:{}:{}:{}",
-                branch.id,
-                identity.key(),
-                rejected.at.timestamp_millis()
-            );
+            // By the message when there is one (its retry finds the mark, not the request);
+            // else by the request, which one drop removes.
+            let intent = match origin {
+                Some(origin) => format!("rejected:{}:{}:{origin}", branch.id, identity.key()),
+                None => format!(
+                    "rejected:{}:{}:{}",
+                    branch.id,
+                    identity.key(),
+                    rejected.at.timestamp_millis()
+                ),
+            };
             self.send_to_chat(&chat, &text, &intent).await?;
         }
         Ok(Rejection::Rejected(Box::new(rejected)))

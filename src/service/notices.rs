@@ -100,8 +100,15 @@ impl Services {
         Ok(self.store.enqueue_message(&message, intent_ttl).await?)
     }
 
-    /// Creates a notice: queued at once, or scheduled for `at`.
-    pub async fn create_notice(&self, branch: &BranchId, input: NewNotice) -> Result<Notice> {
+    /// Creates a notice: queued at once, or scheduled for `at`. With an `origin` (an API
+    /// request's `Idempotency-Key`) the notice id derives from it, so that a retry schedules
+    /// the same job (replaced by key) or queues the same messages (once per intent).
+    pub async fn create_notice(
+        &self,
+        branch: &BranchId,
+        input: NewNotice,
+        origin: Option<&str>,
+    ) -> Result<Notice> {
         self.branch(branch).await?;
         let cleaned: String = input
             .text
@@ -113,7 +120,10 @@ impl Services {
             return Err(Invalid::new("text", format!("1 to {MAX_NOTICE_CHARS} characters")).into());
         }
         let now = self.clock.now();
-        let id = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let id = match origin {
+            Some(origin) => super::tokens::token_hash(origin)[..12].to_owned(),
+            None => format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+        };
         match input.at {
             Some(at) if at < now - chrono::Duration::seconds(5) => {
                 Err(Invalid::new("at", "must not be in the past").into())

@@ -57,12 +57,15 @@ fn series_key(branch: &BranchId, id: &str) -> String {
 }
 
 impl Services {
-    /// Creates a series and plans its first meeting.
+    /// Creates a series and plans its first meeting. With an `origin` (an API request's
+    /// `Idempotency-Key`), the series id derives from it, so that a retry after a failure at
+    /// any step finds the series, its first meeting and its job instead of making new ones.
     pub async fn create_series(
         &self,
         branch: &Branch,
         creator: &str,
         input: NewSeries,
+        origin: Option<&str>,
     ) -> Result<(Series, Meeting)> {
         if !(1..=31).contains(&input.day) {
             return Err(Invalid::new("day", "1 to 31").into());
@@ -78,8 +81,12 @@ impl Services {
         {
             return Err(Invalid::new("duration", "between 1m and 24h").into());
         }
+        let id = match origin {
+            Some(origin) => crate::service::tokens::token_hash(origin)[..10].to_owned(),
+            None => format!("{:010x}", rand::random::<u64>() & 0xff_ffff_ffff),
+        };
         let series = Series {
-            id: format!("{:010x}", rand::random::<u64>() & 0xff_ffff_ffff),
+            id,
             branch: branch.id.clone(),
             kind: input.kind,
             topic,
@@ -90,11 +97,26 @@ impl Services {
             created_by: creator.to_owned(),
             planned_through: None,
         };
-        self.store.insert_series(&series).await?;
+        let series = if self.store.insert_series(&series).await? {
+            series
+        } else {
+            // Stored by the first attempt of this request.
+            self.store
+                .series(&branch.id, &series.id)
+                .await?
+                .map_or(series, |(s, _)| s)
+        };
         let rule_due = recurrence(&series, branch)
             .next_after(self.clock.now())
             .ok_or_else(|| Invalid::new("day", "no next occurrence"))?;
-        let Some(meeting) = self.plan_occurrence(branch, &series.id, rule_due).await? else {
+        let rule_date = rule_due.with_timezone(&branch.timezone).date_naive();
+        let planned = if series.planned_through.is_some_and(|d| d >= rule_date) {
+            // The first attempt claimed the date: its meeting is found by its origin.
+            Some(self.occurrence(branch, &series, rule_date).await?)
+        } else {
+            self.plan_occurrence(branch, &series.id, rule_due).await?
+        };
+        let Some(meeting) = planned else {
             return Err(ServiceError::Store(crate::store::StoreError::Contention(
                 "series".to_owned(),
             )));
@@ -139,6 +161,25 @@ impl Services {
                 break (series, previous);
             }
         };
+        match self.occurrence(branch, &series, rule_date).await {
+            Ok(meeting) => Ok(Some(meeting)),
+            Err(e) => {
+                // Give the month back so the job's retry plans it.
+                self.unmark_planned(&branch.id, id, rule_date, previous)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The meeting of a series' occurrence (rule date `rule_date`), created once: its origin
+    /// is the series and the date, so a retried job or request finds the same number.
+    async fn occurrence(
+        &self,
+        branch: &Branch,
+        series: &Series,
+        rule_date: NaiveDate,
+    ) -> Result<Meeting> {
         let day = workdays::next_working_day(rule_date);
         let starts_at = local_to_utc(branch.timezone, day, series.at)
             .ok_or_else(|| Invalid::new("at", "no such local time"))?;
@@ -149,15 +190,9 @@ impl Services {
             duration: series.duration,
             link: series.link.clone(),
         };
-        match self.create_meeting(branch, &series.created_by, input).await {
-            Ok(meeting) => Ok(Some(meeting)),
-            Err(e) => {
-                // Give the month back so the job's retry plans it.
-                self.unmark_planned(&branch.id, id, rule_date, previous)
-                    .await;
-                Err(e)
-            }
-        }
+        let origin = format!("series:{}:{rule_date}", series.id);
+        self.create_meeting(branch, &series.created_by, input, Some(&origin))
+            .await
     }
 
     async fn unmark_planned(

@@ -116,7 +116,7 @@ impl Store {
     /// Adds a meeting's entries to the indexes in `txn`: its number, and while it is
     /// scheduled its check-in facts and its end; once ended, its start among the recently
     /// ended. Written with every change of the meeting, in the same transaction.
-    fn index_meeting(&self, txn: &mut Txn, meeting: &Meeting) -> Result<()> {
+    pub(super) fn index_meeting(&self, txn: &mut Txn, meeting: &Meeting) -> Result<()> {
         let keys = self.keys();
         let branch = &meeting.branch;
         let field = meeting.no.to_string();
@@ -291,7 +291,8 @@ impl Store {
             .await?)
     }
 
-    /// Stores a new meeting; false if the number is taken (it never is: numbers come from INCR).
+    /// Stores a new meeting; false if its number is taken: by the first attempt of a retried
+    /// create (numbers come from INCR, once per origin).
     pub async fn insert_meeting(&self, meeting: &Meeting) -> Result<bool> {
         let key = self.keys().meetings(&meeting.branch);
         let mut txn = Txn::new();
@@ -397,17 +398,18 @@ impl Store {
         txn.commit(&mut conn).await
     }
 
-    /// Stores a new recurring series.
-    pub async fn insert_series(&self, series: &Series) -> Result<()> {
+    /// Stores a new recurring series; false if one with its id is stored already (a retried
+    /// create, whose id derives from its request).
+    pub async fn insert_series(&self, series: &Series) -> Result<bool> {
         let key = self.keys().meeting_series(&series.branch);
         let mut conn = self.conn().await?;
-        let _: i64 = redis::cmd("HSET")
+        let stored: i64 = redis::cmd("HSETNX")
             .arg(&key)
             .arg(&series.id)
             .arg(encode(&key, series)?)
             .query_async(&mut conn)
             .await?;
-        Ok(())
+        Ok(stored == 1)
     }
 
     /// A series and its raw stored form (for an optimistic update).

@@ -2,6 +2,9 @@
 //! errors, the key schema, and one repository per aggregate.
 
 pub mod dedup;
+pub mod effects;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod inbound;
 pub mod jobs;
 pub mod keys;
@@ -88,6 +91,8 @@ pub struct Conn {
     inner: ConnKind,
     deadline: Duration,
     round_trips: Arc<std::sync::atomic::AtomicU64>,
+    #[cfg(feature = "fault-injection")]
+    faults: Arc<fault::Faults>,
 }
 
 #[derive(Clone)]
@@ -108,14 +113,25 @@ impl ConnectionLike for Conn {
         let deadline = self.deadline;
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "fault-injection")]
+        let fault = self.faults.next();
         Box::pin(async move {
+            #[cfg(feature = "fault-injection")]
+            if fault == Some(fault::FaultMode::Refuse) {
+                return Err(fault::injected());
+            }
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_command(cmd),
                 ConnKind::Cluster(c) => c.req_packed_command(cmd),
             };
-            tokio::time::timeout(deadline, fut)
+            let answer = tokio::time::timeout(deadline, fut)
                 .await
-                .map_err(|_| timed_out())?
+                .map_err(|_| timed_out())?;
+            #[cfg(feature = "fault-injection")]
+            if fault.is_some() {
+                return Err(fault::injected());
+            }
+            answer
         })
     }
 
@@ -129,14 +145,25 @@ impl ConnectionLike for Conn {
         // A pipeline (or MULTI/EXEC) is one round trip.
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "fault-injection")]
+        let fault = self.faults.next();
         Box::pin(async move {
+            #[cfg(feature = "fault-injection")]
+            if fault == Some(fault::FaultMode::Refuse) {
+                return Err(fault::injected());
+            }
             let fut = match &mut self.inner {
                 ConnKind::Single(c) => c.req_packed_commands(cmd, offset, count),
                 ConnKind::Cluster(c) => c.req_packed_commands(cmd, offset, count),
             };
-            tokio::time::timeout(deadline, fut)
+            let answer = tokio::time::timeout(deadline, fut)
                 .await
-                .map_err(|_| timed_out())?
+                .map_err(|_| timed_out())?;
+            #[cfg(feature = "fault-injection")]
+            if fault.is_some() {
+                return Err(fault::injected());
+            }
+            answer
         })
     }
 
@@ -162,6 +189,8 @@ struct StoreInner {
     /// Requests sent to Redis through this store (a pipeline counts once): the measure of
     /// round trips per command in `tests/api/round_trips.rs`.
     round_trips: Arc<std::sync::atomic::AtomicU64>,
+    #[cfg(feature = "fault-injection")]
+    faults: Arc<fault::Faults>,
 }
 
 impl std::fmt::Debug for Store {
@@ -201,6 +230,8 @@ impl Store {
                 single,
                 cluster: OnceCell::new(),
                 round_trips: Arc::default(),
+                #[cfg(feature = "fault-injection")]
+                faults: Arc::default(),
             }),
         })
     }
@@ -208,6 +239,12 @@ impl Store {
     /// The key builder.
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// The fault seam of this store (tests only; see [`fault`]).
+    #[cfg(feature = "fault-injection")]
+    pub fn faults(&self) -> &fault::Faults {
+        &self.inner.faults
     }
 
     /// A connection handle (multiplexed; cloning is cheap).
@@ -239,6 +276,8 @@ impl Store {
             inner,
             deadline,
             round_trips: self.inner.round_trips.clone(),
+            #[cfg(feature = "fault-injection")]
+            faults: self.inner.faults.clone(),
         })
     }
 

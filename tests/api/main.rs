@@ -28,6 +28,7 @@ mod problems;
 mod quick_start;
 mod redis_down;
 mod replicas;
+mod retry;
 mod round_trips;
 mod safe_defaults;
 mod scheduler;

@@ -142,10 +142,12 @@ pub struct NewBindCode {
     committee: bool,
 }
 
-/// `POST /branches/{id}/bind-codes`: `201 {"bind_code", "expires_at"}`.
+/// `POST /branches/{id}/bind-codes`: `201 {"bind_code", "expires_at"}`. A retry with the same
+/// `Idempotency-Key` answers the code the first attempt issued.
 pub async fn create_bind_code(
     State(state): State<AppState>,
     admin: Admin,
+    key: super::idempotency::IdempotencyKey,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -157,7 +159,11 @@ pub async fn create_bind_code(
     } else {
         super::json::from_slice::<NewBindCode>(&body)?.committee
     };
-    let code = state.services.issue_bind_code(&id, committee).await?;
+    let origin = key.origin(&admin.actor, "bind_code.create");
+    let code = state
+        .services
+        .issue_bind_code_for(&id, committee, origin.as_deref())
+        .await?;
     audit(
         &state,
         Some(&id),

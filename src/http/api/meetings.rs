@@ -14,6 +14,7 @@ use super::{
     auth::Admin,
     branches::{audit, branch_id},
     error::ApiError,
+    idempotency::IdempotencyKey,
     json::ApiJson,
 };
 use crate::{
@@ -50,18 +51,27 @@ pub fn router() -> axum::Router<AppState> {
 }
 
 /// `POST /branches/{id}/meetings`: plans a meeting, announces it and schedules its reminders.
+/// A retry with the same `Idempotency-Key` answers the same meeting (same number), announced
+/// once.
 pub async fn create_meeting(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<NewMeeting>,
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let branch = state.services.branch(&id).await?;
+    let origin = key.origin(&admin.actor, "meeting.create");
     let meeting = state
         .services
-        .create_meeting(&branch, &format!("api:{}", admin.actor), input)
+        .create_meeting(
+            &branch,
+            &format!("api:{}", admin.actor),
+            input,
+            origin.as_deref(),
+        )
         .await?;
     audit(
         &state,
@@ -130,15 +140,22 @@ pub async fn get_meeting(
 pub async fn create_series(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<crate::service::series::NewSeries>,
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let branch = state.services.branch(&id).await?;
+    let origin = key.origin(&admin.actor, "series.create");
     let (series, first) = state
         .services
-        .create_series(&branch, &format!("api:{}", admin.actor), input)
+        .create_series(
+            &branch,
+            &format!("api:{}", admin.actor),
+            input,
+            origin.as_deref(),
+        )
         .await?;
     audit(&state, Some(&id), &admin, "series.create", &series.id).await;
     Ok((
@@ -355,11 +372,16 @@ pub async fn reschedule_meeting(
 pub async fn cancel_meeting(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path((id, no)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
     let id = branch.id.clone();
-    let meeting = state.services.cancel_meeting(&branch, no).await?;
+    let origin = key.origin(&admin.actor, "meeting.cancel");
+    let meeting = state
+        .services
+        .cancel_meeting(&branch, no, origin.as_deref())
+        .await?;
     audit(&state, Some(&id), &admin, "meeting.cancel", &no.to_string()).await;
     Ok(Json(meeting).into_response())
 }
@@ -369,11 +391,16 @@ pub async fn cancel_meeting(
 pub async fn end_meeting(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path((id, no)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
     let id = branch.id.clone();
-    let (meeting, summary) = state.services.end_meeting(&branch, no).await?;
+    let origin = key.origin(&admin.actor, "meeting.end");
+    let (meeting, summary) = state
+        .services
+        .end_meeting(&branch, no, origin.as_deref())
+        .await?;
     audit(&state, Some(&id), &admin, "meeting.end", &no.to_string()).await;
     Ok(Json(json!({
         "meeting": meeting,
@@ -396,6 +423,7 @@ pub struct NewMinutes {
 pub async fn add_minutes(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path((id, no)): Path<(String, String)>,
     ApiJson(input): ApiJson<NewMinutes>,
 ) -> Result<Response, ApiError> {
@@ -404,7 +432,13 @@ pub async fn add_minutes(
     let no = meeting_no(&no)?;
     let meeting = state
         .services
-        .add_minutes_by_name(&id, no, &input.by, &input.text)
+        .add_minutes_by_name(
+            &id,
+            no,
+            &input.by,
+            &input.text,
+            key.origin(&admin.actor, "meeting.minutes").as_deref(),
+        )
         .await?;
     audit(
         &state,

@@ -12,6 +12,7 @@ use super::{
     auth::Admin,
     branches::{audit, branch_id},
     error::ApiError,
+    idempotency::IdempotencyKey,
     json::ApiJson,
 };
 use crate::{
@@ -86,15 +87,21 @@ pub async fn clear_join_requests(
 }
 
 /// `POST /branches/{id}/members`: adds a roster entry that its person links to with `加入`.
+/// A retry with the same `Idempotency-Key` answers the entry the first attempt made.
 pub async fn create_member(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<NewMember>,
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let member = state.services.add_member(&id, input).await?;
+    let origin = key.origin(&admin.actor, "member.create");
+    let member = state
+        .services
+        .add_member(&id, input, origin.as_deref())
+        .await?;
     audit(&state, Some(&id), &admin, "member.create", &member.id).await;
     Ok((StatusCode::CREATED, Json(member)).into_response())
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod branches;
 pub mod error;
+pub mod idempotency;
 pub mod json;
 pub mod meetings;
 pub mod members;

@@ -11,6 +11,7 @@ use super::{
     auth::Admin,
     branches::{audit, branch_id},
     error::ApiError,
+    idempotency::IdempotencyKey,
     json::ApiJson,
 };
 use crate::{http::problem::Problem, service::notices::NewNotice, state::AppState};
@@ -23,16 +24,22 @@ pub fn router() -> axum::Router<AppState> {
         .route("/branches/{id}/notices/{notice}", delete(cancel_notice))
 }
 
-/// `POST /branches/{id}/notices`: `201 {"id", "at", "scheduled"}`.
+/// `POST /branches/{id}/notices`: `201 {"id", "at", "scheduled"}`. A retry with the same
+/// `Idempotency-Key` answers the same notice and sends it once.
 pub async fn create_notice(
     State(state): State<AppState>,
     admin: Admin,
+    key: IdempotencyKey,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<NewNotice>,
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let notice = state.services.create_notice(&id, input).await?;
+    let origin = key.origin(&admin.actor, "notice.create");
+    let notice = state
+        .services
+        .create_notice(&id, input, origin.as_deref())
+        .await?;
     audit(&state, Some(&id), &admin, "notice.create", &notice.id).await;
     Ok((StatusCode::CREATED, Json(notice)).into_response())
 }
