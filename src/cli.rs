@@ -235,11 +235,11 @@ async fn outbox(settings: Settings, cmd: OutboxCommand) -> anyhow::Result<ExitCo
 
 async fn token(settings: Settings, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     let store = Store::new(&settings.redis).context("redis configuration")?;
-    let services = Services {
+    let services = Services::new(
         store,
-        clock: std::sync::Arc::new(SystemClock),
-        settings: std::sync::Arc::new(settings),
-    };
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(settings),
+    );
     match cmd {
         TokenCommand::Issue {
             scope,
@@ -259,7 +259,6 @@ async fn token(settings: Settings, cmd: TokenCommand) -> anyhow::Result<ExitCode
                 .await
                 .context("failed to issue the token")?;
             services
-                .store
                 .audit(None, "cli", "token.create", &token.id)
                 .await
                 .ok();
@@ -272,11 +271,7 @@ async fn token(settings: Settings, cmd: TokenCommand) -> anyhow::Result<ExitCode
                 .await
                 .context("failed to revoke")?
             {
-                services
-                    .store
-                    .audit(None, "cli", "token.revoke", &id)
-                    .await
-                    .ok();
+                services.audit(None, "cli", "token.revoke", &id).await.ok();
                 eprintln!("{id} revoked");
             } else {
                 eprintln!("no token {id}");
@@ -306,11 +301,11 @@ async fn jobs(settings: Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode> 
 
 async fn branch(settings: Settings, cmd: BranchCommand) -> anyhow::Result<ExitCode> {
     let store = Store::new(&settings.redis).context("redis configuration")?;
-    let services = Services {
+    let services = Services::new(
         store,
-        clock: std::sync::Arc::new(SystemClock),
-        settings: std::sync::Arc::new(settings),
-    };
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(settings),
+    );
     match cmd {
         BranchCommand::Create(c) => {
             let language = if c.language == "en" {
@@ -328,7 +323,6 @@ async fn branch(settings: Settings, cmd: BranchCommand) -> anyhow::Result<ExitCo
                 .await
                 .context("failed to create the branch")?;
             services
-                .store
                 .audit(None, "cli", "branch.create", branch.id.as_str())
                 .await
                 .ok();
@@ -347,7 +341,6 @@ async fn branch(settings: Settings, cmd: BranchCommand) -> anyhow::Result<ExitCo
                 .await
                 .context("failed to issue a code")?;
             services
-                .store
                 .audit(Some(&id), "cli", "bind_code.create", "")
                 .await
                 .ok();

@@ -191,8 +191,9 @@ pub async fn receive_webhook(
     let started = std::time::Instant::now();
     let services = &state.services;
     let is_join = key == Some(CommandKey::Join);
+    let sender = event.sender();
     // Where the message belongs: one read of the chat's (or, privately, the sender's) index.
-    let branch_id = match services.message_branch(&event).await {
+    let branch_id = match services.message_branch(&sender).await {
         Ok(found) => found,
         Err(e) => return service_failure(platform, e).into_response(),
     };
@@ -203,7 +204,10 @@ pub async fn receive_webhook(
         && spec.key == CommandKey::CheckIn
     {
         let (no, code) = chat::meetings::checkin_args(args);
-        match services.fast_checkin(branch, &event, no, code).await {
+        match services
+            .fast_checkin(branch, &sender, &event.message_id, no, code)
+            .await
+        {
             Err(e) => return service_failure(platform, e).into_response(),
             Ok(FastCheckin::Done { outcome, .. }) => {
                 let replies = checkin_replies(&event, &outcome);
@@ -233,7 +237,10 @@ pub async fn receive_webhook(
     let entered = match (early, &branch_id) {
         (Some(done), _) => Some(done),
         (None, Some(branch)) => {
-            match services.enter(branch, &event, is_join, key.is_some()).await {
+            match services
+                .enter(branch, &sender, &event.message_id, is_join, key.is_some())
+                .await
+            {
                 Ok(entered) => entered,
                 Err(e) => return service_failure(platform, e).into_response(),
             }
@@ -243,7 +250,7 @@ pub async fn receive_webhook(
     let (ctx, verdict, claim) = match entered {
         Some((ctx, verdict, claim)) => (ctx, Ok(verdict), claim),
         None => {
-            let verdict = services.count_unbound(&event, is_join).await;
+            let verdict = services.count_unbound(&sender, is_join).await;
             (
                 ChatContext {
                     branch: None,
@@ -526,7 +533,7 @@ async fn unattributed(state: &AppState, adapter: &dyn Platform, event: InboundEv
         count(platform, "unattributed");
         return adapter.render_replies(&event, &[]).response;
     }
-    let ctx = match services.chat_context(&event).await {
+    let ctx = match services.chat_context(&event.sender()).await {
         Ok(ctx) => ctx,
         Err(e) => return service_failure(platform, e).into_response(),
     };
@@ -620,7 +627,7 @@ fn service_failure(platform: &str, error: ServiceError) -> Problem {
 /// Returns whether the sender is now a member.
 async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies: &[Reply]) -> bool {
     let services = &state.services;
-    let branch = match services.chat_context(event).await {
+    let branch = match services.chat_context(&event.sender()).await {
         Ok(after) if after.role() > Role::Guest => after.branch.map(|b| b.id),
         Ok(_) => None,
         Err(e) => {
@@ -635,7 +642,10 @@ async fn remember_if_now_member(state: &AppState, event: &InboundEvent, replies:
         return true;
     };
     // Failing here only weakens dedup of a later retry, whose command is idempotent.
-    if let Err(e) = services.remember_reply(&branch, event, &json).await {
+    if let Err(e) = services
+        .remember_reply(&branch, &event.sender(), &event.message_id, &json)
+        .await
+    {
         tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not store reply for dedup");
     }
     true
@@ -692,7 +702,7 @@ async fn run_once(
         let current = match claim.take() {
             Some(c) => c,
             None => services
-                .claim_message(branch, event)
+                .claim_message(branch, &event.sender(), &event.message_id)
                 .await
                 .map_err(|e| service_failure(platform, e))?,
         };

@@ -10,10 +10,9 @@ use crate::{
     domain::{
         Branch, BranchId, Invalid, Language, Member, MemberStatus, Role, TimingOverrides,
         chat::{ChatRef, Sender},
-        member::{Identity, identity_key},
+        member::Identity,
         validate_name,
     },
-    platform::InboundEvent,
     store::{limits::Attempt, roster::BindCodeRecord, txn::Txn},
 };
 
@@ -315,19 +314,19 @@ impl Services {
     /// Who is speaking in this chat, and in which branch: the chat's (or, in a private
     /// chat, the sender's) branch from its global index, then the branch record and the
     /// sender's entry in one script (two round trips).
-    pub async fn chat_context(&self, event: &InboundEvent) -> Result<ChatContext> {
+    pub async fn chat_context(&self, sender: &Sender) -> Result<ChatContext> {
         let none = ChatContext {
             branch: None,
             member: None,
         };
-        let Some(branch_id) = self.message_branch(event).await? else {
+        let Some(branch_id) = self.message_branch(sender).await? else {
             return Ok(none);
         };
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let ident = sender.account();
         Ok(
             match self
                 .store
-                .branch_context(&branch_id, &event.chat, &event.sender_id, &ident)
+                .branch_context(&branch_id, &sender.chat, &sender.user_id, &ident)
                 .await?
             {
                 Some((branch, member)) => ChatContext {

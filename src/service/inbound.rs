@@ -6,8 +6,8 @@
 
 use super::{Result, Services, branches::ChatContext};
 use crate::{
+    domain::chat::{ChatKind, Sender},
     domain::{BranchId, Role, chat::ChatRef, member::identity_key},
-    platform::{ChatKind, InboundEvent},
     store::{
         dedup::{Claim, ClaimToken},
         inbound::{CheckinArgs, Entry, FastCheckin, MemberLimit},
@@ -19,11 +19,11 @@ use crate::{
 impl Services {
     /// The branch a message belongs to: the chat's (a group) or the sender's (a private
     /// chat). One read of a global index.
-    pub async fn message_branch(&self, event: &InboundEvent) -> Result<Option<BranchId>> {
-        Ok(match event.chat_kind {
-            ChatKind::Group => self.store.chat_branch(&event.chat).await?,
+    pub async fn message_branch(&self, sender: &Sender) -> Result<Option<BranchId>> {
+        Ok(match sender.chat_kind {
+            ChatKind::Group => self.store.chat_branch(&sender.chat).await?,
             ChatKind::Private => {
-                let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+                let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
                 self.store.identity_branch(&ident).await?
             }
         })
@@ -44,19 +44,20 @@ impl Services {
     pub async fn enter(
         &self,
         branch: &BranchId,
-        event: &InboundEvent,
+        sender: &Sender,
+        message_id: &str,
         is_join: bool,
         claims: bool,
     ) -> Result<Option<(ChatContext, CommandVerdict, Option<Claim>)>> {
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
         let entry = self
             .store
             .enter(
                 branch,
-                &event.chat,
-                &event.sender_id,
+                &sender.chat,
+                &sender.user_id,
                 &ident,
-                &event.message_id,
+                message_id,
                 self.member_limit(),
                 claims,
             )
@@ -75,7 +76,7 @@ impl Services {
                 };
                 let verdict = match verdict {
                     Some(verdict) => verdict,
-                    None => self.count_guest(&ctx, event, is_join).await?,
+                    None => self.count_guest(&ctx, sender, is_join).await?,
                 };
                 Some((ctx, verdict, claim))
             }
@@ -87,26 +88,22 @@ impl Services {
     pub async fn count_guest(
         &self,
         ctx: &ChatContext,
-        event: &InboundEvent,
+        sender: &Sender,
         is_join: bool,
     ) -> Result<CommandVerdict> {
         let limits = self.command_limits(ctx, is_join);
         Ok(self
             .store
-            .count_command(&event.chat, &event.sender_id, limits)
+            .count_command(&sender.chat, &sender.user_id, limits)
             .await?)
     }
 
     /// Counts a command in an unbound chat (everyone there is a guest).
-    pub async fn count_unbound(
-        &self,
-        event: &InboundEvent,
-        is_join: bool,
-    ) -> Result<CommandVerdict> {
+    pub async fn count_unbound(&self, sender: &Sender, is_join: bool) -> Result<CommandVerdict> {
         let limits = self.limits_for(Role::Guest, false, is_join);
         Ok(self
             .store
-            .count_command(&event.chat, &event.sender_id, limits)
+            .count_command(&sender.chat, &sender.user_id, limits)
             .await?)
     }
 
@@ -117,22 +114,23 @@ impl Services {
     pub async fn fast_checkin(
         &self,
         branch: &BranchId,
-        event: &InboundEvent,
+        sender: &Sender,
+        message_id: &str,
         no: Option<u64>,
         code: Option<&str>,
     ) -> Result<FastCheckin> {
         let settings = &self.settings;
         let policy = self.wrong_code_policy();
         let now = self.clock.now();
-        let ident = identity_key(event.chat.platform, &event.chat.bot, &event.sender_id);
+        let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
         let outcome = self
             .store
             .fast_checkin(
                 branch,
-                &event.chat,
-                &event.sender_id,
+                &sender.chat,
+                &sender.user_id,
                 &ident,
-                &event.message_id,
+                message_id,
                 self.member_limit(),
                 &CheckinArgs {
                     no,
@@ -161,7 +159,7 @@ impl Services {
         } = &outcome
             && let Some(bucket) = outcome.bucket
         {
-            self.schedule_digest_job(branch, &event.chat, bucket)
+            self.schedule_digest_job(branch, &sender.chat, bucket)
                 .await?;
         }
         Ok(outcome)
@@ -179,10 +177,15 @@ impl Services {
     }
 
     /// Claims a message of a bound chat again (a duplicate waiting for the first delivery).
-    pub async fn claim_message(&self, branch: &BranchId, event: &InboundEvent) -> Result<Claim> {
+    pub async fn claim_message(
+        &self,
+        branch: &BranchId,
+        sender: &Sender,
+        message_id: &str,
+    ) -> Result<Claim> {
         Ok(self
             .store
-            .claim_message(branch, &event.chat, &event.message_id)
+            .claim_message(branch, &sender.chat, message_id)
             .await?)
     }
 
@@ -205,15 +208,16 @@ impl Services {
     pub async fn remember_reply(
         &self,
         branch: &BranchId,
-        event: &InboundEvent,
+        sender: &Sender,
+        message_id: &str,
         replies_json: &str,
     ) -> Result<bool> {
         Ok(self
             .store
             .remember_reply(
                 branch,
-                &event.chat,
-                &event.message_id,
+                &sender.chat,
+                message_id,
                 replies_json,
                 self.settings.timing.dedup_ttl,
             )

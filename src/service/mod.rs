@@ -27,8 +27,8 @@ use crate::{
 /// The services' shared handles: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Services {
-    /// Redis.
-    pub store: Store,
+    /// Redis: private, so that chat and http reach it only through service functions.
+    store: Store,
     /// Time source.
     pub clock: Arc<dyn Clock>,
     /// Configuration.

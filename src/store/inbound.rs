@@ -163,9 +163,6 @@ pub struct CheckinArgs<'a> {
     pub dedup_ttl: Duration,
 }
 
-/// The most names one chat's digest list holds (the largest groups have about 3,000
-/// people); older names beyond it are dropped.
-pub const DIGEST_CAP: u32 = 3000;
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -404,7 +401,7 @@ impl Store {
             .arg(ms(args.wrong_cooldown))
             .arg(ms(args.digest_window))
             .arg(args.digest_threshold)
-            .arg(DIGEST_CAP)
+            .arg(super::meetings::DIGEST_CAP)
             .arg(ms(super::meetings::DIGEST_TTL))
             .arg(marker_ttl.max(1))
             .arg(ms(args.dedup_ttl))

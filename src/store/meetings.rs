@@ -23,6 +23,10 @@ static INDEX_READ: LazyLock<Script> =
 /// replica died before scheduling it) leaves no list behind for longer.
 pub const DIGEST_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// The most names one chat's digest list holds (the largest groups have about 3,000
+/// people); older names beyond it are dropped.
+pub const DIGEST_CAP: u32 = 3000;
+
 /// How far back `签到状态` shows ended meetings (by their start), and so how long they stay in
 /// the `ended` index.
 pub const RECENT_ENDED: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -95,7 +99,7 @@ impl Store {
         name: &str,
     ) -> Result<()> {
         let key = self.keys().checkin_digest(branch, chat);
-        let cap = isize::try_from(super::inbound::DIGEST_CAP).unwrap_or(isize::MAX);
+        let cap = isize::try_from(DIGEST_CAP).unwrap_or(isize::MAX);
         let mut conn = self.conn().await?;
         let _: () = redis::pipe()
             .atomic()
