@@ -7,7 +7,7 @@
 use super::{Result, Services, branches::ChatContext};
 use crate::{
     domain::chat::{ChatKind, Sender},
-    domain::{BranchId, Role, chat::ChatRef, member::identity_key},
+    domain::{BranchId, Role, chat::ChatRef},
     store::{
         dedup::{Claim, ClaimToken},
         inbound::{CheckinArgs, Entry, FastCheckin, MemberLimit},
@@ -23,7 +23,7 @@ impl Services {
         Ok(match sender.chat_kind {
             ChatKind::Group => self.store.chat_branch(&sender.chat).await?,
             ChatKind::Private => {
-                let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
+                let ident = sender.account();
                 self.store.identity_branch(&ident).await?
             }
         })
@@ -49,7 +49,7 @@ impl Services {
         is_join: bool,
         claims: bool,
     ) -> Result<Option<(ChatContext, CommandVerdict, Option<Claim>)>> {
-        let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
+        let ident = sender.account();
         let entry = self
             .store
             .enter(
@@ -122,7 +122,7 @@ impl Services {
         let settings = &self.settings;
         let policy = self.wrong_code_policy();
         let now = self.clock.now();
-        let ident = identity_key(sender.chat.platform, &sender.chat.bot, &sender.user_id);
+        let ident = sender.account();
         let outcome = self
             .store
             .fast_checkin(

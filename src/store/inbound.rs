@@ -163,7 +163,6 @@ pub struct CheckinArgs<'a> {
     pub dedup_ttl: Duration,
 }
 
-
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }

@@ -322,14 +322,9 @@ impl Store {
 
     /// Replaces a meeting if it still reads `expected_raw`; false on a conflict.
     pub async fn update_meeting(&self, meeting: &Meeting, expected_raw: &str) -> Result<bool> {
-        let key = self.keys().meetings(&meeting.branch);
-        let field = meeting.no.to_string();
-        let mut txn = Txn::new();
-        txn.expect_field(&key, &field, Some(expected_raw));
-        txn.hset(&key, &field, &encode(&key, meeting)?);
-        self.index_meeting(&mut txn, meeting)?;
-        let mut conn = self.conn().await?;
-        txn.commit(&mut conn).await
+        // One writer of a changed meeting, so its indexes can never be left behind.
+        self.update_meeting_marked(meeting, expected_raw, None)
+            .await
     }
 
     /// Every meeting of a branch, by number.
