@@ -75,12 +75,20 @@ pub fn help_one(lang: Language, spec: &CommandSpec) -> String {
         Language::En => (spec.help_en, spec.min_role.label(lang)),
     };
     let usage = usage(spec, lang);
+    let example = match lang {
+        Language::Zh => spec.example_zh,
+        Language::En => spec.example_en,
+    };
     match spec.min_role {
-        Role::Guest => t!(lang, "「{usage}」：{help}。", "\"{usage}\": {help}."),
+        Role::Guest => t!(
+            lang,
+            "「{usage}」：{help}。例如：{example}",
+            "\"{usage}\": {help}. For example: {example}"
+        ),
         _ => t!(
             lang,
-            "「{usage}」：{help}。需要身份：{who}及以上。",
-            "\"{usage}\": {help}. For: {who} and above."
+            "「{usage}」：{help}。例如：{example}\n需要身份：{who}及以上。",
+            "\"{usage}\": {help}. For example: {example}\nFor: {who} and above."
         ),
     }
 }
