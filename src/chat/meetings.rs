@@ -21,7 +21,14 @@ use crate::{
 pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
     let mut words = args.split(' ').filter(|w| !w.is_empty());
     let first = words.next();
-    let (no, code) = match first.and_then(|w| w.strip_prefix('#')).and_then(number) {
+    // `签到4` reads as `签到 #4`: a bare number under 1000 is a meeting's number, since check-in
+    // codes are four digits or more in practice; a shorter code follows an explicit `#n`.
+    let as_no = |w: &str| match w.strip_prefix('#') {
+        Some(digits) => number(digits),
+        None if w.len() <= 3 => number(w),
+        None => None,
+    };
+    let (no, code) = match first.and_then(as_no) {
         Some(no) => (Some(no), words.next()),
         None => (None, first),
     };

@@ -661,7 +661,7 @@ async fn stored_replies(
 ) -> Result<Vec<Reply>, Problem> {
     match inbound::stored(value) {
         Ok(Stored::Replies(json)) => serde_json::from_str(&json).map_err(|e| {
-            tracing::error!(error.message = %e, "stored reply does not decode");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&e), "stored reply does not decode");
             Problem::internal()
         }),
         Ok(Stored::Checkin(outcome)) => {
@@ -671,12 +671,12 @@ async fn stored_replies(
                     .ensure_digest_job(branch, &event.chat, bucket)
                     .await
             {
-                tracing::warn!(error.message = %e, "could not schedule a check-in digest again");
+                tracing::warn!(error.cause_chain = %crate::error::Chain(&e), "could not schedule a check-in digest again");
             }
             Ok(checkin_replies(event, &outcome))
         }
         Err(e) => {
-            tracing::error!(error.message = %e, "stored reply does not decode");
+            tracing::error!(error.cause_chain = %crate::error::Chain(&e), "stored reply does not decode");
             Err(Problem::internal())
         }
     }

@@ -321,7 +321,7 @@ impl Outbox {
                         Ok(false) => return None,
                         // Unknown, not lost: the send ends within its own timeout, and the
                         // hold after it decides whether the turn goes on.
-                        Err(e) => tracing::warn!(chat, error.message = %e, "could not renew an outbox lease"),
+                        Err(e) => tracing::warn!(chat, error.cause_chain = %crate::error::Chain(&e), "could not renew an outbox lease"),
                     }
                 }
             }

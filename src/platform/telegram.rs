@@ -597,7 +597,7 @@ impl UsernameLookup {
             Err(e) => tracing::warn!(
                 bot = %self.bot,
                 error.cause_chain = ?e,
-                error.message = %e,
+                error.cause_chain = %crate::error::Chain(&e),
                 "could not learn the bot's username; @mentions of it in groups are not recognised \
                  until a later try (set username in its [bots.*] table to skip the lookup)"
             ),
@@ -616,12 +616,12 @@ impl UsernameLookup {
             Ok(_) => {}
             // Redis is only a cache here; Telegram can still answer.
             Err(e) => {
-                tracing::warn!(bot = %self.bot, error.message = %e, "bot username cache unavailable")
+                tracing::warn!(bot = %self.bot, error.cause_chain = %crate::error::Chain(&e), "bot username cache unavailable")
             }
         }
         let name = self.get_me().await?;
         if let Err(e) = token::cache_bot_username(&self.store, &self.bot, &name).await {
-            tracing::warn!(bot = %self.bot, error.message = %e, "could not cache the bot's username");
+            tracing::warn!(bot = %self.bot, error.cause_chain = %crate::error::Chain(&e), "could not cache the bot's username");
         }
         Ok(self.name.get_or_init(|| name).clone())
     }

@@ -170,6 +170,9 @@ async fn a_meeting_lives_from_announcement_to_minutes() {
     app.clock.advance(chrono::Duration::minutes(50));
     assert!(app.say1(ZHANG, "签到").await.contains("签到成功"));
     assert!(app.say1(ZHANG, "签到").await.contains("不重复计"));
+    // Typed as people type it: glued to the meeting's number, or with a synonym.
+    assert!(app.say1(ZHANG, "签到1").await.contains("不重复计"));
+    assert!(app.say1(ZHANG, "打卡！").await.contains("不重复计"));
     app.clock
         .advance(starts - app.clock.now() + chrono::Duration::minutes(5));
     assert!(app.say1(SEC, "签到 #1").await.contains("迟到"));
@@ -181,7 +184,7 @@ async fn a_meeting_lives_from_announcement_to_minutes() {
             .contains("签到已开放")
     );
     assert!(app.say1(ZHAO, "签到 1234").await.contains("签到码不对"));
-    assert!(app.say1(ZHAO, "签到 7788").await.contains("迟到"));
+    assert!(app.say1(ZHAO, "签到码7788").await.contains("迟到"));
 
     // The end: counts and quorum in the group, names of the absent in the committee chat only.
     let ended = app.say1(SEC, "结束会议 #1").await;
