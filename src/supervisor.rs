@@ -92,7 +92,9 @@ impl Workers {
 
     /// Makes the running worker `name` panic, as a bug in it would, so that tests can watch
     /// the supervisor react. Reachable only from Rust code in this process, never over HTTP.
-    /// False if no such worker is supervised.
+    /// False if no such worker is supervised. Compiled only into test builds (the
+    /// `fault-injection` feature), like the store's fault seam.
+    #[cfg(any(test, feature = "fault-injection"))]
     #[doc(hidden)]
     pub fn inject_panic(&self, name: &str) -> bool {
         let fault = self.with(|slots| slots.get(name).map(|s| s.fault.clone()));

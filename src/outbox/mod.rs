@@ -165,9 +165,18 @@ impl Outbox {
 
     /// One turn for a chat: up to [`PER_TURN`] messages, in order, while `token` holds it.
     async fn serve_chat(&self, chat: &str, token: &str) -> Result<OutboxTick, StoreError> {
+        let mut tick = OutboxTick::default();
+        // A round claims more chats than it serves at once, so a turn may start late: renew
+        // the lease first, and give the chat up if another turn has taken it meanwhile.
+        if !self
+            .store
+            .hold_chat(chat, token, self.lease_until(), &[])
+            .await?
+        {
+            return Ok(tick);
+        }
         let now = self.clock.now();
         let pending = self.store.chat_messages(chat, PER_TURN).await?;
-        let mut tick = OutboxTick::default();
         let Some(first) = pending.first() else {
             self.settle(
                 chat,

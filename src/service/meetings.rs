@@ -712,13 +712,16 @@ impl Services {
     ) -> Result<Meeting> {
         let now = self.clock.now();
         if let Some(code) = code
-            && (code.is_empty()
+            && (code.chars().count() < 4
                 || code.chars().count() > 16
                 || code.chars().any(char::is_whitespace))
         {
-            return Err(Invalid::new("code", "1 to 16 characters without spaces")
-                .zh("签到码需 1 到 16 个字符，不含空格")
-                .into());
+            // Four at least: `签到 12` reads 12 as a meeting's number, never as a code.
+            return Err(
+                Invalid::new("code", "4 to 16 characters without spaces, e.g. 6666")
+                    .zh("签到码需 4 到 16 个字符，不含空格，例如 6666")
+                    .into(),
+            );
         }
         if minutes.is_some_and(|m| m == 0 || m > 24 * 60) {
             return Err(Invalid::new("minutes", "1 to 1440")

@@ -208,6 +208,7 @@ impl Store {
             .key(keys.outbox_chat_bucket(chat))
             .key(keys.outbox_bot_bucket(bot))
             .key(keys.outbox_owners())
+            .key(keys.outbox_leases())
             .arg(ms(now))
             .arg(chat_bucket.rate_per_ms)
             .arg(chat_bucket.capacity)

@@ -262,6 +262,10 @@ async fn members_cannot_run_meetings_and_bad_input_is_refused() {
     assert!(app.say1(SEC, "结束会议 #99").await.contains("没有会议 #99"));
     assert!(app.say1(ZHANG, "参加 三").await.contains("格式不对"));
     assert!(app.say1(ZHANG, "签到").await.contains("没有开放签到"));
+    // A code of three digits would read as a meeting's number (`签到 12` is meeting #12).
+    app.say1(SEC, "新建会议 支委会 明天 19:30 学习").await;
+    let short = app.say1(SEC, "开始签到 #1 10 123").await;
+    assert!(short.contains("签到码需 4 到 16 个字符"), "{short}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -242,16 +242,24 @@ async fn a_turn_whose_lease_lapsed_can_neither_send_nor_record_nor_settle() {
         store.claim_chats(now, lease, "turn-a", 10).await.unwrap(),
         ["slow:s8"]
     );
-    // Turn A stalls past its lease; turn B (another replica, or the same one) takes over.
+    // Turn A stalls past its lease: even before anyone claims the chat again, it may not
+    // send, as another replica may claim it at any moment and send too.
     let later = now + chrono::Duration::seconds(31);
+    let bucket =
+        mobile_branch::outbox::chat_bucket(mobile_branch::domain::chat::SendLimits::UNLIMITED);
+    assert_eq!(
+        store
+            .take_tokens("slow:s8", "turn-a", bucket, bucket, 1, later)
+            .await
+            .unwrap(),
+        Grant::Lost
+    );
+    // Turn B (another replica, or the same one) takes over.
     assert_eq!(
         store.claim_chats(later, lease, "turn-b", 10).await.unwrap(),
         ["slow:s8"]
     );
-    let (ids, bucket) = (
-        vec!["f:0-id".to_owned()],
-        mobile_branch::outbox::chat_bucket(mobile_branch::domain::chat::SendLimits::UNLIMITED),
-    );
+    let ids = vec!["f:0-id".to_owned()];
     let before = app.redis_state(&[]).await;
     assert_eq!(
         store

@@ -1,21 +1,27 @@
 -- outbox_take.lua: take send tokens from a chat's and a bot's bucket at once.
 -- KEYS[1] chat bucket hash (tokens, ts, resv), KEYS[2] bot bucket hash (tokens, ts),
--- KEYS[3] outbox owners hash (chat -> token of the turn holding its lease)
+-- KEYS[3] outbox owners hash (chat -> token of the turn holding its lease),
+-- KEYS[4] outbox leases zset (chat -> lease expiry ms)
 -- ARGV[1] now ms, ARGV[2] chat rate (tokens/ms), ARGV[3] chat capacity,
 -- ARGV[4] bot rate (tokens/ms), ARGV[5] bot capacity, ARGV[6] tokens wanted,
 -- ARGV[7] chat member, ARGV[8] the turn's token
 -- Returns {granted, wait_ms}: all wanted, or 1 when fewer are there (one digest message),
--- or 0 and how long to wait; {-1, 0} when the token no longer holds the chat's lease
--- (nothing taken: a replica that lost the chat must not send for it).
+-- or 0 and how long to wait; {-1, 0} when the token no longer holds the chat's lease, or its
+-- lease has run out even if nobody claimed the chat yet (nothing taken: a turn that started
+-- late, or stalled, must not send while another replica may claim the chat and send too).
 --
 -- When the bot's bucket is empty the chat reserves the bot's next free slot (the bucket goes
 -- into debt, as in GCRA) and is told to come back exactly then; its reservation is honoured
 -- without another bot token. Without reservations every waiting chat would poll each time a
 -- token appears: a thundering herd of Redis calls when a thousand chats wait on one bot.
+local now = tonumber(ARGV[1])
 if redis.call('HGET', KEYS[3], ARGV[7]) ~= ARGV[8] then
   return {-1, 0}
 end
-local now = tonumber(ARGV[1])
+local until_ms = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[7]) or '0')
+if until_ms <= now then
+  return {-1, 0}
+end
 local function level(key, rate, cap)
   local b = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(b[1]) or cap
