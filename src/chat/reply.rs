@@ -692,6 +692,12 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
             "没有「{name}」的待审核申请。发送「成员」查看待审核名单。",
             "Nobody waits to join as {name}. Send \"members\" to see who waits."
         ),
+        // Only the admin API sends Idempotency-Key; chat never meets this.
+        ServiceError::RequestKeyReused => t!(
+            lang,
+            "这个请求与先前的不同，请重新发送。",
+            "This request differs from an earlier one with the same key; send it again."
+        ),
         ServiceError::Store(_) => t!(
             lang,
             "服务暂时不可用，请稍后再试。",

@@ -142,6 +142,10 @@ pub enum ServiceError {
     /// Nobody waits for approval under that name.
     #[error("no join request for {0:?}")]
     NoRequest(String),
+    /// An admin API `Idempotency-Key` came back with a different request than it was first
+    /// used for.
+    #[error("this Idempotency-Key was used for a different request")]
+    RequestKeyReused,
     /// Redis failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -44,6 +44,27 @@ impl Services {
         Ok(self.store.job_records(list, JOB_RECORDS_SHOWN).await?)
     }
 
+    /// Binds an admin API request's `Idempotency-Key` origin to the request's fingerprint;
+    /// the key reused for another request is refused rather than silently answered with the
+    /// first request's object.
+    pub async fn bind_request_key(
+        &self,
+        branch: &BranchId,
+        origin: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
+        let ttl = self.settings.timing.dedup_ttl;
+        if self
+            .store
+            .bind_request_key(branch, origin, fingerprint, ttl)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(super::ServiceError::RequestKeyReused)
+        }
+    }
+
     /// Appends an entry to a branch's audit log (or the region's, for `None`).
     pub async fn audit(
         &self,

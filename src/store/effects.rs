@@ -26,6 +26,31 @@ pub struct EffectMark<'a> {
 }
 
 impl Store {
+    /// Binds an API request's `Idempotency-Key` origin to the request's fingerprint for
+    /// `ttl`: true when the key is new or was used for this same request, false when it was
+    /// used for another.
+    pub async fn bind_request_key(
+        &self,
+        branch: &BranchId,
+        origin: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let key = self.keys().request_key(branch, origin);
+        let mut conn = self.conn().await?;
+        // SET NX GET: one round trip sets the fingerprint or reads the one stored.
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(fingerprint)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(stored.is_none_or(|s| s == fingerprint))
+    }
+
     /// Adds `mark` to a transaction on the branch's keys.
     pub fn mark_in(&self, txn: &mut Txn, branch: &BranchId, mark: &EffectMark<'_>) {
         let key = self.keys().effect(branch, mark.origin);

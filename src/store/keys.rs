@@ -85,6 +85,12 @@ impl Keys {
         self.branch_key(branch, &format!("effect:{origin}"))
     }
 
+    /// String (TTL `timing.dedup_ttl`): the fingerprint of the admin API request that first
+    /// used an `Idempotency-Key`, so that the key reused with another request is refused.
+    pub fn request_key(&self, branch: &BranchId, origin: &str) -> String {
+        self.branch_key(branch, &format!("reqkey:{origin}"))
+    }
+
     /// String: the bind code issued in answer to one chat message (`绑定码`), so that a retried
     /// message finds the same code instead of issuing a second. Lives as long as the code.
     pub fn bind_code_origin(&self, branch: &BranchId, origin: &str) -> String {

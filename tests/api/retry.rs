@@ -552,3 +552,36 @@ async fn a_leave_retried_a_minute_later_tells_the_committee_once() {
         assert_eq!(notices(&mut h).await, clean, "failure at {k}/{calls}");
     }
 }
+
+#[tokio::test]
+async fn an_idempotency_key_reused_for_another_request_is_refused_and_changes_nothing() {
+    let mut h = Harness::new().await;
+    let (branch, _) = h.prepare().await;
+    let path = format!("/branches/{branch}/members");
+    let first = h.api("POST", &path, Some(json!({"name": "孙伟"}))).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.expect("json");
+    // The same request again: the same member, as a retry must get.
+    let again = h.api("POST", &path, Some(json!({"name": "孙伟"}))).await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(again["id"], first["id"]);
+    // Another request under the same key: refused, with the fix, and nobody is added.
+    let names = h.names(&branch).await;
+    let before = h.state(&names).await;
+    let other = h.api("POST", &path, Some(json!({"name": "李明"}))).await;
+    assert_eq!(other.status(), 422);
+    assert_eq!(other.headers()["content-type"], "application/problem+json");
+    let body: Value = other.json().await.expect("json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Idempotency-Key") && d.contains("different request")),
+        "{body}"
+    );
+    assert_eq!(
+        h.state(&names).await,
+        before,
+        "the refused request wrote nothing"
+    );
+}

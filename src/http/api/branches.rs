@@ -159,7 +159,15 @@ pub async fn create_bind_code(
     } else {
         super::json::from_slice::<NewBindCode>(&body)?.committee
     };
-    let origin = key.origin(&admin.actor, "bind_code.create");
+    let origin = key
+        .origin_for(
+            &state.services,
+            &id,
+            &admin.actor,
+            "bind_code.create",
+            &committee,
+        )
+        .await?;
     let code = state
         .services
         .issue_bind_code_for(&id, committee, origin.as_deref())

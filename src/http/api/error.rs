@@ -31,6 +31,10 @@ impl From<ServiceError> for ApiError {
                 Problem::not_found(format!("no member named {name}"))
             }
             ServiceError::NotCommittee => Problem::forbidden(e.to_string()),
+            ServiceError::RequestKeyReused => Problem::invalid(
+                "Idempotency-Key",
+                "already used for a different request; send a new key for a new request",
+            ),
             ServiceError::MeetingNotFound(_) => Problem::not_found(e.to_string()),
             ServiceError::MeetingClosed(_)
             | ServiceError::MeetingStarted(_)

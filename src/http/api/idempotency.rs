@@ -6,11 +6,16 @@
 //! The key is not a replay cache: nothing stores the first answer. The service derives the
 //! keys of its effects from the key (see `store::effects`), so a retry finds what the first
 //! attempt did, finishes what it did not, and answers with the same object. Keys are scoped
-//! to the caller (the token) and the kind of call, and remembered for `timing.dedup_ttl`.
+//! to the caller (the token) and the kind of call, and remembered for `timing.dedup_ttl`,
+//! each with the fingerprint of the request that first used it: the same key sent with a
+//! different request (another body, another meeting) is refused with 422, never answered
+//! with the first request's object.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
+use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::{domain::BranchId, service::Services};
 
 /// The header's name.
 pub const HEADER: &str = "idempotency-key";
@@ -28,6 +33,29 @@ impl IdempotencyKey {
         self.0
             .as_ref()
             .map(|key| format!("api:{actor}:{what}:{key}"))
+    }
+}
+
+impl IdempotencyKey {
+    /// [`Self::origin`], once the key is bound to this request (`request`: the path's and
+    /// body's parsed values): a key first used for another request is refused.
+    pub async fn origin_for(
+        &self,
+        services: &Services,
+        branch: &BranchId,
+        actor: &str,
+        what: &str,
+        request: &impl std::fmt::Debug,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(origin) = self.origin(actor, what) else {
+            return Ok(None);
+        };
+        let digest = Sha256::digest(format!("{request:?}").as_bytes());
+        let fingerprint: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        services
+            .bind_request_key(branch, &origin, &fingerprint)
+            .await?;
+        Ok(Some(origin))
     }
 }
 

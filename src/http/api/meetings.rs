@@ -63,7 +63,9 @@ pub async fn create_meeting(
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let branch = state.services.branch(&id).await?;
-    let origin = key.origin(&admin.actor, "meeting.create");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "meeting.create", &input)
+        .await?;
     let meeting = state
         .services
         .create_meeting(
@@ -147,7 +149,9 @@ pub async fn create_series(
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let branch = state.services.branch(&id).await?;
-    let origin = key.origin(&admin.actor, "series.create");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "series.create", &input)
+        .await?;
     let (series, first) = state
         .services
         .create_series(
@@ -377,7 +381,9 @@ pub async fn cancel_meeting(
 ) -> Result<Response, ApiError> {
     let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
     let id = branch.id.clone();
-    let origin = key.origin(&admin.actor, "meeting.cancel");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "meeting.cancel", &no)
+        .await?;
     let meeting = state
         .services
         .cancel_meeting(&branch, no, origin.as_deref())
@@ -396,7 +402,9 @@ pub async fn end_meeting(
 ) -> Result<Response, ApiError> {
     let (branch, no) = branch_meeting(&state, &admin, &id, &no).await?;
     let id = branch.id.clone();
-    let origin = key.origin(&admin.actor, "meeting.end");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "meeting.end", &no)
+        .await?;
     let (meeting, summary) = state
         .services
         .end_meeting(&branch, no, origin.as_deref())
@@ -430,15 +438,18 @@ pub async fn add_minutes(
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
     let no = meeting_no(&no)?;
+    let origin = key
+        .origin_for(
+            &state.services,
+            &id,
+            &admin.actor,
+            "meeting.minutes",
+            &(no, &input),
+        )
+        .await?;
     let meeting = state
         .services
-        .add_minutes_by_name(
-            &id,
-            no,
-            &input.by,
-            &input.text,
-            key.origin(&admin.actor, "meeting.minutes").as_deref(),
-        )
+        .add_minutes_by_name(&id, no, &input.by, &input.text, origin.as_deref())
         .await?;
     audit(
         &state,

@@ -97,7 +97,9 @@ pub async fn create_member(
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let origin = key.origin(&admin.actor, "member.create");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "member.create", &input)
+        .await?;
     let member = state
         .services
         .add_member(&id, input, origin.as_deref())

@@ -35,7 +35,9 @@ pub async fn create_notice(
 ) -> Result<Response, ApiError> {
     let id = branch_id(&id)?;
     admin.require_branch(&id)?;
-    let origin = key.origin(&admin.actor, "notice.create");
+    let origin = key
+        .origin_for(&state.services, &id, &admin.actor, "notice.create", &input)
+        .await?;
     let notice = state
         .services
         .create_notice(&id, input, origin.as_deref())
