@@ -523,12 +523,7 @@ pub fn parse_addressed(text: &str, mentioned: bool, names: &[&str]) -> Parsed {
         return command(spec, args, too_long);
     }
     // A Chinese word running into its argument: the longest word the message starts with.
-    let glued = COMMANDS
-        .iter()
-        .flat_map(|s| s.zh.iter().map(move |w| (s, *w)))
-        .filter(|(_, w)| body.starts_with(w))
-        .max_by_key(|(_, w)| w.len());
-    if let Some((spec, word)) = glued {
+    if let Some((spec, word)) = lookup_prefix(body) {
         let rest = body.get(word.len()..).unwrap_or_default();
         let args = arguments(spec, rest);
         if explicit || fits(spec, &args, spec.zh[0] == word, true) {
@@ -742,10 +737,7 @@ fn fits(spec: &CommandSpec, args: &str, canonical: bool, glued: bool) -> bool {
         return spec.args == Args::Optional;
     }
     let first = args.split(' ').next().unwrap_or_default();
-    let meeting_no = |t: &str| {
-        let d = t.strip_prefix('#').unwrap_or(t);
-        !d.is_empty() && d.len() <= 9 && d.chars().all(|c| c.is_ascii_digit())
-    };
+    let meeting_no = |t: &str| super::meetings::number(t).is_some();
     match spec.key {
         CommandKey::Help => lookup(args).is_some() || matches!(args, "全部" | "all"),
         CommandKey::Meetings => meeting_no(args),

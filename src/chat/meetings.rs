@@ -22,7 +22,7 @@ pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
     let mut words = args.split(' ').filter(|w| !w.is_empty());
     let first = words.next();
     // `签到4` reads as `签到 #4`: a bare number under 1000 is a meeting's number, since check-in
-    // codes are four digits or more in practice; a shorter code follows an explicit `#n`.
+    // codes have four characters or more (`开始签到` refuses shorter ones).
     let as_no = |w: &str| match w.strip_prefix('#') {
         Some(digits) => number(digits),
         None if w.len() <= 3 => number(w),
@@ -36,7 +36,7 @@ pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
 }
 
 /// `#3`, `＃3` (normalised earlier) or `3`.
-fn number(token: &str) -> Option<u64> {
+pub(super) fn number(token: &str) -> Option<u64> {
     let digits = token.strip_prefix('#').unwrap_or(token);
     if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

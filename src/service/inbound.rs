@@ -148,9 +148,10 @@ impl Services {
                 },
             )
             .await?;
-        if let FastCheckin::Fallback = outcome {
-            // Perhaps only the indexes were missing (a branch from before them, or one that
-            // never had a meeting): build them, so that the next check-in takes one trip.
+        if let FastCheckin::Fallback { no_index: true } = outcome {
+            // A branch from before the indexes, or one that never had a meeting: build them
+            // once, so that the next check-in takes the script's path. A guest's fallback
+            // costs no such read.
             self.store.ensure_meeting_index(branch).await?;
         }
         if let FastCheckin::Done {

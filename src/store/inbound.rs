@@ -54,7 +54,11 @@ pub enum Entry {
 #[derive(Debug, Clone)]
 pub enum FastCheckin {
     /// The full service path must handle it; nothing was written.
-    Fallback,
+    Fallback {
+        /// Because the branch's meeting indexes are not built yet (the caller builds them,
+        /// so that the next check-in takes the script's path).
+        no_index: bool,
+    },
     /// The branch record is gone.
     Unbound,
     /// A verdict before any check-in: a duplicate, one in flight, or a refusal by the limits.
@@ -408,7 +412,9 @@ impl Store {
         let mut conn = self.conn().await?;
         let reply: Vec<Option<String>> = inv.invoke_async(&mut conn).await?;
         match reply.first().cloned().flatten().as_deref() {
-            Some("fallback") => Ok(FastCheckin::Fallback),
+            Some("fallback") => Ok(FastCheckin::Fallback {
+                no_index: reply.get(1).cloned().flatten().as_deref() == Some("index"),
+            }),
             Some("unbound") => Ok(FastCheckin::Unbound),
             Some("checkin") => {
                 let dedup_key = keys.dedup(branch, chat, message_id);

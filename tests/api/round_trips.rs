@@ -132,6 +132,7 @@ async fn a_check_in_takes_two_round_trips_and_the_other_commands_are_counted_too
     assert!(show <= 6, "会议 #n: {show}");
     assert!(status <= 5, "签到状态: {status}");
     assert!(join <= 8, "加入: {join}");
+    assert!(guest_checkin <= 4, "签到 by a guest: {guest_checkin}");
 
     // Counted once each, whatever path they took.
     let (_, ended) = app

@@ -27,7 +27,8 @@
 --   22 job marker lifetime, ms   23 dedup lifetime of the stored outcome, ms   24 the bucket
 -- Returns an array:
 --   {'unbound'}: the branch record is gone (the chat's index is stale).
---   {'fallback'}: mode 'checkin' found what only the full service path handles (a guest,
+--   {'fallback'[, 'index']}: mode 'checkin' found what only the full service path handles
+--     ('index': the branch's meeting indexes are not built yet; otherwise a guest,
 --     indexes not yet built, a timing it cannot read, an object of another kind); nothing
 --     was written.
 --   {state, branch json, member json or nil, a, b, c} with state
@@ -140,7 +141,7 @@ if class == 'guest' or not claims then
   return {'fallback'}
 end
 if redis.call('EXISTS', KEYS[9]) == 0 then
-  return {'fallback'}
+  return {'fallback', 'index'}
 end
 
 -- A humantime duration as serde writes it ('15m', '1h 30m', '2days'), in ms; nil if it
