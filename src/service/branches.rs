@@ -322,20 +322,13 @@ impl Services {
         let Some(branch_id) = self.message_branch(sender).await? else {
             return Ok(none);
         };
-        let ident = sender.account();
-        Ok(
-            match self
-                .store
-                .branch_context(&branch_id, &sender.chat, &sender.user_id, &ident)
-                .await?
-            {
-                Some((branch, member)) => ChatContext {
-                    branch: Some(branch),
-                    member,
-                },
-                None => none,
+        Ok(match self.store.branch_context(&branch_id, sender).await? {
+            Some((branch, member)) => ChatContext {
+                branch: Some(branch),
+                member,
             },
-        )
+            None => none,
+        })
     }
 
     /// `绑定 <code>` (or `绑定支委群 <code>`): binds the chat to the code's branch as a member

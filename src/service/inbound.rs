@@ -49,18 +49,9 @@ impl Services {
         is_join: bool,
         claims: bool,
     ) -> Result<Option<(ChatContext, CommandVerdict, Option<Claim>)>> {
-        let ident = sender.account();
         let entry = self
             .store
-            .enter(
-                branch,
-                &sender.chat,
-                &sender.user_id,
-                &ident,
-                message_id,
-                self.member_limit(),
-                claims,
-            )
+            .enter(branch, sender, message_id, self.member_limit(), claims)
             .await?;
         Ok(match entry {
             Entry::Unbound => None,
@@ -122,14 +113,11 @@ impl Services {
         let settings = &self.settings;
         let policy = self.wrong_code_policy();
         let now = self.clock.now();
-        let ident = sender.account();
         let outcome = self
             .store
             .fast_checkin(
                 branch,
-                &sender.chat,
-                &sender.user_id,
-                &ident,
+                sender,
                 message_id,
                 self.member_limit(),
                 &CheckinArgs {

@@ -12,7 +12,11 @@ use super::{
     dedup::{CLAIM_TTL, Claim, ClaimToken},
     limits::{CommandVerdict, LimitScope},
 };
-use crate::domain::{Branch, BranchId, Language, Member, chat::ChatRef, meeting::MeetingKind};
+use crate::domain::{
+    Branch, BranchId, Language, Member,
+    chat::{ChatRef, Sender},
+    meeting::MeetingKind,
+};
 
 static INBOUND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/inbound.lua")));
@@ -195,9 +199,7 @@ impl Store {
         &self,
         mode: &str,
         branch: &BranchId,
-        chat: &ChatRef,
-        sender_id: &str,
-        identity_key: &str,
+        sender: &Sender,
         message_id: &str,
         limits: Option<MemberLimit>,
         claims: bool,
@@ -208,14 +210,14 @@ impl Store {
         inv.key(keys.branch(branch))
             .key(keys.identities(branch))
             .key(keys.members(branch))
-            .key(keys.branch_sender_command_count(branch, chat, sender_id))
-            .key(keys.dedup(branch, chat, message_id));
+            .key(keys.branch_sender_command_count(branch, &sender.chat, &sender.user_id))
+            .key(keys.dedup(branch, &sender.chat, message_id));
         let limits = limits.unwrap_or(MemberLimit {
             sender: None,
             window: Duration::from_secs(1),
         });
         inv.arg(mode)
-            .arg(identity_key)
+            .arg(sender.account())
             .arg(limits.sender.unwrap_or(0))
             .arg(ms(limits.window))
             .arg(if claims { "1" } else { "0" })
@@ -228,24 +230,12 @@ impl Store {
     pub async fn branch_context(
         &self,
         branch: &BranchId,
-        chat: &ChatRef,
-        sender_id: &str,
-        identity_key: &str,
+        sender: &Sender,
     ) -> Result<Option<(Branch, Option<Member>)>> {
-        let inv = self.inbound_invocation(
-            "context",
-            branch,
-            chat,
-            sender_id,
-            identity_key,
-            "",
-            None,
-            false,
-            "",
-        );
+        let inv = self.inbound_invocation("context", branch, sender, "", None, false, "");
         let mut conn = self.conn().await?;
         let reply: Vec<Option<String>> = inv.invoke_async(&mut conn).await?;
-        match self.entry(branch, chat, "", reply)? {
+        match self.entry(branch, &sender.chat, "", reply)? {
             Entry::Unbound => Ok(None),
             Entry::Bound { branch, member, .. } => Ok(Some((branch, member))),
         }
@@ -253,13 +243,10 @@ impl Store {
 
     /// Resolves the sender, counts the command against the limits of their standing and, for
     /// a member's command that takes one (`claims`), claims the message: one round trip.
-    #[allow(clippy::too_many_arguments)]
     pub async fn enter(
         &self,
         branch: &BranchId,
-        chat: &ChatRef,
-        sender_id: &str,
-        identity_key: &str,
+        sender: &Sender,
         message_id: &str,
         limits: MemberLimit,
         claims: bool,
@@ -268,9 +255,7 @@ impl Store {
         let inv = self.inbound_invocation(
             "enter",
             branch,
-            chat,
-            sender_id,
-            identity_key,
+            sender,
             message_id,
             Some(limits),
             claims,
@@ -278,13 +263,13 @@ impl Store {
         );
         let mut conn = self.conn().await?;
         let reply: Vec<Option<String>> = inv.invoke_async(&mut conn).await?;
-        let mut entry = self.entry(branch, chat, message_id, reply)?;
+        let mut entry = self.entry(branch, &sender.chat, message_id, reply)?;
         if let Entry::Bound {
             claim: Some(Claim::Owned(token)),
             ..
         } = &mut entry
         {
-            *token = ClaimToken::new(self.keys().dedup(branch, chat, message_id), claim);
+            *token = ClaimToken::new(self.keys().dedup(branch, &sender.chat, message_id), claim);
         }
         Ok(entry)
     }
@@ -355,13 +340,10 @@ impl Store {
     }
 
     /// `签到` in one round trip: see `inbound.lua`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn fast_checkin(
         &self,
         branch: &BranchId,
-        chat: &ChatRef,
-        sender_id: &str,
-        identity_key: &str,
+        sender: &Sender,
         message_id: &str,
         limits: MemberLimit,
         args: &CheckinArgs<'_>,
@@ -376,9 +358,7 @@ impl Store {
         let mut inv = self.inbound_invocation(
             "checkin",
             branch,
-            chat,
-            sender_id,
-            identity_key,
+            sender,
             message_id,
             Some(limits),
             true,
@@ -388,9 +368,9 @@ impl Store {
             .key(keys.agenda(branch))
             .key(keys.agenda_ends(branch))
             .key(keys.meeting_index_version(branch))
-            .key(keys.checkin_rate(branch, chat))
-            .key(keys.checkin_digest(branch, chat))
-            .key(keys.checkin_digest_job(branch, chat, bucket));
+            .key(keys.checkin_rate(branch, &sender.chat))
+            .key(keys.checkin_digest(branch, &sender.chat))
+            .key(keys.checkin_digest_job(branch, &sender.chat, bucket));
         let marker_ttl = u64::try_from(bucket_end - now_ms).unwrap_or(0) + ms(args.digest_every);
         inv.arg(now_ms)
             .arg(now_json)
@@ -417,7 +397,7 @@ impl Store {
             }),
             Some("unbound") => Ok(FastCheckin::Unbound),
             Some("checkin") => {
-                let dedup_key = keys.dedup(branch, chat, message_id);
+                let dedup_key = keys.dedup(branch, &sender.chat, message_id);
                 let raw = reply.get(1).cloned().flatten().unwrap_or_default();
                 let outcome = decode(&dedup_key, &raw)?;
                 let schedule_digest = reply.get(2).cloned().flatten().as_deref() == Some("1");
@@ -426,9 +406,12 @@ impl Store {
                     schedule_digest,
                 })
             }
-            _ => Ok(FastCheckin::Entry(
-                self.entry(branch, chat, message_id, reply)?,
-            )),
+            _ => Ok(FastCheckin::Entry(self.entry(
+                branch,
+                &sender.chat,
+                message_id,
+                reply,
+            )?)),
         }
     }
 }
