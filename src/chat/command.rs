@@ -681,6 +681,15 @@ fn arguments(spec: &CommandSpec, rest: &str) -> String {
     }
 }
 
+/// `#3`, `＃3` (normalised earlier) or `3`.
+pub fn number(token: &str) -> Option<u64> {
+    let digits = token.strip_prefix('#').unwrap_or(token);
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// Whether a command's first argument is a meeting's `#n`.
 fn takes_meeting_no(key: CommandKey) -> bool {
     use CommandKey as K;
@@ -737,7 +746,7 @@ fn fits(spec: &CommandSpec, args: &str, canonical: bool, glued: bool) -> bool {
         return spec.args == Args::Optional;
     }
     let first = args.split(' ').next().unwrap_or_default();
-    let meeting_no = |t: &str| super::meetings::number(t).is_some();
+    let meeting_no = |t: &str| number(t).is_some();
     match spec.key {
         CommandKey::Help => lookup(args).is_some() || matches!(args, "全部" | "all"),
         CommandKey::Meetings => meeting_no(args),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{
-    command::{CommandKey, CommandSpec},
+    command::{CommandKey, CommandSpec, number},
     reply::{self, meetings as texts},
     time::{self, ACCEPTED_FORMS_EN, ACCEPTED_FORMS_ZH, TimeError},
 };
@@ -33,15 +33,6 @@ pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
         None => (None, first),
     };
     (no, code.map(str::trim).filter(|c| !c.is_empty()))
-}
-
-/// `#3`, `＃3` (normalised earlier) or `3`.
-pub(super) fn number(token: &str) -> Option<u64> {
-    let digits = token.strip_prefix('#').unwrap_or(token);
-    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 /// `90分钟`, `2小时`, `1.5小时`, `90m`, `2h`.
