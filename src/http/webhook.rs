@@ -229,7 +229,12 @@ pub async fn receive_webhook(
             }
             // A guest, an index still to build, or anything else the script leaves to the
             // service: the general path below.
-            Ok(FastCheckin::Entry(_) | FastCheckin::Fallback { .. } | FastCheckin::Unbound) => {}
+            Ok(
+                FastCheckin::Entry(_)
+                | FastCheckin::Fallback { .. }
+                | FastCheckin::Unbound
+                | FastCheckin::Stale,
+            ) => {}
         }
     }
     // Who is speaking, their count against the limits and (a member's command) the claim, in

@@ -13,7 +13,12 @@ use crate::{
         member::Identity,
         validate_name,
     },
-    store::{limits::Attempt, roster::BindCodeRecord, txn::Txn},
+    store::{
+        inbound::{Entry, Located},
+        limits::Attempt,
+        roster::BindCodeRecord,
+        txn::Txn,
+    },
 };
 
 /// Letters a person can read aloud and type without confusing 0/O or 1/I/L.
@@ -322,12 +327,26 @@ impl Services {
         let Some(branch_id) = self.message_branch(sender).await? else {
             return Ok(none);
         };
-        Ok(match self.store.branch_context(&branch_id, sender).await? {
-            Some((branch, member)) => ChatContext {
+        let at = Self::located(&branch_id, sender);
+        let mut entry = self.store.branch_context(at, sender).await?;
+        if matches!(entry, Entry::Stale | Entry::Unbound) && at.check {
+            entry = match self.located_again(sender, &branch_id).await? {
+                Some(again) => {
+                    let at = Located {
+                        branch: &again,
+                        check: false,
+                    };
+                    self.store.branch_context(at, sender).await?
+                }
+                None => Entry::Unbound,
+            };
+        }
+        Ok(match entry {
+            Entry::Bound { branch, member, .. } => ChatContext {
                 branch: Some(branch),
                 member,
             },
-            None => none,
+            Entry::Unbound | Entry::Stale => none,
         })
     }
 

@@ -10,7 +10,7 @@ use crate::{
     domain::{BranchId, Role, chat::ChatRef},
     store::{
         dedup::{Claim, ClaimToken},
-        inbound::{CheckinArgs, Entry, FastCheckin, MemberLimit},
+        inbound::{CheckinArgs, Entry, FastCheckin, Located, MemberLimit},
         limits::CommandVerdict,
         mailbox::MailboxMessage,
     },
@@ -18,15 +18,39 @@ use crate::{
 
 impl Services {
     /// The branch a message belongs to: the chat's (a group) or the sender's (a private
-    /// chat). One read of a global index.
+    /// chat). A group's comes from this replica's copy of the chat index when it has one (no
+    /// round trip), which the branch's script then checks (see `store::chat_index`); so
+    /// pass it only to [`Services::enter`], [`Services::fast_checkin`] and
+    /// [`Services::chat_context`], which read the index again when the copy was stale.
     pub async fn message_branch(&self, sender: &Sender) -> Result<Option<BranchId>> {
         Ok(match sender.chat_kind {
-            ChatKind::Group => self.store.chat_branch(&sender.chat).await?,
+            ChatKind::Group => self.store.chat_branch_cached(&sender.chat).await?,
             ChatKind::Private => {
                 let ident = sender.account();
                 self.store.identity_branch(&ident).await?
             }
         })
+    }
+
+    /// A group's branch, for the branch's script to check (see [`Services::message_branch`]).
+    pub(super) fn located<'a>(branch: &'a BranchId, sender: &Sender) -> Located<'a> {
+        Located {
+            branch,
+            check: sender.chat_kind == ChatKind::Group,
+        }
+    }
+
+    /// The chat's branch read again from Redis after the script found this replica's copy
+    /// stale (or its branch gone); `None`: the chat is not bound (any more).
+    pub(super) async fn located_again(
+        &self,
+        sender: &Sender,
+        stale: &BranchId,
+    ) -> Result<Option<BranchId>> {
+        if sender.chat_kind != ChatKind::Group {
+            return Ok(None);
+        }
+        Ok(self.store.chat_branch_again(&sender.chat, stale).await?)
     }
 
     /// The sender limit of a member below 支委 (see [`Services::command_limits`]).
@@ -49,12 +73,33 @@ impl Services {
         is_join: bool,
         claims: bool,
     ) -> Result<Option<(ChatContext, CommandVerdict, Option<Claim>)>> {
-        let entry = self
+        let limit = self.member_limit();
+        let mut entry = self
             .store
-            .enter(branch, sender, message_id, self.member_limit(), claims)
+            .enter(
+                Self::located(branch, sender),
+                sender,
+                message_id,
+                limit,
+                claims,
+            )
             .await?;
+        if matches!(entry, Entry::Stale | Entry::Unbound) && sender.chat_kind == ChatKind::Group {
+            entry = match self.located_again(sender, branch).await? {
+                Some(again) => {
+                    let at = Located {
+                        branch: &again,
+                        check: false,
+                    };
+                    self.store
+                        .enter(at, sender, message_id, limit, claims)
+                        .await?
+                }
+                None => Entry::Unbound,
+            };
+        }
         Ok(match entry {
-            Entry::Unbound => None,
+            Entry::Unbound | Entry::Stale => None,
             Entry::Bound {
                 branch,
                 member,
@@ -112,30 +157,44 @@ impl Services {
     ) -> Result<FastCheckin> {
         let settings = &self.settings;
         let policy = self.wrong_code_policy();
-        let now = self.clock.now();
-        let outcome = self
+        let limit = self.member_limit();
+        let args = CheckinArgs {
+            no,
+            code,
+            now: self.clock.now(),
+            opens_before: settings.timing.checkin_opens_before,
+            closes_after: settings.timing.checkin_closes_after,
+            wrong_per_person: policy.per_person,
+            wrong_per_object: policy.per_object,
+            wrong_cooldown: policy.cooldown,
+            digest_window: settings.checkin.digest_window,
+            digest_threshold: settings.checkin.digest_threshold,
+            digest_every: settings.checkin.digest_every,
+            dedup_ttl: settings.timing.dedup_ttl,
+        };
+        let at = Self::located(branch, sender);
+        let mut outcome = self
             .store
-            .fast_checkin(
-                branch,
-                sender,
-                message_id,
-                self.member_limit(),
-                &CheckinArgs {
-                    no,
-                    code,
-                    now,
-                    opens_before: settings.timing.checkin_opens_before,
-                    closes_after: settings.timing.checkin_closes_after,
-                    wrong_per_person: policy.per_person,
-                    wrong_per_object: policy.per_object,
-                    wrong_cooldown: policy.cooldown,
-                    digest_window: settings.checkin.digest_window,
-                    digest_threshold: settings.checkin.digest_threshold,
-                    digest_every: settings.checkin.digest_every,
-                    dedup_ttl: settings.timing.dedup_ttl,
-                },
-            )
+            .fast_checkin(at, sender, message_id, limit, &args)
             .await?;
+        let again;
+        let mut branch = branch;
+        if matches!(outcome, FastCheckin::Stale | FastCheckin::Unbound) && at.check {
+            again = self.located_again(sender, branch).await?;
+            outcome = match &again {
+                Some(found) => {
+                    branch = found;
+                    let at = Located {
+                        branch,
+                        check: false,
+                    };
+                    self.store
+                        .fast_checkin(at, sender, message_id, limit, &args)
+                        .await?
+                }
+                None => FastCheckin::Unbound,
+            };
+        }
         if let FastCheckin::Fallback { no_index: true } = outcome {
             // A branch from before the indexes, or one that never had a meeting: build them
             // once, so that the next check-in takes the script's path. A guest's fallback

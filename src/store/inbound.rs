@@ -39,6 +39,9 @@ pub struct MemberLimit {
 pub enum Entry {
     /// The chat's branch record is gone.
     Unbound,
+    /// The branch came from this replica's copy of the chat index, and the branch's own keys
+    /// do not count the chat as theirs: nothing was read or written.
+    Stale,
     /// The branch, the sender's entry (if any) and the verdict on the message.
     Bound {
         /// The branch.
@@ -65,6 +68,8 @@ pub enum FastCheckin {
     },
     /// The branch record is gone.
     Unbound,
+    /// See [`Entry::Stale`].
+    Stale,
     /// A verdict before any check-in: a duplicate, one in flight, or a refusal by the limits.
     Entry(Entry),
     /// Checked (recorded, acknowledged or refused) and stored for a retry.
@@ -171,6 +176,18 @@ pub struct CheckinArgs<'a> {
     pub dedup_ttl: Duration,
 }
 
+/// The branch a message was found in, and whether the branch's script must first check that
+/// the chat is the branch's own: true when the branch came from this replica's copy of the
+/// chat index (`Store::chat_branch_cached`), false when Redis's index just said so or the
+/// chat is private.
+#[derive(Debug, Clone, Copy)]
+pub struct Located<'a> {
+    /// The branch.
+    pub branch: &'a BranchId,
+    /// Check the chat against the branch's `chats` set and committee chat.
+    pub check: bool,
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -198,7 +215,7 @@ impl Store {
     fn inbound_invocation(
         &self,
         mode: &str,
-        branch: &BranchId,
+        at: Located<'_>,
         sender: &Sender,
         message_id: &str,
         limits: Option<MemberLimit>,
@@ -206,12 +223,14 @@ impl Store {
         claim: &str,
     ) -> redis::ScriptInvocation<'static> {
         let keys = self.keys();
+        let branch = at.branch;
         let mut inv = INBOUND.prepare_invoke();
         inv.key(keys.branch(branch))
             .key(keys.identities(branch))
             .key(keys.members(branch))
             .key(keys.branch_sender_command_count(branch, &sender.chat, &sender.user_id))
-            .key(keys.dedup(branch, &sender.chat, message_id));
+            .key(keys.dedup(branch, &sender.chat, message_id))
+            .key(keys.chats(branch));
         let limits = limits.unwrap_or(MemberLimit {
             sender: None,
             window: Duration::from_secs(1),
@@ -223,38 +242,38 @@ impl Store {
             .arg(if claims { "1" } else { "0" })
             .arg(claim)
             .arg(ms(CLAIM_TTL));
+        if at.check {
+            inv.arg(sender.chat.key());
+        } else {
+            inv.arg("");
+        }
         inv
     }
 
-    /// The branch and the sender's entry, reads only (mode `context`).
-    pub async fn branch_context(
-        &self,
-        branch: &BranchId,
-        sender: &Sender,
-    ) -> Result<Option<(Branch, Option<Member>)>> {
-        let inv = self.inbound_invocation("context", branch, sender, "", None, false, "");
+    /// The branch and the sender's entry, reads only (mode `context`): `Unbound`, `Stale`,
+    /// or `Bound` with neither verdict nor claim.
+    pub async fn branch_context(&self, at: Located<'_>, sender: &Sender) -> Result<Entry> {
+        let inv = self.inbound_invocation("context", at, sender, "", None, false, "");
         let mut conn = self.conn().await?;
         let reply: Vec<Option<String>> = inv.invoke_async(&mut conn).await?;
-        match self.entry(branch, &sender.chat, "", reply)? {
-            Entry::Unbound => Ok(None),
-            Entry::Bound { branch, member, .. } => Ok(Some((branch, member))),
-        }
+        self.entry(at.branch, &sender.chat, "", reply)
     }
 
     /// Resolves the sender, counts the command against the limits of their standing and, for
     /// a member's command that takes one (`claims`), claims the message: one round trip.
     pub async fn enter(
         &self,
-        branch: &BranchId,
+        at: Located<'_>,
         sender: &Sender,
         message_id: &str,
         limits: MemberLimit,
         claims: bool,
     ) -> Result<Entry> {
         let claim = claim_value();
+        let branch = at.branch;
         let inv = self.inbound_invocation(
             "enter",
-            branch,
+            at,
             sender,
             message_id,
             Some(limits),
@@ -283,8 +302,10 @@ impl Store {
     ) -> Result<Entry> {
         let mut parts = reply.into_iter();
         let state = parts.next().flatten().unwrap_or_default();
-        if state == "unbound" {
-            return Ok(Entry::Unbound);
+        match state.as_str() {
+            "unbound" => return Ok(Entry::Unbound),
+            "stale" => return Ok(Entry::Stale),
+            _ => {}
         }
         let branch_key = self.keys().branch(branch_id);
         let branch: Branch = match parts.next().flatten() {
@@ -342,28 +363,22 @@ impl Store {
     /// `签到` in one round trip: see `inbound.lua`.
     pub async fn fast_checkin(
         &self,
-        branch: &BranchId,
+        at: Located<'_>,
         sender: &Sender,
         message_id: &str,
         limits: MemberLimit,
         args: &CheckinArgs<'_>,
     ) -> Result<FastCheckin> {
         let keys = self.keys();
+        let branch = at.branch;
         let (bucket, bucket_end) = digest_bucket(args.now, args.digest_every);
         let now_ms = args.now.timestamp_millis();
         let now_json = serde_json::to_value(args.now)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| args.now.to_rfc3339());
-        let mut inv = self.inbound_invocation(
-            "checkin",
-            branch,
-            sender,
-            message_id,
-            Some(limits),
-            true,
-            "",
-        );
+        let mut inv =
+            self.inbound_invocation("checkin", at, sender, message_id, Some(limits), true, "");
         inv.key(keys.numbers(branch))
             .key(keys.agenda(branch))
             .key(keys.agenda_ends(branch))
@@ -396,6 +411,7 @@ impl Store {
                 no_index: reply.get(1).cloned().flatten().as_deref() == Some("index"),
             }),
             Some("unbound") => Ok(FastCheckin::Unbound),
+            Some("stale") => Ok(FastCheckin::Stale),
             Some("checkin") => {
                 let dedup_key = keys.dedup(branch, &sender.chat, message_id);
                 let raw = reply.get(1).cloned().flatten().unwrap_or_default();

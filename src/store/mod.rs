@@ -1,6 +1,7 @@
 //! Redis access: the connection (single server or cluster, reconnecting by itself), typed
 //! errors, the key schema, and one repository per aggregate.
 
+pub mod chat_index;
 pub mod dedup;
 pub mod effects;
 #[cfg(feature = "fault-injection")]
@@ -189,6 +190,8 @@ struct StoreInner {
     /// Requests sent to Redis through this store (a pipeline counts once): the measure of
     /// round trips per command in `tests/api/round_trips.rs`.
     round_trips: Arc<std::sync::atomic::AtomicU64>,
+    /// This replica's copy of the chat → branch index (see [`chat_index`]).
+    chat_index: chat_index::ChatIndex,
     #[cfg(feature = "fault-injection")]
     faults: Arc<fault::Faults>,
 }
@@ -230,6 +233,7 @@ impl Store {
                 single,
                 cluster: OnceCell::new(),
                 round_trips: Arc::default(),
+                chat_index: chat_index::ChatIndex::default(),
                 #[cfg(feature = "fault-injection")]
                 faults: Arc::default(),
             }),

@@ -354,7 +354,37 @@ impl Store {
         Ok(ids)
     }
 
-    /// The branch a chat is bound to.
+    /// The branch a chat is bound to, from this replica's copy of the index when it has one
+    /// (a copy the branch's `inbound.lua` checks: see [`super::chat_index`]); what Redis says
+    /// otherwise, remembered.
+    pub async fn chat_branch_cached(&self, chat: &ChatRef) -> Result<Option<BranchId>> {
+        if let Some(branch) = self.inner.chat_index.get(chat) {
+            return Ok(Some(branch));
+        }
+        let found = self.chat_branch(chat).await?;
+        if let Some(branch) = &found {
+            self.inner.chat_index.put(chat, branch);
+        }
+        Ok(found)
+    }
+
+    /// Drops this replica's copy of a chat's branch, which the branch's script found stale,
+    /// and reads the index again. The answer is remembered only if it differs from the stale
+    /// one: an index that disagrees with the branch's own keys is read every time.
+    pub async fn chat_branch_again(
+        &self,
+        chat: &ChatRef,
+        stale: &BranchId,
+    ) -> Result<Option<BranchId>> {
+        self.inner.chat_index.forget(chat);
+        let found = self.chat_branch(chat).await?;
+        if let Some(branch) = found.as_ref().filter(|b| *b != stale) {
+            self.inner.chat_index.put(chat, branch);
+        }
+        Ok(found)
+    }
+
+    /// The branch a chat is bound to, as the global index says now.
     pub async fn chat_branch(&self, chat: &ChatRef) -> Result<Option<BranchId>> {
         let mut conn = self.conn().await?;
         let id: Option<String> = redis::cmd("GET")

@@ -689,3 +689,70 @@ async fn the_secretary_turns_down_requests_and_an_operator_clears_a_flood() {
         .await;
     assert_eq!(requests["total"], 0, "{requests}");
 }
+
+#[tokio::test]
+async fn a_replica_whose_copy_of_the_chat_index_is_stale_never_answers_for_the_old_branch() {
+    // Two replicas on one Redis and prefix; each keeps its own copy of chat → branch.
+    let settings = crate::helpers::test_settings(&crate::helpers::REDIS.url(), "");
+    let app = crate::helpers::spawn_app_with(settings.clone()).await;
+    let other = crate::helpers::spawn_app_with(settings).await;
+    let id = branch_with_committee(&app).await;
+    let gc = Who { chat: "gc", ..ZHAO };
+    let code = committee_code(&app, &id).await;
+    assert!(
+        app.say1(gc, &format!("绑定支委群 {code}"))
+            .await
+            .contains("支委群")
+    );
+    // The other replica learns gc → 守信支部 by answering in it.
+    let help = other.say1(gc, "帮助").await;
+    assert!(help.contains("支委"), "{help}");
+
+    // gc stops being the committee chat, then another branch binds it as a member chat.
+    let newer = committee_code(&app, &id).await;
+    let gc2 = Who {
+        chat: "gc2",
+        ..ZHAO
+    };
+    assert!(
+        app.say1(gc2, &format!("绑定支委群 {newer}"))
+            .await
+            .contains("支委群")
+    );
+    let (new_id, new_code) = app.create_branch("新开支部").await;
+    // Its meeting #1 starts in ten minutes: check-in is open.
+    let li = Who {
+        chat: "gc",
+        user: "u-li",
+        name: "李书记",
+    };
+    assert!(
+        app.say1(li, &format!("绑定 {new_code}"))
+            .await
+            .contains("书记")
+    );
+
+    // The other replica's copy still says 守信支部: its scripts find gc is not that branch's
+    // chat, read the index again, and answer as 新开支部, where 赵支委 is nobody.
+    let help = other.say1(li, "帮助").await;
+    assert!(help.contains("你的身份：书记"), "{help}");
+    let help = other.say1(gc, "帮助").await;
+    assert!(!help.contains("支委"), "{help}");
+    let me = other.say1(gc, "我的").await;
+    assert!(me.contains("不在名册"), "{me}");
+    // And its `签到` path (the one-script check-in) reads the same.
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/branches/{new_id}/meetings"),
+            Some(json!({
+                "kind": "group",
+                "starts_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
+                "topic": "新支部第一次会",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let reply = other.say1(li, "签到").await;
+    assert!(reply.contains("签到成功"), "{reply}");
+}

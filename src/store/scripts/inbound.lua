@@ -8,9 +8,10 @@
 --
 -- KEYS (all under {b:<branch>}):
 --   1 branch   2 identities   3 members   4 the sender's counter   5 the message's dedup key
---   mode 'checkin' only: 6 nos   7 agenda   8 agenda_ends   9 mtg_index   10 ckrate:<chat>
---   11 ckdigest:<chat>   12 the chat's digest-job marker for the current bucket
--- Keys read by name in mode 'checkin' (they depend on the meeting found; built from ARGV[14],
+--   6 chats (the branch's member chats)
+--   mode 'checkin' only: 7 nos   8 agenda   9 agenda_ends   10 mtg_index   11 ckrate:<chat>
+--   12 ckdigest:<chat>   13 the chat's digest-job marker for the current bucket
+-- Keys read by name in mode 'checkin' (they depend on the meeting found; built from ARGV[15],
 -- the branch's key base, as `Keys::attendance` and `Keys::*_wrong_attempts` build them):
 --   <base>mtg:<no>:att, <base>wa:mtg:<no>:n, <base>wa:mtg:<no>:p:<member id>
 -- ARGV:
@@ -19,14 +20,19 @@
 --   3 the sender limit of a member below 支委 (0: not counted)   4 its window, ms
 --   5 '1' when the message takes a claim if its sender is a member   6 the claim ('P:<token>')
 --   7 the claim's lifetime, ms
---   mode 'checkin': 8 now, ms   9 now as serde writes it (RFC 3339)   10 the `#n` typed, or ''
---   11 the code typed, or ''   12 the default check-in opening before the start, ms
---   13 the default closing after the start, ms   14 the branch's key base
---   15 wrong codes per person   16 wrong codes per object   17 their cooldown, ms
---   18 digest window, ms   19 digest threshold   20 digest list cap   21 digest list lifetime, ms
---   22 job marker lifetime, ms   23 dedup lifetime of the stored outcome, ms   24 the bucket
+--   8 the group chat (`platform:bot:chat_id`) whose branch came from the global index, which
+--     the script checks against the branch's own keys; '' for a private chat
+--   mode 'checkin': 9 now, ms   10 now as serde writes it (RFC 3339)   11 the `#n` typed, or ''
+--   12 the code typed, or ''   13 the default check-in opening before the start, ms
+--   14 the default closing after the start, ms   15 the branch's key base
+--   16 wrong codes per person   17 wrong codes per object   18 their cooldown, ms
+--   19 digest window, ms   20 digest threshold   21 digest list cap   22 digest list lifetime, ms
+--   23 job marker lifetime, ms   24 dedup lifetime of the stored outcome, ms   25 the bucket
 -- Returns an array:
 --   {'unbound'}: the branch record is gone (the chat's index is stale).
+--   {'stale'}: the chat of ARGV[8] is neither one of the branch's member chats nor its
+--     committee chat: the caller's copy of the global index is out of date; nothing was
+--     read or written.
 --   {'fallback'[, 'index']}: mode 'checkin' found what only the full service path handles
 --     ('index': the branch's meeting indexes are not built yet; otherwise a guest,
 --     indexes not yet built, a timing it cannot read, an object of another kind); nothing
@@ -43,6 +49,16 @@ local mode = ARGV[1]
 local branch_raw = redis.call('GET', KEYS[1])
 if not branch_raw then
   return {'unbound'}
+end
+-- The branch came from a copy of the chat's index: trusted only if the branch's own keys
+-- say the chat is its own (cheap for a member chat; the committee chat needs the record).
+local chat = ARGV[8]
+if chat ~= '' and redis.call('SISMEMBER', KEYS[6], chat) == 0 then
+  local committee = cjson.decode(branch_raw).committee_chat
+  if type(committee) ~= 'table'
+      or (committee.platform .. ':' .. committee.bot .. ':' .. committee.chat_id) ~= chat then
+    return {'stale'}
+  end
 end
 local member_raw = false
 local member_id = redis.call('HGET', KEYS[2], ARGV[2])
@@ -140,7 +156,7 @@ end
 if class == 'guest' or not claims then
   return {'fallback'}
 end
-if redis.call('EXISTS', KEYS[9]) == 0 then
+if redis.call('EXISTS', KEYS[10]) == 0 then
   return {'fallback', 'index'}
 end
 
@@ -170,7 +186,7 @@ local function duration_ms(text)
 end
 
 local branch = cjson.decode(branch_raw)
-local opens_before, closes_after = tonumber(ARGV[12]), tonumber(ARGV[13])
+local opens_before, closes_after = tonumber(ARGV[13]), tonumber(ARGV[14])
 if type(branch.timing) == 'table' then
   if branch.timing.checkin_opens_before then
     opens_before = duration_ms(branch.timing.checkin_opens_before)
@@ -188,8 +204,8 @@ if before then
   return before
 end
 
-local now = tonumber(ARGV[8])
-local base = ARGV[14]
+local now = tonumber(ARGV[9])
+local base = ARGV[15]
 local out = {lang = branch.language or 'zh', tz = branch.timezone, name = member.name}
 
 local function window(facts)
@@ -201,16 +217,16 @@ end
 
 -- The meeting (reads only, so that a refusal by the limits below has changed nothing).
 local no, facts
-if ARGV[10] ~= '' then
-  no = ARGV[10]
+if ARGV[11] ~= '' then
+  no = ARGV[11]
   out.no = tonumber(no)
-  local kind = redis.call('HGET', KEYS[6], no)
+  local kind = redis.call('HGET', KEYS[7], no)
   if not kind then
     out.r = 'not_found'
   elseif string.sub(kind, 1, 8) ~= 'meeting:' then
     return {'fallback'}
   else
-    local raw = redis.call('HGET', KEYS[7], no)
+    local raw = redis.call('HGET', KEYS[8], no)
     if not raw then
       out.r = 'meeting_closed'
     else
@@ -225,13 +241,13 @@ if ARGV[10] ~= '' then
   end
 else
   -- Only meetings not yet over can be open: the index holds them by their end.
-  local candidates = redis.call('ZRANGEBYSCORE', KEYS[8], '(' .. ARGV[8], '+inf', 'LIMIT', 0, 200)
+  local candidates = redis.call('ZRANGEBYSCORE', KEYS[9], '(' .. ARGV[9], '+inf', 'LIMIT', 0, 200)
   if #candidates >= 200 then
     return {'fallback'}
   end
   local open = {}
   for _, n in ipairs(candidates) do
-    local raw = redis.call('HGET', KEYS[7], n)
+    local raw = redis.call('HGET', KEYS[8], n)
     if raw then
       local f = cjson.decode(raw)
       local opens, closes = window(f)
@@ -270,15 +286,15 @@ end
 if not out.r and type(facts.code) == 'string' then
   local object = base .. 'wa:mtg:' .. no .. ':n'
   local person = base .. 'wa:mtg:' .. no .. ':p:' .. member.id
-  local per_person, per_object = tonumber(ARGV[15]), tonumber(ARGV[16])
+  local per_person, per_object = tonumber(ARGV[16]), tonumber(ARGV[17])
   local tries = tonumber(redis.call('GET', person) or '0')
   if tries >= per_person
       or (tries > 0 and tonumber(redis.call('GET', object) or '0') >= per_object) then
     out.r, out.wait = 'too_many', math.max(redis.call('PTTL', person), 0)
-  elseif ARGV[11] == '' then
+  elseif ARGV[12] == '' then
     out.r = 'wrong_code'
-  elseif ARGV[11] ~= facts.code then
-    local cooldown = tonumber(ARGV[17])
+  elseif ARGV[12] ~= facts.code then
+    local cooldown = tonumber(ARGV[18])
     local p = redis.call('INCR', person)
     if p == 1 or p == per_person or redis.call('PTTL', person) < 0 then
       redis.call('PEXPIRE', person, cooldown)
@@ -333,17 +349,17 @@ if not out.r then
     end
     out.r, out.late = 'already', at > facts.s
   else
-    record.checked_in_at = ARGV[9]
+    record.checked_in_at = ARGV[10]
     redis.call('HSET', key, member.id, cjson.encode(record))
     out.r, out.late = 'recorded', now > facts.s
     -- A busy chat: past the threshold in the window, the name waits for the next digest.
-    redis.call('SET', KEYS[10], 0, 'PX', ARGV[18], 'NX')
-    if redis.call('INCR', KEYS[10]) > tonumber(ARGV[19]) then
-      redis.call('RPUSH', KEYS[11], member.name)
-      redis.call('LTRIM', KEYS[11], -tonumber(ARGV[20]), -1)
-      redis.call('PEXPIRE', KEYS[11], ARGV[21])
-      out.digest, out.bucket = true, tonumber(ARGV[24])
-      if redis.call('SET', KEYS[12], 1, 'PX', ARGV[22], 'NX') then
+    redis.call('SET', KEYS[11], 0, 'PX', ARGV[19], 'NX')
+    if redis.call('INCR', KEYS[11]) > tonumber(ARGV[20]) then
+      redis.call('RPUSH', KEYS[12], member.name)
+      redis.call('LTRIM', KEYS[12], -tonumber(ARGV[21]), -1)
+      redis.call('PEXPIRE', KEYS[12], ARGV[22])
+      out.digest, out.bucket = true, tonumber(ARGV[25])
+      if redis.call('SET', KEYS[13], 1, 'PX', ARGV[23], 'NX') then
         job = '1'
       end
     end
@@ -351,5 +367,5 @@ if not out.r then
 end
 
 local encoded = cjson.encode(out)
-redis.call('SET', KEYS[5], 'C:' .. encoded, 'PX', ARGV[23])
+redis.call('SET', KEYS[5], 'C:' .. encoded, 'PX', ARGV[24])
 return {'checkin', encoded, job}
