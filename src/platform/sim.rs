@@ -93,6 +93,15 @@ fn check_id(field: &str, value: &str, max: usize) -> Result<(), PlatformError> {
     Ok(())
 }
 
+fn no_colon(field: &str, value: &str) -> Result<(), PlatformError> {
+    if value.contains(':') {
+        return Err(PlatformError::Malformed(format!(
+            "{field} must not contain ':'"
+        )));
+    }
+    Ok(())
+}
+
 impl Platform for SimAdapter {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Sim
@@ -116,7 +125,16 @@ impl Platform for SimAdapter {
         let chat_kind = msg.chat_type.unwrap_or(ChatKind::Group);
         check_id("user_id", &msg.user_id, MAX_ID_LEN)?;
         check_id("message_id", &msg.message_id, MAX_ID_LEN)?;
+        // Keys join the chat, the sender and the message with `:` (`dedup:<platform>:<bot>:
+        // <chat_id>:<message_id>`), and a private chat is `dm:<user_id>`: ids a caller picks
+        // must not hold one, or two messages could share a key.
+        no_colon("user_id", &msg.user_id)?;
+        no_colon("message_id", &msg.message_id)?;
         let chat_id = match (chat_kind, msg.chat_id) {
+            (ChatKind::Group, Some(id)) => {
+                no_colon("chat_id", &id)?;
+                id
+            }
             (_, Some(id)) => id,
             (ChatKind::Private, None) => private_chat_id(&msg.user_id),
             (ChatKind::Group, None) => {
@@ -281,6 +299,18 @@ mod tests {
                 "user_id",
             ),
             (r#"{"user_id":"u1","message_id":"m","text":"x"}"#, "chat_id"),
+            (
+                r#"{"chat_id":"dm:u1","user_id":"u2","message_id":"m","text":"x"}"#,
+                "chat_id must not contain ':'",
+            ),
+            (
+                r#"{"chat_id":"g1","user_id":"u:1","message_id":"m","text":"x"}"#,
+                "user_id must not contain ':'",
+            ),
+            (
+                r#"{"chat_id":"g1","user_id":"u1","message_id":"a:b","text":"x"}"#,
+                "message_id must not contain ':'",
+            ),
             (
                 r#"{"chat_id":"g1","chat_type":"private","user_id":"u1","message_id":"m","text":"x"}"#,
                 "dm:",
