@@ -139,7 +139,7 @@ limits = {{ per_chat_per_minute = {PER_CHAT_PER_MINUTE}, per_bot_per_second = {P
             name: Some("书记".to_owned()),
         };
         services
-            .bind_chat(&code.code, &secretary, false)
+            .bind_chat(&code.code, &secretary, false, None)
             .await
             .unwrap();
         for r in 0..per_chat {

@@ -72,12 +72,16 @@ async fn run(
     let Some(branch) = &ctx.branch else {
         return Ok(match spec.key {
             CommandKey::Help => help(lang, Role::Guest, false, args),
-            CommandKey::Bind => {
-                reply::bound(&services.bind_chat(args, &event.sender(), false).await?)
-            }
-            CommandKey::BindCommittee => {
-                reply::bound(&services.bind_chat(args, &event.sender(), true).await?)
-            }
+            CommandKey::Bind => reply::bound(
+                &services
+                    .bind_chat(args, &event.sender(), false, Some(&event.origin()))
+                    .await?,
+            ),
+            CommandKey::BindCommittee => reply::bound(
+                &services
+                    .bind_chat(args, &event.sender(), true, Some(&event.origin()))
+                    .await?,
+            ),
             _ if event.chat_kind == ChatKind::Private => reply::no_branch_private(lang),
             _ => reply::not_bound(lang),
         });
@@ -87,10 +91,16 @@ async fn run(
     }
     Ok(match spec.key {
         CommandKey::Help => help(lang, role, true, args),
-        CommandKey::Bind => reply::bound(&services.bind_chat(args, &event.sender(), false).await?),
-        CommandKey::BindCommittee => {
-            reply::bound(&services.bind_chat(args, &event.sender(), true).await?)
-        }
+        CommandKey::Bind => reply::bound(
+            &services
+                .bind_chat(args, &event.sender(), false, Some(&event.origin()))
+                .await?,
+        ),
+        CommandKey::BindCommittee => reply::bound(
+            &services
+                .bind_chat(args, &event.sender(), true, Some(&event.origin()))
+                .await?,
+        ),
         CommandKey::Join => {
             reply::joined(lang, &services.join(branch, &event.sender(), args).await?)
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Result, ServiceError, Services, retry_on_conflict};
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
         validate_name,
     },
     store::{
+        effects::EffectMark,
         inbound::{Entry, Located},
         limits::Attempt,
         roster::BindCodeRecord,
@@ -80,6 +81,27 @@ pub struct BindOutcome {
     pub member_name: Option<String>,
     /// Whether this bound the committee chat.
     pub committee: bool,
+}
+
+/// What a bind did, kept as its effect marker for the message's retry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BindEffect {
+    became_secretary: bool,
+    member_name: Option<String>,
+    committee: bool,
+    /// The committee chat this one replaced.
+    replaced: Option<ChatRef>,
+}
+
+impl BindEffect {
+    fn outcome(self, branch: Branch) -> BindOutcome {
+        BindOutcome {
+            branch,
+            became_secretary: self.became_secretary,
+            member_name: self.member_name,
+            committee: self.committee,
+        }
+    }
 }
 
 /// Who is speaking, and in which branch.
@@ -356,11 +378,16 @@ impl Services {
     /// A member chat is never the committee chat, nor the reverse. The first binder of a
     /// branch with no secretary becomes its secretary (the operator's code is the act that
     /// appoints them).
+    ///
+    /// `origin` names the message (chat and message id): the bind's effect marker is written
+    /// with it, so that the platform's retry after a failure past the commit answers as the
+    /// first delivery would have (the sender is a member by then, and the chat bound).
     pub async fn bind_chat(
         &self,
         raw_code: &str,
         sender: &Sender,
         committee: bool,
+        origin: Option<&str>,
     ) -> Result<BindOutcome> {
         if sender.in_private() {
             return Err(Invalid::new("chat", "bind a group chat, not a private one")
@@ -384,6 +411,21 @@ impl Services {
                     ServiceError::TooManyWrongCodes { retry_after }
                 }));
         };
+        if let Some(origin) = origin
+            && let Some(raw) = self.store.effect(&branch_id, origin).await?
+        {
+            // This very message bound the chat before: finish what followed the commit.
+            let done: BindEffect = crate::store::decode("bind effect", &raw)?;
+            let branch = self
+                .store
+                .branch(&branch_id)
+                .await?
+                .ok_or(ServiceError::BranchNotFound)?;
+            let replaced = done.replaced.clone();
+            return self
+                .finish_bind(&branch_id, sender, done.outcome(branch), replaced)
+                .await;
+        }
         let now = self.clock.now();
         let keys = self.store.keys().clone();
 
@@ -466,9 +508,14 @@ impl Services {
                 let mut b = branch.clone();
                 b.committee_chat = Some(sender.chat.clone());
                 txn.set(&branch_key, &crate::store::encode(&branch_key, &b)?, None);
-                self.commit_bind(&mut txn, &branch_id, b, false, entry.map(|m| m.name), true)
+                let done = BindEffect {
+                    became_secretary: false,
+                    member_name: entry.map(|m| m.name),
+                    committee: true,
+                    replaced: branch.committee_chat.clone(),
+                };
+                self.commit_bind(&mut txn, &branch_id, b, done, origin)
                     .await?
-                    .map(|o| (o, branch.committee_chat.clone()))
             } else {
                 txn.sadd(&chats_key, &chat_key);
                 // A secretary entry nobody holds (an imported roster) cannot act, so it does
@@ -513,52 +560,75 @@ impl Services {
                     became_secretary = true;
                     member_name = Some(secretary.name.clone());
                 }
-                self.commit_bind(
-                    &mut txn,
-                    &branch_id,
-                    branch.clone(),
+                let done = BindEffect {
                     became_secretary,
                     member_name,
-                    false,
-                )
-                .await?
-                .map(|o| (o, None))
+                    committee: false,
+                    replaced: None,
+                };
+                self.commit_bind(&mut txn, &branch_id, branch.clone(), done, origin)
+                    .await?
             }
         });
         let (outcome, replaced) = outcome;
+        self.finish_bind(&branch_id, sender, outcome, replaced)
+            .await
+    }
+
+    /// What follows a bind's commit, also on its retry: the global lookups of the chat (and
+    /// of the sender, if on the roster) and the committee chat it replaced unindexed.
+    async fn finish_bind(
+        &self,
+        branch_id: &BranchId,
+        sender: &Sender,
+        outcome: BindOutcome,
+        replaced: Option<ChatRef>,
+    ) -> Result<BindOutcome> {
         // The committee chat resolves commands like any bound chat; it is just not in the set
         // of member chats that announcements go to.
+        let ident = sender.account();
         let linked = outcome.member_name.is_some().then_some(ident.as_str());
         self.store
-            .index_chat_and_identity(&branch_id, Some(&sender.chat), linked)
+            .index_chat_and_identity(branch_id, Some(&sender.chat), linked)
             .await?;
         if let Some(old) = replaced.filter(|old| *old != sender.chat) {
             // The chat it replaces is no longer the branch's in any way.
-            self.store.unindex_chat(&branch_id, &old).await?;
+            self.store.unindex_chat(branch_id, &old).await?;
         }
         Ok(outcome)
     }
 
+    /// Commits a bind with its effect marker (when the message is known); `None` on a
+    /// conflict.
     async fn commit_bind(
         &self,
         txn: &mut Txn,
         branch_id: &BranchId,
         branch: Branch,
-        became_secretary: bool,
-        member_name: Option<String>,
-        committee: bool,
-    ) -> Result<Option<BindOutcome>> {
+        done: BindEffect,
+        origin: Option<&str>,
+    ) -> Result<Option<(BindOutcome, Option<ChatRef>)>> {
+        if let Some(origin) = origin {
+            let value = crate::store::encode("bind effect", &done)?;
+            let mark = EffectMark {
+                origin,
+                value: &value,
+                ttl: self.effect_ttl(),
+            };
+            self.store.mark_in(txn, branch_id, &mark);
+        }
         let mut conn = self.store.conn().await?;
         if !txn.commit(&mut conn).await? {
             return Ok(None);
         }
-        tracing::info!(branch = %branch_id, committee, became_secretary, "chat bound");
-        Ok(Some(BindOutcome {
-            branch,
-            became_secretary,
-            member_name,
-            committee,
-        }))
+        tracing::info!(
+            branch = %branch_id,
+            committee = done.committee,
+            became_secretary = done.became_secretary,
+            "chat bound"
+        );
+        let replaced = done.replaced.clone();
+        Ok(Some((done.outcome(branch), replaced)))
     }
 }
 

@@ -32,7 +32,7 @@ impl Services {
             user_id: DEMO_SECRETARY.to_owned(),
             name: Some("王书记".to_owned()),
         };
-        match self.bind_chat(&code.code, &secretary, false).await {
+        match self.bind_chat(&code.code, &secretary, false, None).await {
             // Another replica seeded it meanwhile.
             Ok(_) | Err(ServiceError::ChatAlreadyBound) => {}
             Err(e) => return Err(e),

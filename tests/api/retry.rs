@@ -496,9 +496,9 @@ table! {
     chat_members: chat(SECRETARY, "成员");
     chat_me: chat(MEMBER, "我的");
     chat_join: chat(("u4", "赵六"), "加入 赵六");
-    // A bind is a guest's command (no claim); its retry finds the chat bound and says so.
-    chat_bind_committee: Call::Chat { who: SECRETARY, chat: "g-committee", text: "绑定支委群 {code}" },
-        or "本群已绑定该支部";
+    // A bind is a guest's command (no claim); its retry finds the bind's effect marker and
+    // answers as the first delivery would have.
+    chat_bind_committee: Call::Chat { who: SECRETARY, chat: "g-committee", text: "绑定支委群 {code}" };
     api_create_meeting: api("POST", "/branches/{b}/meetings",
         Some(r#"{"kind": "committee", "starts_at": "{starts}", "topic": "研究工作"}"#));
     api_notice_now: api("POST", "/branches/{b}/notices", Some(r#"{"text": "今晚停电"}"#));
