@@ -73,9 +73,10 @@ pub struct ChatRef {
 }
 
 impl ChatRef {
-    /// `platform:bot:chat_id`, the form used in keys and stored sets.
+    /// `platform:bot:chat_id`, the form used in keys and stored sets (also its `Display`,
+    /// which key builders write in place).
     pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.platform, self.bot, self.chat_id)
+        self.to_string()
     }
 
     /// Parses [`ChatRef::key`] output.
@@ -89,6 +90,12 @@ impl ChatRef {
             bot,
             chat_id,
         })
+    }
+}
+
+impl fmt::Display for ChatRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.platform, self.bot, self.chat_id)
     }
 }
 

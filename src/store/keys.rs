@@ -26,6 +26,12 @@ impl Keys {
     }
 
     fn branch_key(&self, branch: &BranchId, suffix: &str) -> String {
+        self.branch_key_fmt(branch, format_args!("{suffix}"))
+    }
+
+    /// [`Keys::branch_key`] with a suffix written in place: one allocation per key, which the
+    /// check-in path (a dozen keys per `签到`) feels.
+    fn branch_key_fmt(&self, branch: &BranchId, suffix: std::fmt::Arguments<'_>) -> String {
         format!("{}:{{b:{}}}:{suffix}", self.prefix, branch.as_str())
     }
 
@@ -61,7 +67,7 @@ impl Keys {
 
     /// String (JSON): one bind code's state.
     pub fn bind_code(&self, branch: &BranchId, code: &str) -> String {
-        self.branch_key(branch, &format!("bindcode:{code}"))
+        self.branch_key_fmt(branch, format_args!("bindcode:{code}"))
     }
 
     /// Hash `platform:bot:user_id` → join request JSON: accounts waiting for the secretary.
@@ -75,26 +81,26 @@ impl Keys {
     /// secretary (`批准` / `拒绝`: `req`; `解除关联`: `acct`), so that `<n>` in the next
     /// command counts in what they read. TTL [`PICK_LIST_TTL`](super::roster::PICK_LIST_TTL).
     pub fn pick_list(&self, branch: &BranchId, actor: &str, what: &str, name: &str) -> String {
-        self.branch_key(branch, &format!("pick:{what}:{actor}:{name}"))
+        self.branch_key_fmt(branch, format_args!("pick:{what}:{actor}:{name}"))
     }
 
     /// String: the account a chat message's roster change (`批准`, `解除关联`) was about,
     /// written in the change's own transaction so that a retry of the message finishes it
     /// instead of repeating it. TTL `timing.dedup_ttl`.
     pub fn effect(&self, branch: &BranchId, origin: &str) -> String {
-        self.branch_key(branch, &format!("effect:{origin}"))
+        self.branch_key_fmt(branch, format_args!("effect:{origin}"))
     }
 
     /// String (TTL `timing.dedup_ttl`): the fingerprint of the admin API request that first
     /// used an `Idempotency-Key`, so that the key reused with another request is refused.
     pub fn request_key(&self, branch: &BranchId, origin: &str) -> String {
-        self.branch_key(branch, &format!("reqkey:{origin}"))
+        self.branch_key_fmt(branch, format_args!("reqkey:{origin}"))
     }
 
     /// String: the bind code issued in answer to one chat message (`绑定码`), so that a retried
     /// message finds the same code instead of issuing a second. Lives as long as the code.
     pub fn bind_code_origin(&self, branch: &BranchId, origin: &str) -> String {
-        self.branch_key(branch, &format!("bindcode_for:{origin}"))
+        self.branch_key_fmt(branch, format_args!("bindcode_for:{origin}"))
     }
 
     /// String counter: the branch's short numbers (`#n`), one sequence for every kind of
@@ -150,21 +156,21 @@ impl Keys {
 
     /// String counter (TTL `checkin.digest_window`): check-ins in one chat in the window.
     pub fn checkin_rate(&self, branch: &BranchId, chat: &ChatRef) -> String {
-        self.branch_key(branch, &format!("ckrate:{}", chat.key()))
+        self.branch_key_fmt(branch, format_args!("ckrate:{chat}"))
     }
 
     /// List: names checked in since a chat's last digest. Capped at
     /// [`DIGEST_CAP`](super::meetings::DIGEST_CAP) names, and expires
     /// [`DIGEST_TTL`](super::meetings::DIGEST_TTL) after its last push.
     pub fn checkin_digest(&self, branch: &BranchId, chat: &ChatRef) -> String {
-        self.branch_key(branch, &format!("ckdigest:{}", chat.key()))
+        self.branch_key_fmt(branch, format_args!("ckdigest:{chat}"))
     }
 
     /// String (TTL: to the end of the next bucket): set by the first check-in that goes to a
     /// chat's digest in one `checkin.digest_every` bucket, so that only that one schedules
     /// the bucket's digest job.
     pub fn checkin_digest_job(&self, branch: &BranchId, chat: &ChatRef, bucket: i64) -> String {
-        self.branch_key(branch, &format!("ckdigest:{}:job:{bucket}", chat.key()))
+        self.branch_key_fmt(branch, format_args!("ckdigest:{chat}:job:{bucket}"))
     }
 
     /// Hash series id → recurring meeting series JSON.
@@ -174,7 +180,7 @@ impl Keys {
 
     /// Hash member id → attendance JSON, for one meeting.
     pub fn attendance(&self, branch: &BranchId, meeting: u64) -> String {
-        self.branch_key(branch, &format!("mtg:{meeting}:att"))
+        self.branch_key_fmt(branch, format_args!("mtg:{meeting}:att"))
     }
 
     /// Stream: the branch's audit log of admin changes.
@@ -194,7 +200,7 @@ impl Keys {
 
     /// String: chat → branch id.
     pub fn chat_branch(&self, chat: &ChatRef) -> String {
-        format!("{}:chat:{}", self.prefix, chat.key())
+        format!("{}:chat:{chat}", self.prefix)
     }
 
     /// String: chat account (`platform:bot:user_id`) → branch id, for private chats.
@@ -208,12 +214,12 @@ impl Keys {
     /// the key because sim clients choose message ids, and platform ids need only be unique
     /// per chat.
     pub fn dedup(&self, branch: &BranchId, chat: &ChatRef, message_id: &str) -> String {
-        self.branch_key(branch, &format!("dedup:{}:{message_id}", chat.key()))
+        self.branch_key_fmt(branch, format_args!("dedup:{chat}:{message_id}"))
     }
 
     fn limit_key(&self, chat: &ChatRef, suffix: &str) -> String {
         // One tag per chat, so that one script counts the chat and a sender in it together.
-        format!("{}:{{lim:{}}}:{suffix}", self.prefix, chat.key())
+        format!("{}:{{lim:{chat}}}:{suffix}", self.prefix)
     }
 
     /// String counter (TTL `limits.window`): commands counted against a chat's guest limit.
@@ -236,7 +242,7 @@ impl Keys {
         chat: &ChatRef,
         sender_id: &str,
     ) -> String {
-        self.branch_key(branch, &format!("lim:{}:s:{sender_id}", chat.key()))
+        self.branch_key_fmt(branch, format_args!("lim:{chat}:s:{sender_id}"))
     }
 
     /// String counter (TTL `limits.window`): commands in a chat whose sender cannot be told
@@ -256,7 +262,7 @@ impl Keys {
         match branch {
             // An object of a branch (a meeting's check-in code) counts under the branch's tag,
             // so that the check-in script gates and records the tries itself.
-            Some(branch) => self.branch_key(branch, &format!("wa:{object}:{suffix}")),
+            Some(branch) => self.branch_key_fmt(branch, format_args!("wa:{object}:{suffix}")),
             // One tag per guessed object, so that one script sees its count and a person's.
             None => format!("{}:{{wa:{object}}}:{suffix}", self.prefix),
         }
