@@ -431,16 +431,6 @@ fn address(pieces: &[cq::Piece], self_id: &str) -> Addressed {
     }
 }
 
-fn malformed(e: serde_path_to_error::Error<serde_json::Error>) -> PlatformError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    if path == "." {
-        PlatformError::malformed(inner)
-    } else {
-        PlatformError::malformed(format!("{path}: {inner}"))
-    }
-}
-
 impl Platform for OnebotAdapter {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Onebot
@@ -478,15 +468,12 @@ impl Platform for OnebotAdapter {
 
     /// <https://github.com/botuniverse/onebot-11/blob/master/event/message.md>
     fn parse(&self, request: InboundRequest<'_>) -> Result<Inbound, PlatformError> {
-        let mut de = serde_json::Deserializer::from_slice(request.body);
-        let head: Head = serde_path_to_error::deserialize(&mut de).map_err(malformed)?;
-        de.end().map_err(PlatformError::malformed)?;
+        let head: Head = super::parse_json(request.body)?;
         // meta_event (heartbeat, lifecycle), notice, request, NapCat's message_sent.
         if head.post_type != "message" {
             return Ok(Inbound::Immediate(no_content()));
         }
-        let mut de = serde_json::Deserializer::from_slice(request.body);
-        let event: MessageEvent = serde_path_to_error::deserialize(&mut de).map_err(malformed)?;
+        let event: MessageEvent = super::parse_json(request.body)?;
 
         let qq = |id: &Id, field: &str| {
             id.qq()
