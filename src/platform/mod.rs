@@ -40,6 +40,7 @@ pub use crate::domain::chat::{
 
 use crate::{
     config::{BotSettings, Settings},
+    error::Cause,
     store::Store,
 };
 
@@ -108,18 +109,23 @@ pub fn check_secret_header(
     }
 }
 
-/// A transport failure (timeout, refused connection, a bad base URL) as a send error, with
-/// its cause chain but never the URL reqwest attaches: URLs carry tokens and keys. `redact`
-/// then removes any secret the adapter knows of. A request that could not even be built is
-/// permanent; everything else is worth a retry.
-pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String) -> SendError {
+/// A transport failure (timeout, refused connection, a bad base URL) as a send error that
+/// says `what` failed, caused by reqwest's error chain without the URL reqwest attaches
+/// (URLs carry tokens and keys), and with `redact` applied to every message of it for any
+/// other secret the adapter knows of. A request that could not even be built is permanent;
+/// everything else is worth a retry.
+pub fn transport_error(
+    what: &'static str,
+    error: reqwest::Error,
+    redact: impl Fn(String) -> String,
+) -> SendError {
     let error = error.without_url();
-    let text = redact(crate::error::chain(&error));
-    if error.is_builder() {
-        SendError::Permanent(text)
+    let failure = if error.is_builder() {
+        SendError::permanent(what)
     } else {
-        SendError::Transient(text)
-    }
+        SendError::transient(what)
+    };
+    failure.because(Cause::of(&error)).redact(redact)
 }
 
 /// Why an inbound request was refused, and so which status it gets.
@@ -246,12 +252,17 @@ pub struct OutboundMessage {
     pub context: Option<serde_json::Value>,
 }
 
-/// Why a send failed, and so what the outbox does next. Its texts are the platform's answer
-/// (a status, an error code and message: no error value behind them) or, for a failure of
-/// ours, the whole cause chain as text: [`transport_error`] for the network, with URLs and
-/// secrets taken out (a kept `reqwest::Error` could not be redacted), and
-/// [`crate::error::chain`] for the store. The outbox stores the text as the message's
-/// `last_error`.
+/// Why a send failed, and so what the outbox does next: wait, retry with backoff, or
+/// dead-letter. Its own message says in a few words fixed in the code what failed, never a
+/// value and so never a secret; why is its [`source`](std::error::Error::source): the
+/// platform's answer (a status, an error code and message, which no error value stands
+/// behind, sometimes with the decoding error of a body that was not what the platform
+/// sends), or our own error's chain (the network's, the store's). The cause is a
+/// [`Cause`]: a copy that can be cloned, compared and redacted, where a kept
+/// `reqwest::Error` could be none of these; every adapter takes its secrets out of it
+/// ([`SendError::redact`]) before the error leaves the adapter. Logs print
+/// [`crate::error::Chain`] of it, and the outbox stores [`crate::error::chain`] of it as the
+/// message's `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The platform asked us to wait; the outbox waits at least that long for this chat.
@@ -261,11 +272,112 @@ pub enum SendError {
         retry_after: std::time::Duration,
     },
     /// A timeout, a 5xx, a refused connection: retried with backoff.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error("transient: {what}")]
+    Transient {
+        /// What failed, in words fixed in the code.
+        what: &'static str,
+        /// Why, with secrets taken out.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The platform refused the message for good (unknown chat, bad token): dead-lettered.
+    #[error("permanent: {what}")]
+    Permanent {
+        /// What failed, in words fixed in the code.
+        what: &'static str,
+        /// Why, with secrets taken out.
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// A transient failure described by text alone (adapters not yet moved to causes).
+    #[error("transient: {0}")]
+    TransientText(String),
+    /// A permanent failure described by text alone (adapters not yet moved to causes).
     #[error("permanent: {0}")]
-    Permanent(String),
+    PermanentText(String),
+}
+
+impl SendError {
+    /// A failure worth a retry, without a cause (yet).
+    pub fn transient(what: &'static str) -> Self {
+        Self::Transient { what, cause: None }
+    }
+
+    /// A failure no retry mends, without a cause (yet).
+    pub fn permanent(what: &'static str) -> Self {
+        Self::Permanent { what, cause: None }
+    }
+
+    /// The same failure, caused by `cause`. A rate limit has no cause and stays as it is.
+    #[must_use]
+    pub fn because(self, cause: Cause) -> Self {
+        match self {
+            Self::Transient { what, .. } => Self::Transient {
+                what,
+                cause: Some(cause),
+            },
+            Self::Permanent { what, .. } => Self::Permanent {
+                what,
+                cause: Some(cause),
+            },
+            other => other,
+        }
+    }
+
+    /// The same failure, caused by the platform's answer (`HTTP 400: chat not found`).
+    #[must_use]
+    pub fn answered(self, answer: impl Into<String>) -> Self {
+        self.because(Cause::new(answer))
+    }
+
+    /// The same failure as a step of a larger one: `what` describes it now, and what
+    /// described it before becomes its first cause. `permanent: the access token could not
+    /// be fetched: the token endpoint refused the app's credentials: HTTP 400 …`.
+    #[must_use]
+    pub fn within(self, what: &'static str) -> Self {
+        let step = |inner: &'static str, cause: Option<Cause>| {
+            Some(match cause {
+                Some(cause) => Cause::wrap(inner, cause),
+                None => Cause::new(inner),
+            })
+        };
+        match self {
+            Self::Transient { what: inner, cause } => Self::Transient {
+                what,
+                cause: step(inner, cause),
+            },
+            Self::Permanent { what: inner, cause } => Self::Permanent {
+                what,
+                cause: step(inner, cause),
+            },
+            other => other,
+        }
+    }
+
+    /// The same failure with every message of its cause passed through `redact`, which
+    /// takes out the secrets an adapter knows of.
+    #[must_use]
+    pub fn redact(self, redact: impl Fn(String) -> String) -> Self {
+        match self {
+            Self::Transient { what, cause } => Self::Transient {
+                what,
+                cause: cause.map(|c| c.map(&redact)),
+            },
+            Self::Permanent { what, cause } => Self::Permanent {
+                what,
+                cause: cause.map(|c| c.map(&redact)),
+            },
+            Self::TransientText(text) => Self::TransientText(redact(text)),
+            Self::PermanentText(text) => Self::PermanentText(redact(text)),
+            rate @ Self::RateLimited { .. } => rate,
+        }
+    }
+
+    /// Whether the outbox tries again (after a wait or a backoff) rather than dead-letter
+    /// the message at once.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Permanent { .. } | Self::PermanentText(_))
+    }
 }
 
 /// A boxed future, so that [`Platform`] stays object-safe.

@@ -187,7 +187,7 @@ impl TelegramAdapter {
     async fn send_message(&self, chat_id: &str, text: &str) -> Result<(), SendError> {
         let Some(body) = send_message_body(chat_id, text) else {
             // Telegram answers 400 "message text is empty"; no need to ask.
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::PermanentText("message text is empty".to_owned()));
         };
         let url = format!("{}/bot{}/sendMessage", self.api_base, self.token.expose());
         let response = self
@@ -199,17 +199,15 @@ impl TelegramAdapter {
             .map_err(|e| self.request_error(e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
-        classify_response(status, &bytes).map_err(|e| match e {
-            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-            rate @ SendError::RateLimited { .. } => rate,
-        })
+        classify_response(status, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
     /// Turns a transport error into a send error. reqwest puts the URL, and so the token, into
     /// its errors; it is removed before anything is formatted.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&text))
+        super::transport_error("the Telegram request failed", error, |text| {
+            self.redact(&text)
+        })
     }
 }
 
@@ -631,7 +629,7 @@ impl UsernameLookup {
     /// <https://core.telegram.org/bots/api#getme>
     async fn get_me(&self) -> Result<String, UsernameError> {
         let redact = |text: String| text.replace(self.token.expose(), "<token>");
-        let request_error = |e| UsernameError::Request(super::transport_error(e, redact));
+        let request_error = |e| UsernameError::Request(super::transport_error("the getMe request failed", e, redact));
         let response = self
             .client
             .get(format!(
@@ -689,14 +687,14 @@ fn classify_response(status: StatusCode, body: &[u8]) -> Result<(), SendError> {
         detail.push_str(&format!(" (chat migrated to {new_id})"));
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        Err(SendError::Transient(detail))
+        Err(SendError::TransientText(detail))
     } else if status.is_client_error() {
         // 400 chat not found, 401 bad token, 403 bot blocked or kicked, 404 unknown token.
-        Err(SendError::Permanent(detail))
+        Err(SendError::PermanentText(detail))
     } else {
         // A 2xx without `ok`, or a redirect we do not follow: not what the Bot API answers,
         // most likely a proxy in between; retrying is the cautious choice.
-        Err(SendError::Transient(format!(
+        Err(SendError::TransientText(format!(
             "{detail}: unexpected answer from the Bot API"
         )))
     }
@@ -1466,7 +1464,7 @@ mod tests {
         }
         assert!(matches!(
             classify_response(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>"),
-            Err(SendError::Transient(m)) if m.contains("502")
+            Err(SendError::TransientText(m)) if m.contains("502")
         ));
         for (status, description) in [
             (StatusCode::BAD_REQUEST, "Bad Request: chat not found"),
@@ -1481,7 +1479,7 @@ mod tests {
                 json!({"ok": false, "error_code": status.as_u16(), "description": description});
             assert_eq!(
                 classify_response(status, body.to_string().as_bytes()),
-                Err(SendError::Permanent(format!(
+                Err(SendError::PermanentText(format!(
                     "HTTP {}: {description}",
                     status.as_u16()
                 )))
@@ -1490,11 +1488,11 @@ mod tests {
         let migrated = br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#;
         assert!(matches!(
             classify_response(StatusCode::BAD_REQUEST, migrated),
-            Err(SendError::Permanent(m)) if m.contains("-1001234567890")
+            Err(SendError::PermanentText(m)) if m.contains("-1001234567890")
         ));
         assert!(matches!(
             classify_response(StatusCode::OK, b"not json"),
-            Err(SendError::Transient(_))
+            Err(SendError::TransientText(_))
         ));
     }
 

@@ -570,13 +570,13 @@ async fn send_reports_each_openapi_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
+            Err(SendError::TransientText(
                 "HTTP 500 ServiceUnavailable: try later".to_owned(),
             )),
         ),
         (
             Answer::BadConversation,
-            Err(SendError::Permanent(
+            Err(SendError::PermanentText(
                 "HTTP 400 invalidParameter.openConversationId: 群不存在".to_owned(),
             )),
         ),
@@ -698,7 +698,7 @@ async fn transport_failures_are_transient_and_never_show_secrets() {
         "sessionWebhookExpiredTime": now_ms() + 3_600_000});
     for m in [message(GROUP, None), message(GROUP, Some(context))] {
         let result = dt.send(&m).await;
-        let Err(SendError::Transient(text)) = &result else {
+        let Err(SendError::TransientText(text)) = &result else {
             panic!("expected a transient error: {result:?}")
         };
         assert!(!text.contains(APP_SECRET), "{text}");

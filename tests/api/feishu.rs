@@ -580,13 +580,13 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
+            Err(SendError::TransientText(
                 "HTTP 500: code 1500: internal error".to_owned(),
             )),
         ),
         (
             Answer::BotNotInChat,
-            Err(SendError::Permanent(
+            Err(SendError::PermanentText(
                 "HTTP 400: code 230002: Bot/User can NOT be out of the chat.".to_owned(),
             )),
         ),
@@ -602,7 +602,7 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
     fake.answer(Answer::RefuseAllTokens);
     assert!(matches!(
         fs.send(&message).await,
-        Err(SendError::Permanent(m)) if m.contains("99991663")
+        Err(SendError::PermanentText(m)) if m.contains("99991663")
     ));
     assert_eq!(fake.tokens_issued(), 3);
 
@@ -694,7 +694,7 @@ async fn transport_failures_are_transient_and_never_show_secrets() {
         context: None,
     };
     let result = fs.send(&message).await;
-    let Err(SendError::Transient(text)) = &result else {
+    let Err(SendError::TransientText(text)) = &result else {
         panic!("expected a transient error: {result:?}")
     };
     assert!(!text.contains(APP_SECRET), "{text}");

@@ -521,17 +521,17 @@ async fn send_reports_each_onebot_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient("HTTP 500".to_owned())),
+            Err(SendError::TransientText("HTTP 500".to_owned())),
         ),
         (
             Answer::SendFailed,
-            Err(SendError::Transient(
+            Err(SendError::TransientText(
                 "retcode 100: 消息发送失败，可能被风控".to_owned(),
             )),
         ),
         (
             Answer::UnknownAction,
-            Err(SendError::Permanent("retcode 1404: 不支持的Api".to_owned())),
+            Err(SendError::PermanentText("retcode 1404: 不支持的Api".to_owned())),
         ),
     ] {
         fake.answer(answer);
@@ -590,11 +590,11 @@ async fn a_missing_or_wrong_access_token_is_permanent_and_never_shown() {
         .await;
 
     assert!(
-        matches!(&missing, Err(SendError::Permanent(m)) if m.starts_with("HTTP 401")),
+        matches!(&missing, Err(SendError::PermanentText(m)) if m.starts_with("HTTP 401")),
         "{missing:?}"
     );
     assert!(
-        matches!(&wrong, Err(SendError::Permanent(m)) if m.starts_with("HTTP 403") && !m.contains("wrong-token")),
+        matches!(&wrong, Err(SendError::PermanentText(m)) if m.starts_with("HTTP 403") && !m.contains("wrong-token")),
         "{wrong:?}"
     );
     let auths: Vec<Option<String>> = fake.seen().into_iter().map(|(_, a, _)| a).collect();
@@ -616,7 +616,7 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
     .send(&outbound(&GROUP.to_string(), "提醒"))
     .await;
 
-    let Err(SendError::Transient(text)) = &result else {
+    let Err(SendError::TransientText(text)) = &result else {
         panic!("expected a transient error: {result:?}")
     };
     assert!(!text.contains(ACCESS_TOKEN), "{text}");

@@ -396,13 +396,13 @@ async fn send_reports_each_bot_api_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
+            Err(SendError::TransientText(
                 "HTTP 500: Internal Server Error".to_owned(),
             )),
         ),
         (
             Answer::ChatNotFound,
-            Err(SendError::Permanent(
+            Err(SendError::PermanentText(
                 "HTTP 400: Bad Request: chat not found".to_owned(),
             )),
         ),
@@ -449,7 +449,7 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
     let timed_out = adapter(&fake.base, client).send(&message).await;
 
     for result in [refused, timed_out] {
-        let Err(SendError::Transient(text)) = &result else {
+        let Err(SendError::TransientText(text)) = &result else {
             panic!("expected a transient error: {result:?}")
         };
         assert!(!text.contains(TOKEN), "{text}");

@@ -463,11 +463,11 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient("HTTP 500".to_owned())),
+            Err(SendError::TransientText("HTTP 500".to_owned())),
         ),
         (
             Answer::Refused,
-            Err(SendError::Permanent(
+            Err(SendError::PermanentText(
                 "errcode 81013: user & party & tag all invalid".to_owned(),
             )),
         ),
@@ -497,7 +497,7 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
     );
     assert!(matches!(
         wx.fetch_display_name("x", "ghost").await,
-        Err(SendError::Permanent(m)) if m.contains("60111")
+        Err(SendError::PermanentText(m)) if m.contains("60111")
     ));
 
     // A wrong corp secret is final, and its value never shows.
@@ -506,7 +506,7 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
         "wxapp",
     );
     match bad.send(&message).await {
-        Err(SendError::Permanent(m)) => assert!(!m.contains("wrong-secret-value"), "{m}"),
+        Err(SendError::PermanentText(m)) => assert!(!m.contains("wrong-secret-value"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
@@ -554,7 +554,7 @@ async fn aibot_sends_go_through_response_url_once_then_the_push_robot_or_nowhere
     };
     assert!(matches!(
         wx.send(&elsewhere).await,
-        Err(SendError::Permanent(_))
+        Err(SendError::PermanentText(_))
     ));
     assert_eq!(fake.seen("POST /cgi-bin/webhook/send").len(), 1);
 }

@@ -208,13 +208,13 @@ pub fn classify_session(status: StatusCode, headers: &HeaderMap, body: &[u8]) ->
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         let (code, msg) = answer.map_or((None, None), |a| (a.errcode, a.errmsg));
-        return SessionOutcome::Failed(SendError::Transient(detail(code, msg.as_deref())));
+        return SessionOutcome::Failed(SendError::TransientText(detail(code, msg.as_deref())));
     }
     let Some(answer) = answer.filter(|_| status.is_success()) else {
         return SessionOutcome::Failed(if status.is_success() {
-            SendError::Transient(detail(None, Some("answer is not JSON")))
+            SendError::TransientText(detail(None, Some("answer is not JSON")))
         } else {
-            SendError::Permanent(detail(None, None))
+            SendError::PermanentText(detail(None, None))
         });
     };
     match answer.errcode {
@@ -227,11 +227,11 @@ pub fn classify_session(status: StatusCode, headers: &HeaderMap, body: &[u8]) ->
             retry_after: ROBOT_BLOCK,
         }),
         // 系统繁忙.
-        Some(-1) => SessionOutcome::Failed(SendError::Transient(detail(
+        Some(-1) => SessionOutcome::Failed(SendError::TransientText(detail(
             Some(-1),
             answer.errmsg.as_deref(),
         ))),
-        Some(code) => SessionOutcome::Failed(SendError::Permanent(detail(
+        Some(code) => SessionOutcome::Failed(SendError::PermanentText(detail(
             Some(code),
             answer.errmsg.as_deref(),
         ))),
@@ -299,7 +299,7 @@ pub fn classify_api(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Api
                 });
             }
             if !batch.invalid_staff_id_list.is_empty() {
-                return ApiOutcome::Failed(SendError::Permanent(
+                return ApiOutcome::Failed(SendError::PermanentText(
                     "the user cannot receive robot messages (invalidStaffIdList)".to_owned(),
                 ));
             }
@@ -327,10 +327,10 @@ pub fn classify_api(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Api
         return ApiOutcome::InvalidToken(detail);
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        ApiOutcome::Failed(SendError::Transient(detail))
+        ApiOutcome::Failed(SendError::TransientText(detail))
     } else {
         // 400 bad conversation, 403 robot not in the group or no permission, 404.
-        ApiOutcome::Failed(SendError::Permanent(detail))
+        ApiOutcome::Failed(SendError::PermanentText(detail))
     }
 }
 
@@ -356,7 +356,7 @@ pub fn classify_token(
                 let life = u64::try_from(t.expire_in).unwrap_or(0).clamp(60, 7200);
                 Ok((t.access_token, Duration::from_secs(life)))
             }
-            _ => Err(SendError::Transient(
+            _ => Err(SendError::TransientText(
                 "token endpoint: unexpected answer".to_owned(),
             )),
         };
@@ -364,10 +364,10 @@ pub fn classify_token(
     match classify_api(status, headers, body) {
         // A 401 from the token endpoint means the app key or secret is wrong.
         ApiOutcome::InvalidToken(detail) => {
-            Err(SendError::Permanent(format!("token endpoint: {detail}")))
+            Err(SendError::PermanentText(format!("token endpoint: {detail}")))
         }
         ApiOutcome::Failed(e) => Err(prefix_error("token endpoint", e)),
-        ApiOutcome::Sent => Err(SendError::Transient(
+        ApiOutcome::Sent => Err(SendError::TransientText(
             "token endpoint: unexpected answer".to_owned(),
         )),
     }
@@ -375,9 +375,9 @@ pub fn classify_token(
 
 fn prefix_error(prefix: &str, e: SendError) -> SendError {
     match e {
-        SendError::Transient(m) => SendError::Transient(format!("{prefix}: {m}")),
-        SendError::Permanent(m) => SendError::Permanent(format!("{prefix}: {m}")),
-        rate @ SendError::RateLimited { .. } => rate,
+        SendError::TransientText(m) => SendError::TransientText(format!("{prefix}: {m}")),
+        SendError::PermanentText(m) => SendError::PermanentText(format!("{prefix}: {m}")),
+        other => other,
     }
 }
 
@@ -495,23 +495,23 @@ mod tests {
         );
         assert!(matches!(
             c(200, r#"{"errcode":-1,"errmsg":"系统繁忙"}"#),
-            SessionOutcome::Failed(SendError::Transient(_))
+            SessionOutcome::Failed(SendError::TransientText(_))
         ));
         assert!(matches!(
             c(200, r#"{"errcode":400013,"errmsg":"群已被解散"}"#),
-            SessionOutcome::Failed(SendError::Permanent(m)) if m.contains("400013")
+            SessionOutcome::Failed(SendError::PermanentText(m)) if m.contains("400013")
         ));
         assert!(matches!(
             c(502, "<html>"),
-            SessionOutcome::Failed(SendError::Transient(_))
+            SessionOutcome::Failed(SendError::TransientText(_))
         ));
         assert!(matches!(
             c(200, "<html>"),
-            SessionOutcome::Failed(SendError::Transient(_))
+            SessionOutcome::Failed(SendError::TransientText(_))
         ));
         assert!(matches!(
             c(403, ""),
-            SessionOutcome::Failed(SendError::Permanent(_))
+            SessionOutcome::Failed(SendError::PermanentText(_))
         ));
         assert_eq!(c(404, ""), SessionOutcome::Expired);
         let mut h = HeaderMap::new();
@@ -543,7 +543,7 @@ mod tests {
                 200,
                 r#"{"processQueryKey":"a","invalidStaffIdList":["u9"]}"#
             ),
-            ApiOutcome::Failed(SendError::Permanent(_))
+            ApiOutcome::Failed(SendError::PermanentText(_))
         ));
         assert!(matches!(
             c(
@@ -590,11 +590,11 @@ mod tests {
         }
         assert!(matches!(
             c(500, r#"{"code":"ServiceUnavailable","message":"x"}"#),
-            ApiOutcome::Failed(SendError::Transient(m)) if m == "HTTP 500 ServiceUnavailable: x"
+            ApiOutcome::Failed(SendError::TransientText(m)) if m == "HTTP 500 ServiceUnavailable: x"
         ));
         assert!(matches!(
             c(400, r#"{"code":"invalidParameter.openConversationId","message":"群不存在"}"#),
-            ApiOutcome::Failed(SendError::Permanent(m)) if m.contains("群不存在")
+            ApiOutcome::Failed(SendError::PermanentText(m)) if m.contains("群不存在")
         ));
     }
 
@@ -611,7 +611,7 @@ mod tests {
         );
         assert!(matches!(
             classify_token(StatusCode::OK, &h, br#"{"accessToken":"","expireIn":7200}"#),
-            Err(SendError::Transient(_))
+            Err(SendError::TransientText(_))
         ));
         assert!(matches!(
             classify_token(
@@ -620,15 +620,15 @@ mod tests {
                 r#"{"code":"invalidClientIdOrSecret","message":"无效的clientId或者clientSecret"}"#
                     .as_bytes()
             ),
-            Err(SendError::Permanent(m)) if m.starts_with("token endpoint")
+            Err(SendError::PermanentText(m)) if m.starts_with("token endpoint")
         ));
         assert!(matches!(
             classify_token(StatusCode::UNAUTHORIZED, &h, b""),
-            Err(SendError::Permanent(_))
+            Err(SendError::PermanentText(_))
         ));
         assert!(matches!(
             classify_token(StatusCode::SERVICE_UNAVAILABLE, &h, b""),
-            Err(SendError::Transient(_))
+            Err(SendError::TransientText(_))
         ));
     }
 }

@@ -107,21 +107,21 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Answ
         return Err(Failure::InvalidToken(text));
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        return Err(SendError::Transient(text).into());
+        return Err(SendError::TransientText(text).into());
     }
     if status.is_client_error() || (status.is_success() && answer.code.is_some()) {
         // Unknown chat, bot not in the chat, no permission, content refused.
-        return Err(SendError::Permanent(text).into());
+        return Err(SendError::PermanentText(text).into());
     }
     // A 2xx that is not an Open API answer, or a redirect we do not follow: most likely a
     // proxy in between; retrying is the cautious choice.
     let what = if json { "no code" } else { "not JSON" };
-    Err(SendError::Transient(format!("{text}: unexpected answer ({what})")).into())
+    Err(SendError::TransientText(format!("{text}: unexpected answer ({what})")).into())
 }
 
 /// Turns a transport error into a send error, without the URL reqwest puts in it.
 fn request_error(error: reqwest::Error) -> SendError {
-    crate::platform::transport_error(error, |text| text)
+    crate::platform::transport_error("the Feishu request failed", error, |text| text)
 }
 
 /// The `uuid` Feishu deduplicates sends by: derived from the idempotency key, so that the
@@ -173,13 +173,13 @@ impl FeishuAdapter {
             Failure::Send(e) => e,
             // A token endpoint that calls our credentials an invalid token: nothing to
             // refresh, the app id or secret is wrong.
-            Failure::InvalidToken(t) => SendError::Permanent(format!("tenant token refused: {t}")),
+            Failure::InvalidToken(t) => SendError::PermanentText(format!("tenant token refused: {t}")),
         })?;
         let token = answer
             .tenant_access_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                SendError::Transient("tenant token answer without a token".to_owned())
+                SendError::TransientText("tenant token answer without a token".to_owned())
             })?;
         let life = answer
             .expire
@@ -228,7 +228,7 @@ impl FeishuAdapter {
                     Err(Failure::Send(e)) => Err(e),
                     // A fresh token refused too: the app lost access; no retry will help.
                     Err(Failure::InvalidToken(t)) => {
-                        Err(SendError::Permanent(format!("access token refused: {t}")))
+                        Err(SendError::PermanentText(format!("access token refused: {t}")))
                     }
                 }
             }
@@ -243,10 +243,10 @@ impl FeishuAdapter {
     pub(super) async fn send_message(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let text = render_text(&message.text);
         if text.trim().is_empty() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::PermanentText("message text is empty".to_owned()));
         }
         if message.chat_id.is_empty() {
-            return Err(SendError::Permanent("no chat id".to_owned()));
+            return Err(SendError::PermanentText("no chat id".to_owned()));
         }
         let content = json!({ "text": text }).to_string();
         let uuid = send_uuid(&message.idempotency_key);
@@ -261,7 +261,7 @@ impl FeishuAdapter {
                 // The message may have been recalled or deleted before the outbox got to it;
                 // the answer still belongs in the chat. Any other final refusal (bot removed,
                 // content refused) fails the same way below, at the cost of one call.
-                Err(SendError::Permanent(reason)) => {
+                Err(SendError::PermanentText(reason)) => {
                     tracing::info!(reason, "reply refused; sending to the chat instead");
                 }
                 other => return other.map(|_| ()),
@@ -306,7 +306,7 @@ impl FeishuAdapter {
                 }
             }
             // No contact permission, or a user outside the contact scope: try the chat.
-            Err(SendError::Permanent(reason)) => {
+            Err(SendError::PermanentText(reason)) => {
                 tracing::debug!(reason, "contact lookup refused; trying the chat members");
             }
             Err(e) => return Err(e),
@@ -416,7 +416,7 @@ mod tests {
         ));
         assert_eq!(
             classify(StatusCode::BAD_GATEWAY, &none, b"<html>bad gateway</html>"),
-            Err(Failure::Send(SendError::Transient("HTTP 502".to_owned())))
+            Err(Failure::Send(SendError::TransientText("HTTP 502".to_owned())))
         );
         assert_eq!(
             classify(
@@ -424,7 +424,7 @@ mod tests {
                 &none,
                 br#"{"code":230002,"msg":"Bot/User can NOT be out of the chat."}"#
             ),
-            Err(Failure::Send(SendError::Permanent(
+            Err(Failure::Send(SendError::PermanentText(
                 "HTTP 400: code 230002: Bot/User can NOT be out of the chat.".to_owned()
             )))
         );
@@ -435,11 +435,11 @@ mod tests {
                 &none,
                 br#"{"code":230001,"msg":"invalid receive_id"}"#
             ),
-            Err(Failure::Send(SendError::Permanent(_)))
+            Err(Failure::Send(SendError::PermanentText(_)))
         ));
         assert!(matches!(
             classify(StatusCode::OK, &none, b"<html>portal</html>"),
-            Err(Failure::Send(SendError::Transient(m))) if m.contains("not JSON")
+            Err(Failure::Send(SendError::TransientText(m))) if m.contains("not JSON")
         ));
     }
 

@@ -132,7 +132,7 @@ impl OnebotAdapter {
     /// <https://github.com/botuniverse/onebot-11/blob/master/api/public.md#send_group_msg-发送群消息>
     async fn send_message(&self, chat_id: &str, text: &str) -> Result<(), SendError> {
         if text.trim().is_empty() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::PermanentText("message text is empty".to_owned()));
         }
         let (action, body) = match chat_id.strip_prefix(PRIVATE_PREFIX) {
             Some(user) if cq::is_qq_number(user) => (
@@ -144,7 +144,7 @@ impl OnebotAdapter {
                 json!({"group_id": number(chat_id), "message": cq::segments(text, true)}),
             ),
             _ => {
-                return Err(SendError::Permanent(format!(
+                return Err(SendError::PermanentText(format!(
                     "{chat_id:?} is not a OneBot chat id (a group number or dm:<QQ number>)"
                 )));
             }
@@ -161,16 +161,12 @@ impl OnebotAdapter {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
-        classify_response(status, retry_after, &bytes).map_err(|e| match e {
-            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-            rate @ SendError::RateLimited { .. } => rate,
-        })
+        classify_response(status, retry_after, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
     /// Turns a transport error into a send error, without the URL reqwest attaches.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&text))
+        super::transport_error("the OneBot request failed", error, |text| self.redact(&text))
     }
 }
 
@@ -229,21 +225,21 @@ fn classify_response(
             detail.push_str(w);
         }
         return Err(match status {
-            StatusCode::UNAUTHORIZED => SendError::Permanent(format!(
+            StatusCode::UNAUTHORIZED => SendError::PermanentText(format!(
                 "{detail} (access_token missing: set access_token for this bot)"
             )),
-            StatusCode::FORBIDDEN => SendError::Permanent(format!(
+            StatusCode::FORBIDDEN => SendError::PermanentText(format!(
                 "{detail} (access_token refused: it must equal the implementation's token)"
             )),
             StatusCode::NOT_FOUND => {
-                SendError::Permanent(format!("{detail} (no such action: check api_base)"))
+                SendError::PermanentText(format!("{detail} (no such action: check api_base)"))
             }
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
-                SendError::Transient(detail)
+                SendError::TransientText(detail)
             }
-            s if s.is_client_error() => SendError::Permanent(detail),
+            s if s.is_client_error() => SendError::PermanentText(detail),
             // A redirect (not followed) or an informational code: most likely a proxy.
-            _ => SendError::Transient(format!("{detail}: unexpected answer")),
+            _ => SendError::TransientText(format!("{detail}: unexpected answer")),
         });
     }
     let outcome = answer.get("status").and_then(Value::as_str);
@@ -258,12 +254,12 @@ fn classify_response(
                 detail.push_str(w);
             }
             if matches!(code, 1400 | 1401 | 1403 | 1404) {
-                Err(SendError::Permanent(detail))
+                Err(SendError::PermanentText(detail))
             } else {
-                Err(SendError::Transient(detail))
+                Err(SendError::TransientText(detail))
             }
         }
-        _ => Err(SendError::Transient(format!(
+        _ => Err(SendError::TransientText(format!(
             "{detail}: not a OneBot action answer"
         ))),
     }

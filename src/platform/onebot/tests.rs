@@ -519,46 +519,46 @@ fn api_answers_are_classified_for_the_outbox() {
     for (body, expected) in [
         (
             r#"{"status":"failed","retcode":1400,"wording":"参数错误"}"#,
-            SendError::Permanent("retcode 1400: 参数错误".to_owned()),
+            SendError::PermanentText("retcode 1400: 参数错误".to_owned()),
         ),
         (
             r#"{"status":"failed","retcode":1404,"message":"不支持的Api"}"#,
-            SendError::Permanent("retcode 1404: 不支持的Api".to_owned()),
+            SendError::PermanentText("retcode 1404: 不支持的Api".to_owned()),
         ),
         (
             r#"{"status":"failed","retcode":100,"msg":"SEND_MSG_API_ERROR","wording":"请参考 go-cqhttp 端输出"}"#,
-            SendError::Transient("retcode 100: 请参考 go-cqhttp 端输出".to_owned()),
+            SendError::TransientText("retcode 100: 请参考 go-cqhttp 端输出".to_owned()),
         ),
         (
             r#"{"status":"failed","retcode":200,"message":"发送失败"}"#,
-            SendError::Transient("retcode 200: 发送失败".to_owned()),
+            SendError::TransientText("retcode 200: 发送失败".to_owned()),
         ),
         (
             "not json",
-            SendError::Transient("HTTP 200: not a OneBot action answer".to_owned()),
+            SendError::TransientText("HTTP 200: not a OneBot action answer".to_owned()),
         ),
         (
             r#"{"status":"failed"}"#,
-            SendError::Transient("HTTP 200: not a OneBot action answer".to_owned()),
+            SendError::TransientText("HTTP 200: not a OneBot action answer".to_owned()),
         ),
     ] {
         assert_eq!(ok(body), Err(expected), "{body}");
     }
     assert!(matches!(
         classify_response(StatusCode::UNAUTHORIZED, None, b""),
-        Err(SendError::Permanent(m)) if m.starts_with("HTTP 401")
+        Err(SendError::PermanentText(m)) if m.starts_with("HTTP 401")
     ));
     assert!(matches!(
         classify_response(StatusCode::FORBIDDEN, None, b""),
-        Err(SendError::Permanent(m)) if m.starts_with("HTTP 403")
+        Err(SendError::PermanentText(m)) if m.starts_with("HTTP 403")
     ));
     assert!(matches!(
         classify_response(StatusCode::NOT_FOUND, None, b""),
-        Err(SendError::Permanent(m)) if m.contains("api_base")
+        Err(SendError::PermanentText(m)) if m.contains("api_base")
     ));
     assert!(matches!(
         classify_response(StatusCode::BAD_REQUEST, None, b""),
-        Err(SendError::Permanent(_))
+        Err(SendError::PermanentText(_))
     ));
     for status in [
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -568,7 +568,7 @@ fn api_answers_are_classified_for_the_outbox() {
     ] {
         assert!(matches!(
             classify_response(status, None, b"<html/>"),
-            Err(SendError::Transient(_))
+            Err(SendError::TransientText(_))
         ));
     }
     for (given, expected) in [(None, 5), (Some(0), 1), (Some(7), 7), (Some(99_999), 3600)] {
@@ -605,7 +605,7 @@ async fn sends_refuse_chat_ids_that_are_not_onebot_ones() {
             context: None,
         };
         assert!(
-            matches!(a.send(&message).await, Err(SendError::Permanent(_))),
+            matches!(a.send(&message).await, Err(SendError::PermanentText(_))),
             "{chat_id}"
         );
     }
@@ -617,7 +617,7 @@ async fn sends_refuse_chat_ids_that_are_not_onebot_ones() {
     };
     assert_eq!(
         a.send(&empty).await,
-        Err(SendError::Permanent("message text is empty".to_owned()))
+        Err(SendError::PermanentText("message text is empty".to_owned()))
     );
 }
 

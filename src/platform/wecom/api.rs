@@ -40,7 +40,7 @@ pub(super) fn classify(
     rate_wait: Duration,
 ) -> ApiOutcome {
     if status.is_server_error() {
-        return ApiOutcome::Failed(SendError::Transient(format!("HTTP {}", status.as_u16())));
+        return ApiOutcome::Failed(SendError::TransientText(format!("HTTP {}", status.as_u16())));
     }
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return ApiOutcome::Failed(SendError::RateLimited {
@@ -51,9 +51,9 @@ pub(super) fn classify(
     let Some(value) = parsed.filter(Value::is_object) else {
         return ApiOutcome::Failed(if status.is_success() {
             // A proxy's page or a cut body: the message may not have gone; try again.
-            SendError::Transient(format!("HTTP {}: not a WeCom answer", status.as_u16()))
+            SendError::TransientText(format!("HTTP {}: not a WeCom answer", status.as_u16()))
         } else {
-            SendError::Permanent(format!("HTTP {}", status.as_u16()))
+            SendError::PermanentText(format!("HTTP {}", status.as_u16()))
         });
     };
     let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
@@ -66,13 +66,13 @@ pub(super) fn classify(
         .collect();
     match errcode {
         0 if status.is_success() => ApiOutcome::Ok(value),
-        0 => ApiOutcome::Failed(SendError::Permanent(format!("HTTP {}", status.as_u16()))),
+        0 => ApiOutcome::Failed(SendError::PermanentText(format!("HTTP {}", status.as_u16()))),
         40014 | 42001 => ApiOutcome::InvalidToken,
         45009 | 45033 => ApiOutcome::Failed(SendError::RateLimited {
             retry_after: rate_wait,
         }),
-        -1 => ApiOutcome::Failed(SendError::Transient(format!("errcode -1: {errmsg}"))),
-        code => ApiOutcome::Failed(SendError::Permanent(format!("errcode {code}: {errmsg}"))),
+        -1 => ApiOutcome::Failed(SendError::TransientText(format!("errcode -1: {errmsg}"))),
+        code => ApiOutcome::Failed(SendError::PermanentText(format!("errcode {code}: {errmsg}"))),
     }
 }
 
@@ -95,7 +95,9 @@ impl WecomAdapter {
 
     /// A transport error, without its URL (which carries keys and tokens).
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        crate::platform::transport_error(error, |text| self.redact(&text))
+        crate::platform::transport_error("the WeCom request failed", error, |text| {
+            self.redact(&text)
+        })
     }
 
     async fn call(&self, request: reqwest::RequestBuilder, rate_wait: Duration) -> ApiOutcome {
@@ -106,11 +108,7 @@ impl WecomAdapter {
         let status = response.status();
         match response.bytes().await {
             Ok(bytes) => match classify(status, &bytes, rate_wait) {
-                ApiOutcome::Failed(e) => ApiOutcome::Failed(match e {
-                    SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-                    SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-                    rate @ SendError::RateLimited { .. } => rate,
-                }),
+                ApiOutcome::Failed(e) => ApiOutcome::Failed(e.redact(|m| self.redact(&m))),
                 other => other,
             },
             Err(e) => ApiOutcome::Failed(self.request_error(e)),
@@ -134,7 +132,7 @@ impl WecomAdapter {
                     .get("access_token")
                     .and_then(Value::as_str)
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| SendError::Transient("gettoken: no access_token".to_owned()))?;
+                    .ok_or_else(|| SendError::TransientText("gettoken: no access_token".to_owned()))?;
                 let life = value
                     .get("expires_in")
                     .and_then(Value::as_u64)
@@ -142,7 +140,7 @@ impl WecomAdapter {
                     .unwrap_or(7200);
                 Ok((token.to_owned(), Duration::from_secs(life)))
             }
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
+            ApiOutcome::InvalidToken => Err(SendError::PermanentText(
                 "gettoken refused the corp credentials".to_owned(),
             )),
             ApiOutcome::Failed(e) => Err(e),
@@ -168,7 +166,7 @@ impl WecomAdapter {
                 ApiOutcome::Failed(e) => return Err(e),
             }
         }
-        Err(SendError::Transient(
+        Err(SendError::TransientText(
             "the access token was refused twice".to_owned(),
         ))
     }
@@ -212,7 +210,7 @@ impl WecomAdapter {
             .json(&markdown_body(text));
         match self.call(request, ROBOT_RETRY_AFTER).await {
             ApiOutcome::Ok(_) => Ok(()),
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
+            ApiOutcome::InvalidToken => Err(SendError::PermanentText(
                 "the push robot refused its key".to_owned(),
             )),
             ApiOutcome::Failed(e) => Err(e),
@@ -230,7 +228,7 @@ impl WecomAdapter {
         text: &str,
     ) -> Result<(), SendError> {
         let url = reqwest::Url::parse(response_url)
-            .map_err(|_| SendError::Permanent("response_url is not a URL".to_owned()))?;
+            .map_err(|_| SendError::PermanentText("response_url is not a URL".to_owned()))?;
         let target = match url.query() {
             Some(q) => format!("{}{}?{q}", self.api_base, url.path()),
             None => format!("{}{}", self.api_base, url.path()),
@@ -239,7 +237,7 @@ impl WecomAdapter {
         match self.call(request, API_RETRY_AFTER).await {
             ApiOutcome::Ok(_) => Ok(()),
             ApiOutcome::InvalidToken => {
-                Err(SendError::Permanent("response_url refused".to_owned()))
+                Err(SendError::PermanentText("response_url refused".to_owned()))
             }
             ApiOutcome::Failed(e) => Err(e),
         }

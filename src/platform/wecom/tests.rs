@@ -659,22 +659,22 @@ fn api_answers_are_classified_for_the_outbox() {
     );
     assert!(matches!(
         classify(S::OK, br#"{"errcode":-1,"errmsg":"system busy"}"#, wait),
-        ApiOutcome::Failed(SendError::Transient(_))
+        ApiOutcome::Failed(SendError::TransientText(_))
     ));
     assert!(
-        matches!(classify(S::BAD_GATEWAY, b"<html/>", wait), ApiOutcome::Failed(SendError::Transient(m)) if m.contains("502"))
+        matches!(classify(S::BAD_GATEWAY, b"<html/>", wait), ApiOutcome::Failed(SendError::TransientText(m)) if m.contains("502"))
     );
     assert!(matches!(
         classify(S::OK, b"<html/>", wait),
-        ApiOutcome::Failed(SendError::Transient(_))
+        ApiOutcome::Failed(SendError::TransientText(_))
     ));
     assert!(matches!(
         classify(S::NOT_FOUND, b"", wait),
-        ApiOutcome::Failed(SendError::Permanent(_))
+        ApiOutcome::Failed(SendError::PermanentText(_))
     ));
     assert!(
         matches!(classify(S::OK, br#"{"errcode":81013,"errmsg":"user & party & tag all invalid"}"#, wait),
-        ApiOutcome::Failed(SendError::Permanent(m)) if m.contains("81013"))
+        ApiOutcome::Failed(SendError::PermanentText(m)) if m.contains("81013"))
     );
 }
 
