@@ -460,7 +460,14 @@ impl DingtalkAdapter {
     async fn fetch_token(&self) -> Result<(String, Duration), SendError> {
         let url = format!("{}/v1.0/oauth2/accessToken", self.api_base);
         let body = json!({"appKey": self.app_key, "appSecret": self.app_secret.expose()});
-        let (status, headers, bytes) = self.post("the DingTalk token request failed", &url, None, &body).await?;
+        let (status, headers, bytes) = self
+            .post(
+                "the request to the DingTalk token endpoint failed",
+                &url,
+                None,
+                &body,
+            )
+            .await?;
         api::classify_token(status, &headers, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
@@ -475,14 +482,23 @@ impl DingtalkAdapter {
         let mut token = self.token(None).await?;
         let mut refreshed = false;
         loop {
-            let (status, headers, bytes) = self.post("the DingTalk OpenAPI request failed", &url, Some(&token), body).await?;
+            let (status, headers, bytes) = self
+                .post(
+                    "the request to the DingTalk OpenAPI failed",
+                    &url,
+                    Some(&token),
+                    body,
+                )
+                .await?;
             match api::classify_api(status, &headers, &bytes) {
                 ApiOutcome::Sent => return Ok(()),
-                ApiOutcome::Failed(e) => return Err(e),
+                ApiOutcome::Failed(e) => return Err(e.redact(|m| self.redact(&m))),
                 ApiOutcome::InvalidToken(detail) if refreshed => {
-                    return Err(SendError::PermanentText(format!(
-                        "{path}: access token refused after a refresh: {detail}"
-                    )));
+                    return Err(
+                        SendError::permanent("DingTalk refused a fresh access token")
+                            .answered(format!("{path}: {detail}"))
+                            .redact(|m| self.redact(&m)),
+                    );
                 }
                 ApiOutcome::InvalidToken(_) => {
                     token = self.token(Some(&token)).await?;
@@ -499,7 +515,7 @@ impl DingtalkAdapter {
         let body = api::session_body(out);
         match self
             .post(
-                "the DingTalk sessionWebhook request failed",
+                "the request to the DingTalk sessionWebhook failed",
                 &session.session_webhook,
                 None,
                 &body,
@@ -515,12 +531,12 @@ impl DingtalkAdapter {
     async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let out = Outgoing::render(&message.text);
         if out.is_blank() {
-            return Err(SendError::PermanentText("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         }
         if let Some(session) = self.usable_session(message) {
             match self.post_session(&session, &out).await {
                 SessionOutcome::Sent => return Ok(()),
-                SessionOutcome::Failed(e) => return Err(e),
+                SessionOutcome::Failed(e) => return Err(e.redact(|m| self.redact(&m))),
                 SessionOutcome::Expired => {
                     tracing::debug!("sessionWebhook expired early; using the OpenAPI");
                 }
@@ -533,7 +549,7 @@ impl DingtalkAdapter {
                 self.call_api("/v1.0/robot/oToMessages/batchSend", &body)
                     .await
             }
-            Some(_) => Err(SendError::PermanentText("empty private chat id".to_owned())),
+            Some(_) => Err(SendError::permanent("the private chat id names no user")),
             None => {
                 // https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message
                 let body = api::group_body(&self.robot_code, &message.chat_id, &out);
