@@ -402,9 +402,7 @@ impl Outbox {
             }
             // The whole chain, redacted by the adapter: "transient: the Telegram request
             // failed: error sending request: …" says what its first part alone would not.
-            SendError::Transient { .. } | SendError::TransientText(_)
-                if lead.attempts + 1 < self.settings.max_attempts =>
-            {
+            SendError::Transient { .. } if lead.attempts + 1 < self.settings.max_attempts => {
                 let attempts = lead.attempts + 1;
                 let wait =
                     backoff::delay(attempts, self.settings.retry_base, self.settings.retry_cap);
@@ -418,10 +416,7 @@ impl Outbox {
                 });
                 settlement.next_at = crate::clock::later(now, wait);
             }
-            SendError::Transient { .. }
-            | SendError::Permanent { .. }
-            | SendError::TransientText(_)
-            | SendError::PermanentText(_) => {
+            SendError::Transient { .. } | SendError::Permanent { .. } => {
                 tracing::error!(chat = %lead.chat_id, intent = %lead.intent, error.cause_chain = %crate::error::Chain(error), "message dead-lettered");
                 metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "dead")
                     .increment(1);

@@ -289,12 +289,6 @@ pub enum SendError {
         #[source]
         cause: Option<Cause>,
     },
-    /// A transient failure described by text alone (adapters not yet moved to causes).
-    #[error("transient: {0}")]
-    TransientText(String),
-    /// A permanent failure described by text alone (adapters not yet moved to causes).
-    #[error("permanent: {0}")]
-    PermanentText(String),
 }
 
 impl SendError {
@@ -367,8 +361,6 @@ impl SendError {
                 what,
                 cause: cause.map(|c| c.map(&redact)),
             },
-            Self::TransientText(text) => Self::TransientText(redact(text)),
-            Self::PermanentText(text) => Self::PermanentText(redact(text)),
             rate @ Self::RateLimited { .. } => rate,
         }
     }
@@ -376,7 +368,7 @@ impl SendError {
     /// Whether the outbox tries again (after a wait or a backoff) rather than dead-letter
     /// the message at once.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Permanent { .. } | Self::PermanentText(_))
+        !matches!(self, Self::Permanent { .. })
     }
 }
 
@@ -584,6 +576,139 @@ mod field_path_tests {
         assert!(
             e.to_string().starts_with("malformed request: counts: "),
             "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod send_error_tests {
+    use std::{error::Error as _, time::Duration};
+
+    use super::*;
+    use crate::error::chain;
+
+    #[test]
+    fn a_failure_says_what_failed_and_keeps_why_as_its_cause() {
+        let refused = SendError::permanent("Telegram refused the message")
+            .answered("HTTP 400: Bad Request: chat not found");
+        assert_eq!(
+            refused.to_string(),
+            "permanent: Telegram refused the message"
+        );
+        assert_eq!(
+            chain(&refused),
+            "permanent: Telegram refused the message: HTTP 400: Bad Request: chat not found"
+        );
+        assert!(!refused.is_retryable());
+
+        let decoded = serde_json::from_slice::<serde_json::Value>(b"<html>").unwrap_err();
+        let garbage = SendError::transient("Telegram's answer is not a Bot API answer")
+            .because(Cause::wrap("HTTP 200", Cause::of(&decoded)));
+        assert_eq!(
+            chain(&garbage),
+            "transient: Telegram's answer is not a Bot API answer: HTTP 200: expected value at \
+             line 1 column 1"
+        );
+        assert!(garbage.is_retryable());
+
+        let bare = SendError::transient("another replica is still refreshing the access token");
+        assert!(bare.source().is_none());
+        assert_eq!(
+            chain(&bare),
+            "transient: another replica is still refreshing the access token"
+        );
+
+        let rate = SendError::RateLimited {
+            retry_after: Duration::from_secs(3),
+        };
+        assert!(rate.is_retryable());
+        assert_eq!(chain(&rate), "rate limited for 3s");
+        // A rate limit has no cause to take.
+        assert_eq!(rate.clone().answered("HTTP 429"), rate);
+    }
+
+    #[test]
+    fn a_failure_within_a_larger_one_keeps_its_words_as_the_first_cause() {
+        let inner = SendError::permanent("WeCom refused the call")
+            .answered("errcode 40001: invalid credential");
+        let outer = inner.within("the WeCom access token could not be fetched");
+        assert!(matches!(outer, SendError::Permanent { .. }));
+        assert_eq!(
+            chain(&outer),
+            "permanent: the WeCom access token could not be fetched: WeCom refused the call: \
+             errcode 40001: invalid credential"
+        );
+        let bare = SendError::transient("WeCom is busy").within("the message could not go");
+        assert_eq!(
+            chain(&bare),
+            "transient: the message could not go: WeCom is busy"
+        );
+    }
+
+    #[test]
+    fn redaction_reaches_every_cause_and_keeps_the_kind() {
+        let e = SendError::transient("the request to Telegram failed").because(Cause::wrap(
+            "POST /bot123:SECRET/sendMessage",
+            Cause::new("token SECRET refused"),
+        ));
+        let clean = e.redact(|m| m.replace("SECRET", "<token>"));
+        assert!(clean.is_retryable());
+        assert_eq!(
+            chain(&clean),
+            "transient: the request to Telegram failed: POST /bot123:<token>/sendMessage: token \
+             <token> refused"
+        );
+    }
+
+    /// reqwest names the URL in its errors, and platform URLs carry tokens (a Telegram bot
+    /// token in the path, WeCom's `access_token=` and `key=`, a DingTalk session).
+    #[tokio::test]
+    async fn a_transport_failure_never_prints_the_url_or_its_tokens() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let url = format!("http://{closed}/bot123:PATHSECRET/send?access_token=QUERYSECRET");
+        let error = reqwest::Client::new().post(url).send().await.unwrap_err();
+        // What would leak without care.
+        assert!(chain(&error).contains("QUERYSECRET"), "{}", chain(&error));
+
+        let failure = transport_error("the request to WeCom failed", error, |m| m);
+        let text = chain(&failure);
+        assert!(failure.is_retryable(), "{text}");
+        assert!(
+            text.starts_with("transient: the request to WeCom failed: error sending request"),
+            "{text}"
+        );
+        assert!(
+            failure.source().and_then(|c| c.source()).is_some(),
+            "{text}"
+        );
+        for secret in [
+            "PATHSECRET",
+            "QUERYSECRET",
+            "access_token",
+            &closed.to_string(),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+            assert!(
+                !format!("{failure:?}").contains(secret),
+                "{secret} in {failure:?}"
+            );
+        }
+
+        // A request that cannot even be built is final, and says so without the URL.
+        let error = reqwest::Client::new()
+            .get("http://[::1/send?access_token=QUERYSECRET")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = transport_error("the request to WeCom failed", error, |m| m);
+        assert!(!failure.is_retryable(), "{failure:?}");
+        assert!(
+            !chain(&failure).contains("QUERYSECRET"),
+            "{}",
+            chain(&failure)
         );
     }
 }
