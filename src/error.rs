@@ -60,6 +60,15 @@ impl Cause {
         }
     }
 
+    /// A cause with a message and a further cause: `HTTP 200` caused by the decoding error
+    /// of the body that came with it.
+    pub fn wrap(message: impl Into<String>, source: Cause) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
     /// Copies an error and all its causes.
     pub fn of(error: &(dyn Error + 'static)) -> Self {
         Self {
@@ -118,11 +127,7 @@ mod tests {
 
     #[test]
     fn a_cause_repeated_by_its_wrapper_is_printed_once() {
-        let inner = Cause::new("timed out");
-        let outer = Cause {
-            message: "request failed: timed out".to_owned(),
-            source: Some(Box::new(inner)),
-        };
+        let outer = Cause::wrap("request failed: timed out", Cause::new("timed out"));
         assert_eq!(chain(&outer), "request failed: timed out");
     }
 

@@ -400,27 +400,29 @@ impl Outbox {
                     .increment(1);
                 settlement.next_at = crate::clock::later(now, *retry_after);
             }
-            SendError::Transient(reason) if lead.attempts + 1 < self.settings.max_attempts => {
+            // The whole chain, redacted by the adapter: "transient: the Telegram request
+            // failed: error sending request: …" says what its first part alone would not.
+            SendError::Transient { .. } if lead.attempts + 1 < self.settings.max_attempts => {
                 let attempts = lead.attempts + 1;
                 let wait =
                     backoff::delay(attempts, self.settings.retry_base, self.settings.retry_cap);
-                tracing::warn!(chat = %lead.chat_id, attempts, ?wait, %reason, "send failed; will retry");
+                tracing::warn!(chat = %lead.chat_id, attempts, ?wait, error.cause_chain = %crate::error::Chain(error), "send failed; will retry");
                 metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "retried")
                     .increment(1);
                 settlement.update = Some(QueuedMessage {
                     attempts,
-                    last_error: Some(reason.clone()),
+                    last_error: Some(crate::error::chain(error)),
                     ..lead.clone()
                 });
                 settlement.next_at = crate::clock::later(now, wait);
             }
-            SendError::Transient(reason) | SendError::Permanent(reason) => {
-                tracing::error!(chat = %lead.chat_id, intent = %lead.intent, %reason, "message dead-lettered");
+            SendError::Transient { .. } | SendError::Permanent { .. } => {
+                tracing::error!(chat = %lead.chat_id, intent = %lead.intent, error.cause_chain = %crate::error::Chain(error), "message dead-lettered");
                 metrics::counter!(MESSAGES, "platform" => platform, "outcome" => "dead")
                     .increment(1);
                 settlement.dead = Some(QueuedMessage {
                     attempts: lead.attempts + 1,
-                    last_error: Some(reason.clone()),
+                    last_error: Some(crate::error::chain(error)),
                     ..lead.clone()
                 });
             }

@@ -40,6 +40,7 @@ pub use crate::domain::chat::{
 
 use crate::{
     config::{BotSettings, Settings},
+    error::Cause,
     store::Store,
 };
 
@@ -113,18 +114,23 @@ pub fn check_secret_header(
     }
 }
 
-/// A transport failure (timeout, refused connection, a bad base URL) as a send error, with
-/// its cause chain but never the URL reqwest attaches: URLs carry tokens and keys. `redact`
-/// then removes any secret the adapter knows of. A request that could not even be built is
-/// permanent; everything else is worth a retry.
-pub fn transport_error(error: reqwest::Error, redact: impl Fn(String) -> String) -> SendError {
+/// A transport failure (timeout, refused connection, a bad base URL) as a send error that
+/// says `what` failed, caused by reqwest's error chain without the URL reqwest attaches
+/// (URLs carry tokens and keys), and with `redact` applied to every message of it for any
+/// other secret the adapter knows of. A request that could not even be built is permanent;
+/// everything else is worth a retry.
+pub fn transport_error(
+    what: &'static str,
+    error: reqwest::Error,
+    redact: impl Fn(String) -> String,
+) -> SendError {
     let error = error.without_url();
-    let text = redact(crate::error::chain(&error));
-    if error.is_builder() {
-        SendError::Permanent(text)
+    let failure = if error.is_builder() {
+        SendError::permanent(what)
     } else {
-        SendError::Transient(text)
-    }
+        SendError::transient(what)
+    };
+    failure.because(Cause::of(&error)).redact(redact)
 }
 
 /// Why an inbound request was refused, and so which status it gets.
@@ -251,12 +257,17 @@ pub struct OutboundMessage {
     pub context: Option<serde_json::Value>,
 }
 
-/// Why a send failed, and so what the outbox does next. Its texts are the platform's answer
-/// (a status, an error code and message: no error value behind them) or, for a failure of
-/// ours, the whole cause chain as text: [`transport_error`] for the network, with URLs and
-/// secrets taken out (a kept `reqwest::Error` could not be redacted), and
-/// [`crate::error::chain`] for the store. The outbox stores the text as the message's
-/// `last_error`.
+/// Why a send failed, and so what the outbox does next: wait, retry with backoff, or
+/// dead-letter. Its own message says in a few words fixed in the code what failed, never a
+/// value and so never a secret; why is its [`source`](std::error::Error::source): the
+/// platform's answer (a status, an error code and message, which no error value stands
+/// behind, sometimes with the decoding error of a body that was not what the platform
+/// sends), or our own error's chain (the network's, the store's). The cause is a
+/// [`Cause`]: a copy that can be cloned, compared and redacted, where a kept
+/// `reqwest::Error` could be none of these; every adapter takes its secrets out of it
+/// ([`SendError::redact`]) before the error leaves the adapter. Logs print
+/// [`crate::error::Chain`] of it, and the outbox stores [`crate::error::chain`] of it as the
+/// message's `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The platform asked us to wait; the outbox waits at least that long for this chat.
@@ -266,11 +277,104 @@ pub enum SendError {
         retry_after: std::time::Duration,
     },
     /// A timeout, a 5xx, a refused connection: retried with backoff.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error("transient: {what}")]
+    Transient {
+        /// What failed, in words fixed in the code.
+        what: &'static str,
+        /// Why, with secrets taken out.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The platform refused the message for good (unknown chat, bad token): dead-lettered.
-    #[error("permanent: {0}")]
-    Permanent(String),
+    #[error("permanent: {what}")]
+    Permanent {
+        /// What failed, in words fixed in the code.
+        what: &'static str,
+        /// Why, with secrets taken out.
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+impl SendError {
+    /// A failure worth a retry, without a cause (yet).
+    pub fn transient(what: &'static str) -> Self {
+        Self::Transient { what, cause: None }
+    }
+
+    /// A failure no retry mends, without a cause (yet).
+    pub fn permanent(what: &'static str) -> Self {
+        Self::Permanent { what, cause: None }
+    }
+
+    /// The same failure, caused by `cause`. A rate limit has no cause and stays as it is.
+    #[must_use]
+    pub fn because(self, cause: Cause) -> Self {
+        match self {
+            Self::Transient { what, .. } => Self::Transient {
+                what,
+                cause: Some(cause),
+            },
+            Self::Permanent { what, .. } => Self::Permanent {
+                what,
+                cause: Some(cause),
+            },
+            other => other,
+        }
+    }
+
+    /// The same failure, caused by the platform's answer (`HTTP 400: chat not found`).
+    #[must_use]
+    pub fn answered(self, answer: impl Into<String>) -> Self {
+        self.because(Cause::new(answer))
+    }
+
+    /// The same failure as a step of a larger one: `what` describes it now, and what
+    /// described it before becomes its first cause. `permanent: the access token could not
+    /// be fetched: the token endpoint refused the app's credentials: HTTP 400 …`.
+    #[must_use]
+    pub fn within(self, what: &'static str) -> Self {
+        let step = |inner: &'static str, cause: Option<Cause>| {
+            Some(match cause {
+                Some(cause) => Cause::wrap(inner, cause),
+                None => Cause::new(inner),
+            })
+        };
+        match self {
+            Self::Transient { what: inner, cause } => Self::Transient {
+                what,
+                cause: step(inner, cause),
+            },
+            Self::Permanent { what: inner, cause } => Self::Permanent {
+                what,
+                cause: step(inner, cause),
+            },
+            other => other,
+        }
+    }
+
+    /// The same failure with every message of its cause passed through `redact`, which
+    /// takes out the secrets an adapter knows of.
+    #[must_use]
+    pub fn redact(self, redact: impl Fn(String) -> String) -> Self {
+        match self {
+            Self::Transient { what, cause } => Self::Transient {
+                what,
+                cause: cause.map(|c| c.map(&redact)),
+            },
+            Self::Permanent { what, cause } => Self::Permanent {
+                what,
+                cause: cause.map(|c| c.map(&redact)),
+            },
+            rate @ Self::RateLimited { .. } => rate,
+        }
+    }
+
+    /// Whether the outbox tries again (after a wait or a backoff) rather than dead-letter
+    /// the message at once.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Permanent { .. })
+    }
 }
 
 /// A boxed future, so that [`Platform`] stays object-safe.
@@ -477,6 +581,139 @@ mod field_path_tests {
         assert!(
             e.to_string().starts_with("malformed request: counts: "),
             "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod send_error_tests {
+    use std::{error::Error as _, time::Duration};
+
+    use super::*;
+    use crate::error::chain;
+
+    #[test]
+    fn a_failure_says_what_failed_and_keeps_why_as_its_cause() {
+        let refused = SendError::permanent("Telegram refused the message")
+            .answered("HTTP 400: Bad Request: chat not found");
+        assert_eq!(
+            refused.to_string(),
+            "permanent: Telegram refused the message"
+        );
+        assert_eq!(
+            chain(&refused),
+            "permanent: Telegram refused the message: HTTP 400: Bad Request: chat not found"
+        );
+        assert!(!refused.is_retryable());
+
+        let decoded = serde_json::from_slice::<serde_json::Value>(b"<html>").unwrap_err();
+        let garbage = SendError::transient("Telegram's answer is not a Bot API answer")
+            .because(Cause::wrap("HTTP 200", Cause::of(&decoded)));
+        assert_eq!(
+            chain(&garbage),
+            "transient: Telegram's answer is not a Bot API answer: HTTP 200: expected value at \
+             line 1 column 1"
+        );
+        assert!(garbage.is_retryable());
+
+        let bare = SendError::transient("another replica is still refreshing the access token");
+        assert!(bare.source().is_none());
+        assert_eq!(
+            chain(&bare),
+            "transient: another replica is still refreshing the access token"
+        );
+
+        let rate = SendError::RateLimited {
+            retry_after: Duration::from_secs(3),
+        };
+        assert!(rate.is_retryable());
+        assert_eq!(chain(&rate), "rate limited for 3s");
+        // A rate limit has no cause to take.
+        assert_eq!(rate.clone().answered("HTTP 429"), rate);
+    }
+
+    #[test]
+    fn a_failure_within_a_larger_one_keeps_its_words_as_the_first_cause() {
+        let inner = SendError::permanent("WeCom refused the call")
+            .answered("errcode 40001: invalid credential");
+        let outer = inner.within("the WeCom access token could not be fetched");
+        assert!(matches!(outer, SendError::Permanent { .. }));
+        assert_eq!(
+            chain(&outer),
+            "permanent: the WeCom access token could not be fetched: WeCom refused the call: \
+             errcode 40001: invalid credential"
+        );
+        let bare = SendError::transient("WeCom is busy").within("the message could not go");
+        assert_eq!(
+            chain(&bare),
+            "transient: the message could not go: WeCom is busy"
+        );
+    }
+
+    #[test]
+    fn redaction_reaches_every_cause_and_keeps_the_kind() {
+        let e = SendError::transient("the request to Telegram failed").because(Cause::wrap(
+            "POST /bot123:SECRET/sendMessage",
+            Cause::new("token SECRET refused"),
+        ));
+        let clean = e.redact(|m| m.replace("SECRET", "<token>"));
+        assert!(clean.is_retryable());
+        assert_eq!(
+            chain(&clean),
+            "transient: the request to Telegram failed: POST /bot123:<token>/sendMessage: token \
+             <token> refused"
+        );
+    }
+
+    /// reqwest names the URL in its errors, and platform URLs carry tokens (a Telegram bot
+    /// token in the path, WeCom's `access_token=` and `key=`, a DingTalk session).
+    #[tokio::test]
+    async fn a_transport_failure_never_prints_the_url_or_its_tokens() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let url = format!("http://{closed}/bot123:PATHSECRET/send?access_token=QUERYSECRET");
+        let error = reqwest::Client::new().post(url).send().await.unwrap_err();
+        // What would leak without care.
+        assert!(chain(&error).contains("QUERYSECRET"), "{}", chain(&error));
+
+        let failure = transport_error("the request to WeCom failed", error, |m| m);
+        let text = chain(&failure);
+        assert!(failure.is_retryable(), "{text}");
+        assert!(
+            text.starts_with("transient: the request to WeCom failed: error sending request"),
+            "{text}"
+        );
+        assert!(
+            failure.source().and_then(|c| c.source()).is_some(),
+            "{text}"
+        );
+        for secret in [
+            "PATHSECRET",
+            "QUERYSECRET",
+            "access_token",
+            &closed.to_string(),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+            assert!(
+                !format!("{failure:?}").contains(secret),
+                "{secret} in {failure:?}"
+            );
+        }
+
+        // A request that cannot even be built is final, and says so without the URL.
+        let error = reqwest::Client::new()
+            .get("http://[::1/send?access_token=QUERYSECRET")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = transport_error("the request to WeCom failed", error, |m| m);
+        assert!(!failure.is_retryable(), "{failure:?}");
+        assert!(
+            !chain(&failure).contains("QUERYSECRET"),
+            "{}",
+            chain(&failure)
         );
     }
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     config::{Secret, SimBot},
+    error::Cause,
     store::{Store, StoreError, mailbox::MailboxMessage},
 };
 
@@ -192,9 +193,12 @@ impl Platform for SimAdapter {
             self.store
                 .push_mailbox(&self.bot, &delivered)
                 .await
-                .map_err(|e| match e {
-                    StoreError::Unavailable(_) => SendError::Transient(crate::error::chain(&e)),
-                    other => SendError::Permanent(crate::error::chain(&other)),
+                .map_err(|e| {
+                    let failure = match e {
+                        StoreError::Unavailable(_) => SendError::transient,
+                        _ => SendError::permanent,
+                    };
+                    failure("the sim mailbox could not take the message").because(Cause::of(&e))
                 })
         })
     }

@@ -43,6 +43,7 @@ use super::{
 };
 use crate::{
     config::{Secret, TelegramBot},
+    error::Cause,
     store::Store,
 };
 
@@ -187,7 +188,7 @@ impl TelegramAdapter {
     async fn send_message(&self, chat_id: &str, text: &str) -> Result<(), SendError> {
         let Some(body) = send_message_body(chat_id, text) else {
             // Telegram answers 400 "message text is empty"; no need to ask.
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         };
         let url = format!("{}/bot{}/sendMessage", self.api_base, self.token.expose());
         let response = self
@@ -199,17 +200,15 @@ impl TelegramAdapter {
             .map_err(|e| self.request_error(e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
-        classify_response(status, &bytes).map_err(|e| match e {
-            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-            rate @ SendError::RateLimited { .. } => rate,
-        })
+        classify_response(status, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
     /// Turns a transport error into a send error. reqwest puts the URL, and so the token, into
     /// its errors; it is removed before anything is formatted.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&text))
+        super::transport_error("the request to Telegram failed", error, |text| {
+            self.redact(&text)
+        })
     }
 }
 
@@ -596,7 +595,6 @@ impl UsernameLookup {
             }
             Err(e) => tracing::warn!(
                 bot = %self.bot,
-                error.cause_chain = ?e,
                 error.cause_chain = %crate::error::Chain(&e),
                 "could not learn the bot's username; @mentions of it in groups are not recognised \
                  until a later try (set username in its [bots.*] table to skip the lookup)"
@@ -631,7 +629,13 @@ impl UsernameLookup {
     /// <https://core.telegram.org/bots/api#getme>
     async fn get_me(&self) -> Result<String, UsernameError> {
         let redact = |text: String| text.replace(self.token.expose(), "<token>");
-        let request_error = |e| UsernameError::Request(super::transport_error(e, redact));
+        let request_error = |e| {
+            UsernameError::Request(super::transport_error(
+                "the request to Telegram failed",
+                e,
+                redact,
+            ))
+        };
         let response = self
             .client
             .get(format!(
@@ -665,8 +669,10 @@ impl UsernameLookup {
 ///
 /// <https://core.telegram.org/bots/api#making-requests>
 fn classify_response(status: StatusCode, body: &[u8]) -> Result<(), SendError> {
-    let parsed: Option<ApiResponse> = serde_json::from_slice(body).ok();
-    let answer = parsed.unwrap_or_default();
+    let (answer, undecodable) = match serde_json::from_slice::<ApiResponse>(body) {
+        Ok(answer) => (answer, None),
+        Err(e) => (ApiResponse::default(), Some(e)),
+    };
     if status.is_success() && answer.ok {
         return Ok(());
     }
@@ -689,16 +695,19 @@ fn classify_response(status: StatusCode, body: &[u8]) -> Result<(), SendError> {
         detail.push_str(&format!(" (chat migrated to {new_id})"));
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        Err(SendError::Transient(detail))
+        Err(SendError::transient("Telegram could not take the message").answered(detail))
     } else if status.is_client_error() {
         // 400 chat not found, 401 bad token, 403 bot blocked or kicked, 404 unknown token.
-        Err(SendError::Permanent(detail))
+        Err(SendError::permanent("Telegram refused the message").answered(detail))
     } else {
         // A 2xx without `ok`, or a redirect we do not follow: not what the Bot API answers,
-        // most likely a proxy in between; retrying is the cautious choice.
-        Err(SendError::Transient(format!(
-            "{detail}: unexpected answer from the Bot API"
-        )))
+        // most likely a proxy in between; retrying is the cautious choice. Why the body was
+        // not an answer (not JSON, a field of the wrong type) is kept under the status.
+        let cause = match undecodable {
+            Some(e) => Cause::wrap(detail, Cause::of(&e)),
+            None => Cause::new(detail),
+        };
+        Err(SendError::transient("Telegram's answer is not a Bot API answer").because(cause))
     }
 }
 
@@ -837,6 +846,7 @@ mod tests {
 
     use super::*;
     use crate::config::{Settings, Sources};
+    use crate::error::chain;
 
     const TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
 
@@ -1466,7 +1476,7 @@ mod tests {
         }
         assert!(matches!(
             classify_response(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>"),
-            Err(SendError::Transient(m)) if m.contains("502")
+            Err(e @ SendError::Transient { .. }) if chain(&e).ends_with("HTTP 502")
         ));
         for (status, description) in [
             (StatusCode::BAD_REQUEST, "Bad Request: chat not found"),
@@ -1481,21 +1491,34 @@ mod tests {
                 json!({"ok": false, "error_code": status.as_u16(), "description": description});
             assert_eq!(
                 classify_response(status, body.to_string().as_bytes()),
-                Err(SendError::Permanent(format!(
-                    "HTTP {}: {description}",
-                    status.as_u16()
-                )))
+                Err(SendError::Permanent {
+                    what: "Telegram refused the message",
+                    cause: Some(Cause::new(format!(
+                        "HTTP {}: {description}",
+                        status.as_u16()
+                    )))
+                })
             );
         }
         let migrated = br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#;
         assert!(matches!(
             classify_response(StatusCode::BAD_REQUEST, migrated),
-            Err(SendError::Permanent(m)) if m.contains("-1001234567890")
+            Err(e @ SendError::Permanent { .. }) if chain(&e).contains("-1001234567890")
         ));
-        assert!(matches!(
-            classify_response(StatusCode::OK, b"not json"),
-            Err(SendError::Transient(_))
-        ));
+        // A body that is no answer at all keeps why it is not, under the status.
+        let garbage = classify_response(StatusCode::OK, b"not json");
+        assert!(
+            matches!(garbage, Err(SendError::Transient { .. })),
+            "{garbage:?}"
+        );
+        assert_eq!(
+            garbage.as_ref().map_err(|e| chain(e)),
+            Err(
+                "transient: Telegram's answer is not a Bot API answer: HTTP 200: \
+                 expected ident at line 1 column 2"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

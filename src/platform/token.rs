@@ -6,7 +6,10 @@
 use std::{future::Future, time::Duration};
 
 use super::SendError;
-use crate::store::{Store, StoreError};
+use crate::{
+    error::Cause,
+    store::{Store, StoreError},
+};
 
 static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(include_str!("../store/scripts/delete_if_equal.lua"))
@@ -20,9 +23,7 @@ const WAIT_FOR_PEER: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 
 fn unavailable(e: StoreError) -> SendError {
-    // The whole chain: the outbox records this text, and "redis is unavailable" alone would
-    // not say why.
-    SendError::Transient(format!("token cache: {}", crate::error::Chain(&e)))
+    SendError::transient("the access token cache is unavailable").because(Cause::of(&e))
 }
 
 /// The bot's token: cached, or fetched by `fetch` (which returns the token and its lifetime).
@@ -92,8 +93,8 @@ where
             return fetched.map(|(token, _)| token);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(SendError::Transient(
-                "another replica is refreshing the access token".to_owned(),
+            return Err(SendError::transient(
+                "another replica is still refreshing the access token",
             ));
         }
         tokio::time::sleep(POLL).await;

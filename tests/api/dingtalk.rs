@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use mobile_branch::{
     clock::SystemClock,
     config::BotSettings,
+    error::chain,
     platform::{OutboundMessage, Platform, SendError, dingtalk::DingtalkAdapter},
     store::Store,
 };
@@ -570,15 +571,17 @@ async fn send_reports_each_openapi_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
-                "HTTP 500 ServiceUnavailable: try later".to_owned(),
-            )),
+            Err(
+                SendError::transient("the DingTalk OpenAPI could not take the call")
+                    .answered("HTTP 500 ServiceUnavailable: try later"),
+            ),
         ),
         (
             Answer::BadConversation,
-            Err(SendError::Permanent(
-                "HTTP 400 invalidParameter.openConversationId: 群不存在".to_owned(),
-            )),
+            Err(
+                SendError::permanent("the DingTalk OpenAPI refused the call")
+                    .answered("HTTP 400 invalidParameter.openConversationId: 群不存在"),
+            ),
         ),
     ] {
         fake.answer(answer);
@@ -698,10 +701,19 @@ async fn transport_failures_are_transient_and_never_show_secrets() {
         "sessionWebhookExpiredTime": now_ms() + 3_600_000});
     for m in [message(GROUP, None), message(GROUP, Some(context))] {
         let result = dt.send(&m).await;
-        let Err(SendError::Transient(text)) = &result else {
+        let Err(e @ SendError::Transient { .. }) = &result else {
             panic!("expected a transient error: {result:?}")
         };
+        // The whole chain, as logs and dead letters print it: reqwest's causes, never the
+        // URL (the sessionWebhook's is a bearer capability) nor a secret.
+        let text = chain(e);
+        assert!(
+            text.starts_with("transient: the request to the DingTalk "),
+            "{text}"
+        );
+        assert!(text.contains("error sending request"), "{text}");
         assert!(!text.contains(APP_SECRET), "{text}");
+        assert!(!text.contains("session="), "{text}");
         assert!(!text.contains("secret-session-key"), "{text}");
     }
 }

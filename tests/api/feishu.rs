@@ -17,6 +17,7 @@ use axum::{
 };
 use mobile_branch::{
     config::BotSettings,
+    error::chain,
     platform::{
         OutboundMessage, Platform, SendError,
         feishu::{FeishuAdapter, crypto},
@@ -580,15 +581,13 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
-                "HTTP 500: code 1500: internal error".to_owned(),
-            )),
+            Err(SendError::transient("Feishu could not take the call")
+                .answered("HTTP 500: code 1500: internal error")),
         ),
         (
             Answer::BotNotInChat,
-            Err(SendError::Permanent(
-                "HTTP 400: code 230002: Bot/User can NOT be out of the chat.".to_owned(),
-            )),
+            Err(SendError::permanent("Feishu refused the call")
+                .answered("HTTP 400: code 230002: Bot/User can NOT be out of the chat.")),
         ),
         // The token is refused once: refreshed, and the send goes through.
         (Answer::RevokeToken, Ok(())),
@@ -602,7 +601,9 @@ async fn send_reports_each_open_api_answer_as_the_outbox_needs_it() {
     fake.answer(Answer::RefuseAllTokens);
     assert!(matches!(
         fs.send(&message).await,
-        Err(SendError::Permanent(m)) if m.contains("99991663")
+        Err(e @ SendError::Permanent { .. })
+            if chain(&e).starts_with("permanent: Feishu refused a fresh access token: ")
+                && chain(&e).contains("99991663")
     ));
     assert_eq!(fake.tokens_issued(), 3);
 
@@ -694,9 +695,14 @@ async fn transport_failures_are_transient_and_never_show_secrets() {
         context: None,
     };
     let result = fs.send(&message).await;
-    let Err(SendError::Transient(text)) = &result else {
+    let Err(e @ SendError::Transient { .. }) = &result else {
         panic!("expected a transient error: {result:?}")
     };
+    let text = chain(e);
+    assert!(
+        text.starts_with("transient: the request to Feishu failed: "),
+        "{text}"
+    );
     assert!(!text.contains(APP_SECRET), "{text}");
     assert!(!text.contains(&closed.to_string()), "{text}");
 }

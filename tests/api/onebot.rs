@@ -18,6 +18,7 @@ use axum::{
 use hmac::{Hmac, Mac};
 use mobile_branch::{
     config::BotSettings,
+    error::chain,
     platform::{OutboundMessage, Platform, SendError, onebot::OnebotAdapter},
 };
 use serde_json::{Value, json};
@@ -521,17 +522,24 @@ async fn send_reports_each_onebot_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient("HTTP 500".to_owned())),
+            Err(
+                SendError::transient("the OneBot implementation could not take the message")
+                    .answered("HTTP 500"),
+            ),
         ),
         (
             Answer::SendFailed,
-            Err(SendError::Transient(
-                "retcode 100: 消息发送失败，可能被风控".to_owned(),
-            )),
+            Err(
+                SendError::transient("the OneBot implementation could not send the message")
+                    .answered("retcode 100: 消息发送失败，可能被风控"),
+            ),
         ),
         (
             Answer::UnknownAction,
-            Err(SendError::Permanent("retcode 1404: 不支持的Api".to_owned())),
+            Err(
+                SendError::permanent("the OneBot implementation refused the message")
+                    .answered("retcode 1404: 不支持的Api"),
+            ),
         ),
     ] {
         fake.answer(answer);
@@ -589,12 +597,20 @@ async fn a_missing_or_wrong_access_token_is_permanent_and_never_shown() {
         .send(&message)
         .await;
 
+    let text = |r: &Result<(), SendError>| r.as_ref().map_err(|e| chain(e)).err();
+    let (missing, wrong) = (text(&missing), text(&wrong));
     assert!(
-        matches!(&missing, Err(SendError::Permanent(m)) if m.starts_with("HTTP 401")),
+        missing.as_ref().is_some_and(|m| m.starts_with(
+            "permanent: the OneBot implementation asks for an access token: set access_token \
+             for this bot: HTTP 401"
+        )),
         "{missing:?}"
     );
     assert!(
-        matches!(&wrong, Err(SendError::Permanent(m)) if m.starts_with("HTTP 403") && !m.contains("wrong-token")),
+        wrong.as_ref().is_some_and(|m| m
+            .starts_with("permanent: the OneBot implementation refused the access token")
+            && m.contains("HTTP 403")
+            && !m.contains("wrong-token")),
         "{wrong:?}"
     );
     let auths: Vec<Option<String>> = fake.seen().into_iter().map(|(_, a, _)| a).collect();
@@ -616,8 +632,13 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
     .send(&outbound(&GROUP.to_string(), "提醒"))
     .await;
 
-    let Err(SendError::Transient(text)) = &result else {
+    let Err(e @ SendError::Transient { .. }) = &result else {
         panic!("expected a transient error: {result:?}")
     };
+    let text = chain(e);
+    assert!(
+        text.starts_with("transient: the request to OneBot failed: "),
+        "{text}"
+    );
     assert!(!text.contains(ACCESS_TOKEN), "{text}");
 }

@@ -19,6 +19,7 @@ use axum::{
 };
 use mobile_branch::{
     config::BotSettings,
+    error::chain,
     platform::{OutboundMessage, Platform, SendError, telegram::TelegramAdapter},
 };
 use serde_json::{Value, json};
@@ -396,15 +397,13 @@ async fn send_reports_each_bot_api_answer_as_the_outbox_needs_it() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient(
-                "HTTP 500: Internal Server Error".to_owned(),
-            )),
+            Err(SendError::transient("Telegram could not take the message")
+                .answered("HTTP 500: Internal Server Error")),
         ),
         (
             Answer::ChatNotFound,
-            Err(SendError::Permanent(
-                "HTTP 400: Bad Request: chat not found".to_owned(),
-            )),
+            Err(SendError::permanent("Telegram refused the message")
+                .answered("HTTP 400: Bad Request: chat not found")),
         ),
     ] {
         fake.answer(answer);
@@ -449,9 +448,15 @@ async fn transport_failures_are_transient_and_never_show_the_token() {
     let timed_out = adapter(&fake.base, client).send(&message).await;
 
     for result in [refused, timed_out] {
-        let Err(SendError::Transient(text)) = &result else {
+        let Err(e @ SendError::Transient { .. }) = &result else {
             panic!("expected a transient error: {result:?}")
         };
+        // The whole chain, as logs and dead letters print it, down to reqwest's causes.
+        let text = chain(e);
+        assert!(
+            text.starts_with("transient: the request to Telegram failed: "),
+            "{text}"
+        );
         assert!(!text.contains(TOKEN), "{text}");
         assert!(!text.contains("AAH-test_token"), "{text}");
     }

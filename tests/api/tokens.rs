@@ -53,10 +53,10 @@ async fn ten_concurrent_callers_fetch_once_and_a_refused_token_is_refreshed_once
 
     // A failed fetch is reported and not cached.
     let failed = access_token(&store, "other", None, || async {
-        Err::<(String, Duration), _>(SendError::Permanent("app secret wrong".to_owned()))
+        Err::<(String, Duration), _>(SendError::permanent("the app secret is wrong"))
     })
     .await;
-    assert!(matches!(failed, Err(SendError::Permanent(_))));
+    assert!(matches!(failed, Err(SendError::Permanent { .. })));
     let ok = access_token(&store, "other", None, || async {
         Ok(("fine".to_owned(), Duration::from_secs(60)))
     })

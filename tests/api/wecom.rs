@@ -20,6 +20,7 @@ use axum::{
 };
 use mobile_branch::{
     config::BotSettings,
+    error::chain,
     platform::{
         OutboundMessage, Platform, SendError,
         wecom::{
@@ -463,13 +464,12 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
         ),
         (
             Answer::ServerError,
-            Err(SendError::Transient("HTTP 500".to_owned())),
+            Err(SendError::transient("WeCom could not take the call").answered("HTTP 500")),
         ),
         (
             Answer::Refused,
-            Err(SendError::Permanent(
-                "errcode 81013: user & party & tag all invalid".to_owned(),
-            )),
+            Err(SendError::permanent("WeCom refused the call")
+                .answered("errcode 81013: user & party & tag all invalid")),
         ),
         (Answer::InvalidTokenOnce, Ok(())),
     ] {
@@ -497,7 +497,7 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
     );
     assert!(matches!(
         wx.fetch_display_name("x", "ghost").await,
-        Err(SendError::Permanent(m)) if m.contains("60111")
+        Err(e @ SendError::Permanent { .. }) if chain(&e).contains("60111")
     ));
 
     // A wrong corp secret is final, and its value never shows.
@@ -506,7 +506,14 @@ async fn app_sends_use_one_token_refresh_it_once_and_map_every_answer() {
         "wxapp",
     );
     match bad.send(&message).await {
-        Err(SendError::Permanent(m)) => assert!(!m.contains("wrong-secret-value"), "{m}"),
+        Err(e @ SendError::Permanent { .. }) => {
+            let m = chain(&e);
+            assert!(
+                m.starts_with("permanent: the WeCom access token could not be fetched: "),
+                "{m}"
+            );
+            assert!(!m.contains("wrong-secret-value"), "{m}");
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -554,7 +561,7 @@ async fn aibot_sends_go_through_response_url_once_then_the_push_robot_or_nowhere
     };
     assert!(matches!(
         wx.send(&elsewhere).await,
-        Err(SendError::Permanent(_))
+        Err(SendError::Permanent { .. })
     ));
     assert_eq!(fake.seen("POST /cgi-bin/webhook/send").len(), 1);
 }

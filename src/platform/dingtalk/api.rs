@@ -17,9 +17,12 @@ use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::platform::{
-    SendError, is_token_char,
-    render::{self, Limit},
+use crate::{
+    error::Cause,
+    platform::{
+        SendError, is_token_char,
+        render::{self, Limit},
+    },
 };
 
 /// Longest text sent in one message, in characters. DingTalk documents no number for robot
@@ -186,7 +189,11 @@ pub enum SessionOutcome {
 
 /// Reads a sessionWebhook answer.
 pub fn classify_session(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> SessionOutcome {
-    let answer: Option<SessionAnswer> = serde_json::from_slice(body).ok();
+    let (answer, undecodable) = match serde_json::from_slice::<SessionAnswer>(body) {
+        Ok(answer) => (Some(answer), None),
+        Err(e) => (None, Some(e)),
+    };
+    let refused = SendError::permanent("the DingTalk sessionWebhook refused the message");
     let detail = |code: Option<i64>, msg: Option<&str>| {
         let mut d = format!("sessionWebhook HTTP {}", status.as_u16());
         if let Some(code) = code {
@@ -208,13 +215,17 @@ pub fn classify_session(status: StatusCode, headers: &HeaderMap, body: &[u8]) ->
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         let (code, msg) = answer.map_or((None, None), |a| (a.errcode, a.errmsg));
-        return SessionOutcome::Failed(SendError::Transient(detail(code, msg.as_deref())));
+        return SessionOutcome::Failed(
+            SendError::transient("the DingTalk sessionWebhook could not take the message")
+                .answered(detail(code, msg.as_deref())),
+        );
     }
     let Some(answer) = answer.filter(|_| status.is_success()) else {
-        return SessionOutcome::Failed(if status.is_success() {
-            SendError::Transient(detail(None, Some("answer is not JSON")))
-        } else {
-            SendError::Permanent(detail(None, None))
+        return SessionOutcome::Failed(match undecodable.filter(|_| status.is_success()) {
+            // Why the body is no answer is kept under the status.
+            Some(e) => SendError::transient("the DingTalk sessionWebhook answer is not JSON")
+                .because(Cause::wrap(detail(None, None), Cause::of(&e))),
+            None => refused.answered(detail(None, None)),
         });
     };
     match answer.errcode {
@@ -227,14 +238,13 @@ pub fn classify_session(status: StatusCode, headers: &HeaderMap, body: &[u8]) ->
             retry_after: ROBOT_BLOCK,
         }),
         // 系统繁忙.
-        Some(-1) => SessionOutcome::Failed(SendError::Transient(detail(
-            Some(-1),
-            answer.errmsg.as_deref(),
-        ))),
-        Some(code) => SessionOutcome::Failed(SendError::Permanent(detail(
-            Some(code),
-            answer.errmsg.as_deref(),
-        ))),
+        Some(-1) => SessionOutcome::Failed(
+            SendError::transient("the DingTalk sessionWebhook is busy")
+                .answered(detail(Some(-1), answer.errmsg.as_deref())),
+        ),
+        Some(code) => {
+            SessionOutcome::Failed(refused.answered(detail(Some(code), answer.errmsg.as_deref())))
+        }
     }
 }
 
@@ -299,8 +309,8 @@ pub fn classify_api(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Api
                 });
             }
             if !batch.invalid_staff_id_list.is_empty() {
-                return ApiOutcome::Failed(SendError::Permanent(
-                    "the user cannot receive robot messages (invalidStaffIdList)".to_owned(),
+                return ApiOutcome::Failed(SendError::permanent(
+                    "the user cannot receive robot messages (invalidStaffIdList)",
                 ));
             }
         }
@@ -327,10 +337,14 @@ pub fn classify_api(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Api
         return ApiOutcome::InvalidToken(detail);
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        ApiOutcome::Failed(SendError::Transient(detail))
+        ApiOutcome::Failed(
+            SendError::transient("the DingTalk OpenAPI could not take the call").answered(detail),
+        )
     } else {
         // 400 bad conversation, 403 robot not in the group or no permission, 404.
-        ApiOutcome::Failed(SendError::Permanent(detail))
+        ApiOutcome::Failed(
+            SendError::permanent("the DingTalk OpenAPI refused the call").answered(detail),
+        )
     }
 }
 
@@ -350,34 +364,24 @@ pub fn classify_token(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(String, Duration), SendError> {
+    let no_token = SendError::transient("DingTalk's token answer has no token");
     if status.is_success() {
         return match serde_json::from_slice::<TokenAnswer>(body) {
             Ok(t) if !t.access_token.is_empty() => {
                 let life = u64::try_from(t.expire_in).unwrap_or(0).clamp(60, 7200);
                 Ok((t.access_token, Duration::from_secs(life)))
             }
-            _ => Err(SendError::Transient(
-                "token endpoint: unexpected answer".to_owned(),
-            )),
+            Ok(_) => Err(no_token.answered("the accessToken is empty")),
+            Err(e) => Err(no_token.because(Cause::of(&e))),
         };
     }
     match classify_api(status, headers, body) {
         // A 401 from the token endpoint means the app key or secret is wrong.
         ApiOutcome::InvalidToken(detail) => {
-            Err(SendError::Permanent(format!("token endpoint: {detail}")))
+            Err(SendError::permanent("DingTalk refused the app key or secret").answered(detail))
         }
-        ApiOutcome::Failed(e) => Err(prefix_error("token endpoint", e)),
-        ApiOutcome::Sent => Err(SendError::Transient(
-            "token endpoint: unexpected answer".to_owned(),
-        )),
-    }
-}
-
-fn prefix_error(prefix: &str, e: SendError) -> SendError {
-    match e {
-        SendError::Transient(m) => SendError::Transient(format!("{prefix}: {m}")),
-        SendError::Permanent(m) => SendError::Permanent(format!("{prefix}: {m}")),
-        rate @ SendError::RateLimited { .. } => rate,
+        ApiOutcome::Failed(e) => Err(e.within("the DingTalk access token could not be fetched")),
+        ApiOutcome::Sent => Err(no_token),
     }
 }
 
@@ -495,23 +499,31 @@ mod tests {
         );
         assert!(matches!(
             c(200, r#"{"errcode":-1,"errmsg":"系统繁忙"}"#),
-            SessionOutcome::Failed(SendError::Transient(_))
+            SessionOutcome::Failed(SendError::Transient { .. })
         ));
-        assert!(matches!(
+        assert_eq!(
             c(200, r#"{"errcode":400013,"errmsg":"群已被解散"}"#),
-            SessionOutcome::Failed(SendError::Permanent(m)) if m.contains("400013")
-        ));
+            SessionOutcome::Failed(
+                SendError::permanent("the DingTalk sessionWebhook refused the message")
+                    .answered("sessionWebhook HTTP 200 errcode 400013: 群已被解散")
+            )
+        );
         assert!(matches!(
             c(502, "<html>"),
-            SessionOutcome::Failed(SendError::Transient(_))
+            SessionOutcome::Failed(SendError::Transient { .. })
         ));
-        assert!(matches!(
-            c(200, "<html>"),
-            SessionOutcome::Failed(SendError::Transient(_))
-        ));
+        // Not JSON: the decoding error says why, under the status.
+        let SessionOutcome::Failed(e @ SendError::Transient { .. }) = c(200, "<html>") else {
+            panic!("not transient");
+        };
+        assert_eq!(
+            crate::error::chain(&e),
+            "transient: the DingTalk sessionWebhook answer is not JSON: sessionWebhook HTTP 200: \
+             expected value at line 1 column 1"
+        );
         assert!(matches!(
             c(403, ""),
-            SessionOutcome::Failed(SendError::Permanent(_))
+            SessionOutcome::Failed(SendError::Permanent { .. })
         ));
         assert_eq!(c(404, ""), SessionOutcome::Expired);
         let mut h = HeaderMap::new();
@@ -543,7 +555,7 @@ mod tests {
                 200,
                 r#"{"processQueryKey":"a","invalidStaffIdList":["u9"]}"#
             ),
-            ApiOutcome::Failed(SendError::Permanent(_))
+            ApiOutcome::Failed(SendError::Permanent { .. })
         ));
         assert!(matches!(
             c(
@@ -590,11 +602,12 @@ mod tests {
         }
         assert!(matches!(
             c(500, r#"{"code":"ServiceUnavailable","message":"x"}"#),
-            ApiOutcome::Failed(SendError::Transient(m)) if m == "HTTP 500 ServiceUnavailable: x"
+            ApiOutcome::Failed(e) if e == SendError::transient("the DingTalk OpenAPI could not take the call")
+                .answered("HTTP 500 ServiceUnavailable: x")
         ));
         assert!(matches!(
             c(400, r#"{"code":"invalidParameter.openConversationId","message":"群不存在"}"#),
-            ApiOutcome::Failed(SendError::Permanent(m)) if m.contains("群不存在")
+            ApiOutcome::Failed(e @ SendError::Permanent { .. }) if crate::error::chain(&e).contains("群不存在")
         ));
     }
 
@@ -611,7 +624,7 @@ mod tests {
         );
         assert!(matches!(
             classify_token(StatusCode::OK, &h, br#"{"accessToken":"","expireIn":7200}"#),
-            Err(SendError::Transient(_))
+            Err(SendError::Transient { .. })
         ));
         assert!(matches!(
             classify_token(
@@ -620,15 +633,19 @@ mod tests {
                 r#"{"code":"invalidClientIdOrSecret","message":"无效的clientId或者clientSecret"}"#
                     .as_bytes()
             ),
-            Err(SendError::Permanent(m)) if m.starts_with("token endpoint")
+            Err(e @ SendError::Permanent { .. })
+                if crate::error::chain(&e).starts_with(
+                    "permanent: the DingTalk access token could not be fetched: \
+                     the DingTalk OpenAPI refused the call: HTTP 400 invalidClientIdOrSecret"
+                )
         ));
         assert!(matches!(
             classify_token(StatusCode::UNAUTHORIZED, &h, b""),
-            Err(SendError::Permanent(_))
+            Err(SendError::Permanent { .. })
         ));
         assert!(matches!(
             classify_token(StatusCode::SERVICE_UNAVAILABLE, &h, b""),
-            Err(SendError::Transient(_))
+            Err(SendError::Transient { .. })
         ));
     }
 }

@@ -425,14 +425,14 @@ impl DingtalkAdapter {
 
     /// A transport error as a send error, without the URL (a sessionWebhook URL is a bearer
     /// capability) and without secrets.
-    fn request_error(&self, what: &str, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&format!("{what}: {text}")))
+    fn request_error(&self, what: &'static str, error: reqwest::Error) -> SendError {
+        super::transport_error(what, error, |text| self.redact(&text))
     }
 
     /// Posts JSON and returns status, headers and body.
     async fn post(
         &self,
-        what: &str,
+        what: &'static str,
         url: &str,
         token: Option<&str>,
         body: &Value,
@@ -460,12 +460,15 @@ impl DingtalkAdapter {
     async fn fetch_token(&self) -> Result<(String, Duration), SendError> {
         let url = format!("{}/v1.0/oauth2/accessToken", self.api_base);
         let body = json!({"appKey": self.app_key, "appSecret": self.app_secret.expose()});
-        let (status, headers, bytes) = self.post("token endpoint", &url, None, &body).await?;
-        api::classify_token(status, &headers, &bytes).map_err(|e| match e {
-            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-            rate @ SendError::RateLimited { .. } => rate,
-        })
+        let (status, headers, bytes) = self
+            .post(
+                "the request to the DingTalk token endpoint failed",
+                &url,
+                None,
+                &body,
+            )
+            .await?;
+        api::classify_token(status, &headers, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
     /// The cached token, or a fresh one when `stale` was just refused.
@@ -479,14 +482,23 @@ impl DingtalkAdapter {
         let mut token = self.token(None).await?;
         let mut refreshed = false;
         loop {
-            let (status, headers, bytes) = self.post(path, &url, Some(&token), body).await?;
+            let (status, headers, bytes) = self
+                .post(
+                    "the request to the DingTalk OpenAPI failed",
+                    &url,
+                    Some(&token),
+                    body,
+                )
+                .await?;
             match api::classify_api(status, &headers, &bytes) {
                 ApiOutcome::Sent => return Ok(()),
-                ApiOutcome::Failed(e) => return Err(e),
+                ApiOutcome::Failed(e) => return Err(e.redact(|m| self.redact(&m))),
                 ApiOutcome::InvalidToken(detail) if refreshed => {
-                    return Err(SendError::Permanent(format!(
-                        "{path}: access token refused after a refresh: {detail}"
-                    )));
+                    return Err(
+                        SendError::permanent("DingTalk refused a fresh access token")
+                            .answered(format!("{path}: {detail}"))
+                            .redact(|m| self.redact(&m)),
+                    );
                 }
                 ApiOutcome::InvalidToken(_) => {
                     token = self.token(Some(&token)).await?;
@@ -502,7 +514,12 @@ impl DingtalkAdapter {
     async fn post_session(&self, session: &ReplyContext, out: &Outgoing) -> SessionOutcome {
         let body = api::session_body(out);
         match self
-            .post("sessionWebhook", &session.session_webhook, None, &body)
+            .post(
+                "the request to the DingTalk sessionWebhook failed",
+                &session.session_webhook,
+                None,
+                &body,
+            )
             .await
         {
             Ok((status, headers, bytes)) => api::classify_session(status, &headers, &bytes),
@@ -514,12 +531,12 @@ impl DingtalkAdapter {
     async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let out = Outgoing::render(&message.text);
         if out.is_blank() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         }
         if let Some(session) = self.usable_session(message) {
             match self.post_session(&session, &out).await {
                 SessionOutcome::Sent => return Ok(()),
-                SessionOutcome::Failed(e) => return Err(e),
+                SessionOutcome::Failed(e) => return Err(e.redact(|m| self.redact(&m))),
                 SessionOutcome::Expired => {
                     tracing::debug!("sessionWebhook expired early; using the OpenAPI");
                 }
@@ -532,7 +549,7 @@ impl DingtalkAdapter {
                 self.call_api("/v1.0/robot/oToMessages/batchSend", &body)
                     .await
             }
-            Some(_) => Err(SendError::Permanent("empty private chat id".to_owned())),
+            Some(_) => Err(SendError::permanent("the private chat id names no user")),
             None => {
                 // https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message
                 let body = api::group_body(&self.robot_code, &message.chat_id, &out);

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{FeishuAdapter, clean_name, crypto::hex, render_text};
-use crate::platform::{OutboundMessage, SendError, token::access_token};
+use crate::{
+    error::Cause,
+    platform::{OutboundMessage, SendError, token::access_token},
+};
 
 /// Feishu's "frequency limit" code.
 const RATE_LIMITED: i64 = 99_991_400;
@@ -85,9 +88,10 @@ fn detail(status: StatusCode, answer: &Answer) -> String {
 /// <https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code>
 /// <https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control>
 fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Answer, Failure> {
-    let parsed: Option<Answer> = serde_json::from_slice(body).ok();
-    let json = parsed.is_some();
-    let answer = parsed.unwrap_or_default();
+    let (answer, undecodable) = match serde_json::from_slice::<Answer>(body) {
+        Ok(answer) => (answer, None),
+        Err(e) => (Answer::default(), Some(e)),
+    };
     if status.is_success() && answer.code == Some(0) {
         return Ok(answer);
     }
@@ -107,21 +111,28 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Answ
         return Err(Failure::InvalidToken(text));
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        return Err(SendError::Transient(text).into());
+        return Err(SendError::transient("Feishu could not take the call")
+            .answered(text)
+            .into());
     }
     if status.is_client_error() || (status.is_success() && answer.code.is_some()) {
         // Unknown chat, bot not in the chat, no permission, content refused.
-        return Err(SendError::Permanent(text).into());
+        return Err(SendError::permanent("Feishu refused the call")
+            .answered(text)
+            .into());
     }
     // A 2xx that is not an Open API answer, or a redirect we do not follow: most likely a
-    // proxy in between; retrying is the cautious choice.
-    let what = if json { "no code" } else { "not JSON" };
-    Err(SendError::Transient(format!("{text}: unexpected answer ({what})")).into())
-}
-
-/// Turns a transport error into a send error, without the URL reqwest puts in it.
-fn request_error(error: reqwest::Error) -> SendError {
-    crate::platform::transport_error(error, |text| text)
+    // proxy in between; retrying is the cautious choice. Why the body is no answer (not
+    // JSON, or JSON without a code) is kept under the status.
+    let cause = match undecodable {
+        Some(e) => Cause::wrap(text, Cause::of(&e)),
+        None => Cause::wrap(text, Cause::new("no code in the answer")),
+    };
+    Err(
+        SendError::transient("Feishu's answer is not an Open API answer")
+            .because(cause)
+            .into(),
+    )
 }
 
 /// The `uuid` Feishu deduplicates sends by: derived from the idempotency key, so that the
@@ -150,6 +161,19 @@ fn reply_target(message: &OutboundMessage) -> Option<&str> {
 }
 
 impl FeishuAdapter {
+    /// Turns a transport error into a send error, without the URL reqwest puts in it and,
+    /// should it ever slip in, without the app secret.
+    fn request_error(&self, error: reqwest::Error) -> SendError {
+        let secret = self.app_secret.expose();
+        crate::platform::transport_error("the request to Feishu failed", error, |text| {
+            if secret.is_empty() {
+                text
+            } else {
+                text.replace(secret, "<secret>")
+            }
+        })
+    }
+
     /// Asks for a tenant access token.
     ///
     /// <https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal>
@@ -165,22 +189,24 @@ impl FeishuAdapter {
             .json(&body)
             .send()
             .await
-            .map_err(request_error)?;
+            .map_err(|e| self.request_error(e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(request_error)?;
+        let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
+        let fetch_failed = "the tenant access token could not be fetched";
         let answer = classify(status, &headers, &bytes).map_err(|f| match f {
-            Failure::Send(e) => e,
+            Failure::Send(e) => e.within(fetch_failed),
             // A token endpoint that calls our credentials an invalid token: nothing to
             // refresh, the app id or secret is wrong.
-            Failure::InvalidToken(t) => SendError::Permanent(format!("tenant token refused: {t}")),
+            Failure::InvalidToken(t) => {
+                SendError::permanent("Feishu refused the app id or secret for a tenant token")
+                    .answered(t)
+            }
         })?;
         let token = answer
             .tenant_access_token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                SendError::Transient("tenant token answer without a token".to_owned())
-            })?;
+            .ok_or_else(|| SendError::transient("Feishu's tenant token answer has no token"))?;
         let life = answer
             .expire
             .and_then(|s| u64::try_from(s).ok())
@@ -201,10 +227,10 @@ impl FeishuAdapter {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(request_error)?;
+        let response = request.send().await.map_err(|e| self.request_error(e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(request_error)?;
+        let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
         classify(status, &headers, &bytes)
     }
 
@@ -228,7 +254,7 @@ impl FeishuAdapter {
                     Err(Failure::Send(e)) => Err(e),
                     // A fresh token refused too: the app lost access; no retry will help.
                     Err(Failure::InvalidToken(t)) => {
-                        Err(SendError::Permanent(format!("access token refused: {t}")))
+                        Err(SendError::permanent("Feishu refused a fresh access token").answered(t))
                     }
                 }
             }
@@ -243,10 +269,10 @@ impl FeishuAdapter {
     pub(super) async fn send_message(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let text = render_text(&message.text);
         if text.trim().is_empty() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         }
         if message.chat_id.is_empty() {
-            return Err(SendError::Permanent("no chat id".to_owned()));
+            return Err(SendError::permanent("the message has no chat id"));
         }
         let content = json!({ "text": text }).to_string();
         let uuid = send_uuid(&message.idempotency_key);
@@ -261,8 +287,8 @@ impl FeishuAdapter {
                 // The message may have been recalled or deleted before the outbox got to it;
                 // the answer still belongs in the chat. Any other final refusal (bot removed,
                 // content refused) fails the same way below, at the cost of one call.
-                Err(SendError::Permanent(reason)) => {
-                    tracing::info!(reason, "reply refused; sending to the chat instead");
+                Err(e @ SendError::Permanent { .. }) => {
+                    tracing::info!(error.cause_chain = %crate::error::Chain(&e), "reply refused; sending to the chat instead");
                 }
                 other => return other.map(|_| ()),
             }
@@ -306,8 +332,8 @@ impl FeishuAdapter {
                 }
             }
             // No contact permission, or a user outside the contact scope: try the chat.
-            Err(SendError::Permanent(reason)) => {
-                tracing::debug!(reason, "contact lookup refused; trying the chat members");
+            Err(e @ SendError::Permanent { .. }) => {
+                tracing::debug!(error.cause_chain = %crate::error::Chain(&e), "contact lookup refused; trying the chat members");
             }
             Err(e) => return Err(e),
         }
@@ -416,7 +442,9 @@ mod tests {
         ));
         assert_eq!(
             classify(StatusCode::BAD_GATEWAY, &none, b"<html>bad gateway</html>"),
-            Err(Failure::Send(SendError::Transient("HTTP 502".to_owned())))
+            Err(Failure::Send(
+                SendError::transient("Feishu could not take the call").answered("HTTP 502")
+            ))
         );
         assert_eq!(
             classify(
@@ -424,9 +452,10 @@ mod tests {
                 &none,
                 br#"{"code":230002,"msg":"Bot/User can NOT be out of the chat."}"#
             ),
-            Err(Failure::Send(SendError::Permanent(
-                "HTTP 400: code 230002: Bot/User can NOT be out of the chat.".to_owned()
-            )))
+            Err(Failure::Send(
+                SendError::permanent("Feishu refused the call")
+                    .answered("HTTP 400: code 230002: Bot/User can NOT be out of the chat.")
+            ))
         );
         // A 200 with a non-zero code is a refusal too.
         assert!(matches!(
@@ -435,12 +464,26 @@ mod tests {
                 &none,
                 br#"{"code":230001,"msg":"invalid receive_id"}"#
             ),
-            Err(Failure::Send(SendError::Permanent(_)))
+            Err(Failure::Send(SendError::Permanent { .. }))
         ));
-        assert!(matches!(
-            classify(StatusCode::OK, &none, b"<html>portal</html>"),
-            Err(Failure::Send(SendError::Transient(m))) if m.contains("not JSON")
-        ));
+        // Not an answer: why is kept under the status (the decoding error, or no code).
+        for (body, why) in [
+            (
+                &b"<html>portal</html>"[..],
+                "expected value at line 1 column 1",
+            ),
+            (b"{}", "no code in the answer"),
+        ] {
+            let Err(Failure::Send(e @ SendError::Transient { .. })) =
+                classify(StatusCode::OK, &none, body)
+            else {
+                panic!("not transient: {body:?}");
+            };
+            assert_eq!(
+                crate::error::chain(&e),
+                format!("transient: Feishu's answer is not an Open API answer: HTTP 200: {why}")
+            );
+        }
     }
 
     #[test]

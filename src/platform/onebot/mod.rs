@@ -37,7 +37,10 @@ use super::{
     BoxFuture, ChatKind, ChatRef, Inbound, InboundEvent, InboundRequest, OutboundMessage, Platform,
     PlatformError, PlatformKind, Rendered, Reply, SendError, SendLimits,
 };
-use crate::config::{OnebotBot, OnebotReply, Secret};
+use crate::{
+    config::{OnebotBot, OnebotReply, Secret},
+    error::Cause,
+};
 
 /// Header carrying `sha1=<hex HMAC-SHA1>` of the raw body.
 pub const SIGNATURE_HEADER: &str = "x-signature";
@@ -132,7 +135,7 @@ impl OnebotAdapter {
     /// <https://github.com/botuniverse/onebot-11/blob/master/api/public.md#send_group_msg-发送群消息>
     async fn send_message(&self, chat_id: &str, text: &str) -> Result<(), SendError> {
         if text.trim().is_empty() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         }
         let (action, body) = match chat_id.strip_prefix(PRIVATE_PREFIX) {
             Some(user) if cq::is_qq_number(user) => (
@@ -144,9 +147,10 @@ impl OnebotAdapter {
                 json!({"group_id": number(chat_id), "message": cq::segments(text, true)}),
             ),
             _ => {
-                return Err(SendError::Permanent(format!(
-                    "{chat_id:?} is not a OneBot chat id (a group number or dm:<QQ number>)"
-                )));
+                return Err(SendError::permanent(
+                    "the chat id is not a OneBot one (a group number, or dm: and a QQ number)",
+                )
+                .answered(format!("chat id {chat_id:?}")));
             }
         };
         let mut request = self
@@ -161,16 +165,14 @@ impl OnebotAdapter {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| self.request_error(e))?;
-        classify_response(status, retry_after, &bytes).map_err(|e| match e {
-            SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-            SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-            rate @ SendError::RateLimited { .. } => rate,
-        })
+        classify_response(status, retry_after, &bytes).map_err(|e| e.redact(|m| self.redact(&m)))
     }
 
     /// Turns a transport error into a send error, without the URL reqwest attaches.
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        super::transport_error(error, |text| self.redact(&text))
+        super::transport_error("the request to OneBot failed", error, |text| {
+            self.redact(&text)
+        })
     }
 }
 
@@ -206,7 +208,10 @@ fn classify_response(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<(), SendError> {
-    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let (answer, undecodable) = match serde_json::from_slice::<Value>(body) {
+        Ok(answer) => (answer, None),
+        Err(e) => (Value::Null, Some(e)),
+    };
     let wording = ["wording", "message", "msg"]
         .iter()
         .find_map(|k| {
@@ -228,23 +233,27 @@ fn classify_response(
             detail.push_str(": ");
             detail.push_str(w);
         }
-        return Err(match status {
-            StatusCode::UNAUTHORIZED => SendError::Permanent(format!(
-                "{detail} (access_token missing: set access_token for this bot)"
-            )),
-            StatusCode::FORBIDDEN => SendError::Permanent(format!(
-                "{detail} (access_token refused: it must equal the implementation's token)"
-            )),
+        let failure = match status {
+            StatusCode::UNAUTHORIZED => SendError::permanent(
+                "the OneBot implementation asks for an access token: set access_token for this bot",
+            ),
+            StatusCode::FORBIDDEN => SendError::permanent(
+                "the OneBot implementation refused the access token: it must equal the \
+                 implementation's token",
+            ),
             StatusCode::NOT_FOUND => {
-                SendError::Permanent(format!("{detail} (no such action: check api_base)"))
+                SendError::permanent("the OneBot implementation has no such action: check api_base")
             }
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
-                SendError::Transient(detail)
+                SendError::transient("the OneBot implementation could not take the message")
             }
-            s if s.is_client_error() => SendError::Permanent(detail),
+            s if s.is_client_error() => {
+                SendError::permanent("the OneBot implementation refused the message")
+            }
             // A redirect (not followed) or an informational code: most likely a proxy.
-            _ => SendError::Transient(format!("{detail}: unexpected answer")),
-        });
+            _ => SendError::transient("the OneBot implementation gave an unexpected answer"),
+        };
+        return Err(failure.answered(detail));
     }
     let outcome = answer.get("status").and_then(Value::as_str);
     let retcode = answer.get("retcode").and_then(Value::as_i64);
@@ -257,15 +266,21 @@ fn classify_response(
                 detail.push_str(": ");
                 detail.push_str(w);
             }
-            if matches!(code, 1400 | 1401 | 1403 | 1404) {
-                Err(SendError::Permanent(detail))
+            let failure = if matches!(code, 1400 | 1401 | 1403 | 1404) {
+                SendError::permanent("the OneBot implementation refused the message")
             } else {
-                Err(SendError::Transient(detail))
-            }
+                SendError::transient("the OneBot implementation could not send the message")
+            };
+            Err(failure.answered(detail))
         }
-        _ => Err(SendError::Transient(format!(
-            "{detail}: not a OneBot action answer"
-        ))),
+        _ => {
+            // Why the body is no answer, when it is not even JSON, is kept under the status.
+            let cause = match undecodable {
+                Some(e) => Cause::wrap(detail, Cause::of(&e)),
+                None => Cause::new(detail),
+            };
+            Err(SendError::transient("the OneBot answer is not an action answer").because(cause))
+        }
     }
 }
 

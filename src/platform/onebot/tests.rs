@@ -4,6 +4,7 @@ use axum::{
 };
 
 use super::*;
+use crate::error::chain;
 
 const SECRET: &str = "onebot-secret";
 const SELF_ID: i64 = 10001;
@@ -516,49 +517,64 @@ fn api_answers_are_classified_for_the_outbox() {
     );
     assert_eq!(ok(r#"{"status":"async","retcode":1,"data":null}"#), Ok(()));
     assert_eq!(ok(r#"{"retcode":0}"#), Ok(()));
+    let refused = "permanent: the OneBot implementation refused the message";
+    let not_sent = "transient: the OneBot implementation could not send the message";
+    let no_answer = "transient: the OneBot answer is not an action answer: HTTP 200";
     for (body, expected) in [
         (
             r#"{"status":"failed","retcode":1400,"wording":"参数错误"}"#,
-            SendError::Permanent("retcode 1400: 参数错误".to_owned()),
+            format!("{refused}: retcode 1400: 参数错误"),
         ),
         (
             r#"{"status":"failed","retcode":1404,"message":"不支持的Api"}"#,
-            SendError::Permanent("retcode 1404: 不支持的Api".to_owned()),
+            format!("{refused}: retcode 1404: 不支持的Api"),
         ),
         (
             r#"{"status":"failed","retcode":100,"msg":"SEND_MSG_API_ERROR","wording":"请参考 go-cqhttp 端输出"}"#,
-            SendError::Transient("retcode 100: 请参考 go-cqhttp 端输出".to_owned()),
+            format!("{not_sent}: retcode 100: 请参考 go-cqhttp 端输出"),
         ),
         (
             r#"{"status":"failed","retcode":200,"message":"发送失败"}"#,
-            SendError::Transient("retcode 200: 发送失败".to_owned()),
+            format!("{not_sent}: retcode 200: 发送失败"),
         ),
+        // Not JSON at all: the decoding error says why.
         (
             "not json",
-            SendError::Transient("HTTP 200: not a OneBot action answer".to_owned()),
+            format!("{no_answer}: expected ident at line 1 column 2"),
         ),
-        (
-            r#"{"status":"failed"}"#,
-            SendError::Transient("HTTP 200: not a OneBot action answer".to_owned()),
-        ),
+        (r#"{"status":"failed"}"#, no_answer.to_owned()),
     ] {
-        assert_eq!(ok(body), Err(expected), "{body}");
+        let outcome = ok(body);
+        assert_eq!(
+            outcome.as_ref().map_err(|e| chain(e)),
+            Err(expected),
+            "{body}"
+        );
+        // The classification is the variant: the text's prefix is its Display.
+        let retried = outcome.is_err_and(|e| e.is_retryable());
+        assert_eq!(retried, !body.contains("140"), "{body}");
     }
-    assert!(matches!(
-        classify_response(StatusCode::UNAUTHORIZED, None, b""),
-        Err(SendError::Permanent(m)) if m.starts_with("HTTP 401")
-    ));
-    assert!(matches!(
-        classify_response(StatusCode::FORBIDDEN, None, b""),
-        Err(SendError::Permanent(m)) if m.starts_with("HTTP 403")
-    ));
-    assert!(matches!(
-        classify_response(StatusCode::NOT_FOUND, None, b""),
-        Err(SendError::Permanent(m)) if m.contains("api_base")
-    ));
+    let fails = |status: StatusCode| {
+        classify_response(status, None, b"")
+            .map_err(|e| chain(&e))
+            .err()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        fails(StatusCode::UNAUTHORIZED),
+        "permanent: the OneBot implementation asks for an access token: set access_token for \
+         this bot: HTTP 401"
+    );
+    assert!(
+        fails(StatusCode::FORBIDDEN)
+            .starts_with("permanent: the OneBot implementation refused the access token"),
+        "{}",
+        fails(StatusCode::FORBIDDEN)
+    );
+    assert!(fails(StatusCode::NOT_FOUND).contains("check api_base: HTTP 404"));
     assert!(matches!(
         classify_response(StatusCode::BAD_REQUEST, None, b""),
-        Err(SendError::Permanent(_))
+        Err(SendError::Permanent { .. })
     ));
     for status in [
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -568,7 +584,7 @@ fn api_answers_are_classified_for_the_outbox() {
     ] {
         assert!(matches!(
             classify_response(status, None, b"<html/>"),
-            Err(SendError::Transient(_))
+            Err(SendError::Transient { .. })
         ));
     }
     for (given, expected) in [(None, 5), (Some(0), 1), (Some(7), 7), (Some(99_999), 3600)] {
@@ -605,7 +621,7 @@ async fn sends_refuse_chat_ids_that_are_not_onebot_ones() {
             context: None,
         };
         assert!(
-            matches!(a.send(&message).await, Err(SendError::Permanent(_))),
+            matches!(a.send(&message).await, Err(SendError::Permanent { .. })),
             "{chat_id}"
         );
     }
@@ -617,7 +633,7 @@ async fn sends_refuse_chat_ids_that_are_not_onebot_ones() {
     };
     assert_eq!(
         a.send(&empty).await,
-        Err(SendError::Permanent("message text is empty".to_owned()))
+        Err(SendError::permanent("the message text is empty"))
     );
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{AppCredentials, MAX_NAME_CHARS, WecomAdapter, render_markdown, render_plain};
 use crate::{
     config::Secret,
+    error::Cause,
     platform::{SendError, token},
 };
 
@@ -39,21 +40,31 @@ pub(super) fn classify(
     body: &[u8],
     rate_wait: Duration,
 ) -> ApiOutcome {
+    let http = format!("HTTP {}", status.as_u16());
+    let refused = SendError::permanent("WeCom refused the call");
     if status.is_server_error() {
-        return ApiOutcome::Failed(SendError::Transient(format!("HTTP {}", status.as_u16())));
+        return ApiOutcome::Failed(
+            SendError::transient("WeCom could not take the call").answered(http),
+        );
     }
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return ApiOutcome::Failed(SendError::RateLimited {
             retry_after: rate_wait,
         });
     }
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let Some(value) = parsed.filter(Value::is_object) else {
+    let parsed = serde_json::from_slice::<Value>(body);
+    let Some(value) = parsed.as_ref().ok().filter(|v| v.is_object()).cloned() else {
         return ApiOutcome::Failed(if status.is_success() {
-            // A proxy's page or a cut body: the message may not have gone; try again.
-            SendError::Transient(format!("HTTP {}: not a WeCom answer", status.as_u16()))
+            // A proxy's page or a cut body: the message may not have gone; try again. Why the
+            // body is no answer is kept under the status.
+            let why = match &parsed {
+                Err(e) => Cause::of(e),
+                Ok(_) => Cause::new("not a JSON object"),
+            };
+            SendError::transient("WeCom's answer is not a WeCom answer")
+                .because(Cause::wrap(http, why))
         } else {
-            SendError::Permanent(format!("HTTP {}", status.as_u16()))
+            refused.answered(http)
         });
     };
     let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
@@ -66,13 +77,15 @@ pub(super) fn classify(
         .collect();
     match errcode {
         0 if status.is_success() => ApiOutcome::Ok(value),
-        0 => ApiOutcome::Failed(SendError::Permanent(format!("HTTP {}", status.as_u16()))),
+        0 => ApiOutcome::Failed(refused.answered(http)),
         40014 | 42001 => ApiOutcome::InvalidToken,
         45009 | 45033 => ApiOutcome::Failed(SendError::RateLimited {
             retry_after: rate_wait,
         }),
-        -1 => ApiOutcome::Failed(SendError::Transient(format!("errcode -1: {errmsg}"))),
-        code => ApiOutcome::Failed(SendError::Permanent(format!("errcode {code}: {errmsg}"))),
+        -1 => ApiOutcome::Failed(
+            SendError::transient("WeCom is busy").answered(format!("errcode -1: {errmsg}")),
+        ),
+        code => ApiOutcome::Failed(refused.answered(format!("errcode {code}: {errmsg}"))),
     }
 }
 
@@ -95,7 +108,9 @@ impl WecomAdapter {
 
     /// A transport error, without its URL (which carries keys and tokens).
     fn request_error(&self, error: reqwest::Error) -> SendError {
-        crate::platform::transport_error(error, |text| self.redact(&text))
+        crate::platform::transport_error("the request to WeCom failed", error, |text| {
+            self.redact(&text)
+        })
     }
 
     async fn call(&self, request: reqwest::RequestBuilder, rate_wait: Duration) -> ApiOutcome {
@@ -106,11 +121,7 @@ impl WecomAdapter {
         let status = response.status();
         match response.bytes().await {
             Ok(bytes) => match classify(status, &bytes, rate_wait) {
-                ApiOutcome::Failed(e) => ApiOutcome::Failed(match e {
-                    SendError::Transient(m) => SendError::Transient(self.redact(&m)),
-                    SendError::Permanent(m) => SendError::Permanent(self.redact(&m)),
-                    rate @ SendError::RateLimited { .. } => rate,
-                }),
+                ApiOutcome::Failed(e) => ApiOutcome::Failed(e.redact(|m| self.redact(&m))),
                 other => other,
             },
             Err(e) => ApiOutcome::Failed(self.request_error(e)),
@@ -134,7 +145,9 @@ impl WecomAdapter {
                     .get("access_token")
                     .and_then(Value::as_str)
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| SendError::Transient("gettoken: no access_token".to_owned()))?;
+                    .ok_or_else(|| {
+                        SendError::transient("WeCom's gettoken answer has no access_token")
+                    })?;
                 let life = value
                     .get("expires_in")
                     .and_then(Value::as_u64)
@@ -142,10 +155,10 @@ impl WecomAdapter {
                     .unwrap_or(7200);
                 Ok((token.to_owned(), Duration::from_secs(life)))
             }
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
-                "gettoken refused the corp credentials".to_owned(),
+            ApiOutcome::InvalidToken => Err(SendError::permanent(
+                "WeCom's gettoken refused the corp credentials",
             )),
-            ApiOutcome::Failed(e) => Err(e),
+            ApiOutcome::Failed(e) => Err(e.within("the WeCom access token could not be fetched")),
         }
     }
 
@@ -168,9 +181,7 @@ impl WecomAdapter {
                 ApiOutcome::Failed(e) => return Err(e),
             }
         }
-        Err(SendError::Transient(
-            "the access token was refused twice".to_owned(),
-        ))
+        Err(SendError::transient("WeCom refused the access token twice"))
     }
 
     /// `POST /cgi-bin/message/send` to one member.
@@ -212,9 +223,7 @@ impl WecomAdapter {
             .json(&markdown_body(text));
         match self.call(request, ROBOT_RETRY_AFTER).await {
             ApiOutcome::Ok(_) => Ok(()),
-            ApiOutcome::InvalidToken => Err(SendError::Permanent(
-                "the push robot refused its key".to_owned(),
-            )),
+            ApiOutcome::InvalidToken => Err(SendError::permanent("the push robot refused its key")),
             ApiOutcome::Failed(e) => Err(e),
         }
     }
@@ -230,7 +239,8 @@ impl WecomAdapter {
         text: &str,
     ) -> Result<(), SendError> {
         let url = reqwest::Url::parse(response_url)
-            .map_err(|_| SendError::Permanent("response_url is not a URL".to_owned()))?;
+            // Its text stays out of the error: the URL is a capability.
+            .map_err(|_| SendError::permanent("the response_url is not a URL"))?;
         let target = match url.query() {
             Some(q) => format!("{}{}?{q}", self.api_base, url.path()),
             None => format!("{}{}", self.api_base, url.path()),
@@ -238,9 +248,7 @@ impl WecomAdapter {
         let request = self.client.post(target).json(&markdown_body(text));
         match self.call(request, API_RETRY_AFTER).await {
             ApiOutcome::Ok(_) => Ok(()),
-            ApiOutcome::InvalidToken => {
-                Err(SendError::Permanent("response_url refused".to_owned()))
-            }
+            ApiOutcome::InvalidToken => Err(SendError::permanent("the response_url was refused")),
             ApiOutcome::Failed(e) => Err(e),
         }
     }

@@ -712,7 +712,7 @@ impl WecomAdapter {
     async fn deliver(&self, message: &OutboundMessage) -> Result<(), SendError> {
         let text = message.text.trim();
         if text.is_empty() {
-            return Err(SendError::Permanent("message text is empty".to_owned()));
+            return Err(SendError::permanent("the message text is empty"));
         }
         // 1. The event's own response_url, for a reply to the chat it came from.
         let context: Option<Context> = message
@@ -727,7 +727,7 @@ impl WecomAdapter {
             match self.response_url_send(&ctx.response_url, text).await {
                 Ok(()) => return Ok(()),
                 // Used or expired: another route may still reach the chat.
-                Err(SendError::Permanent(m)) => refused = Some(m),
+                Err(e @ SendError::Permanent { .. }) => refused = Some(e),
                 Err(other) => return Err(other),
             }
         }
@@ -741,11 +741,12 @@ impl WecomAdapter {
         if let Some(app) = &self.app {
             return self.app_send(app, &message.chat_id, text).await;
         }
-        Err(SendError::Permanent(refused.unwrap_or_else(|| {
-            "no route to this chat: an AI bot answers through response_url within an hour; \
-             configure push_webhook_key with push_chat_id, or app credentials"
-                .to_owned()
-        })))
+        Err(refused.unwrap_or_else(|| {
+            SendError::permanent(
+                "no route to this chat: an AI bot answers through response_url within an hour; \
+                 configure push_webhook_key with push_chat_id, or app credentials",
+            )
+        }))
     }
 }
 

@@ -659,22 +659,37 @@ fn api_answers_are_classified_for_the_outbox() {
     );
     assert!(matches!(
         classify(S::OK, br#"{"errcode":-1,"errmsg":"system busy"}"#, wait),
-        ApiOutcome::Failed(SendError::Transient(_))
+        ApiOutcome::Failed(SendError::Transient { .. })
     ));
-    assert!(
-        matches!(classify(S::BAD_GATEWAY, b"<html/>", wait), ApiOutcome::Failed(SendError::Transient(m)) if m.contains("502"))
+    assert_eq!(
+        classify(S::BAD_GATEWAY, b"<html/>", wait),
+        ApiOutcome::Failed(
+            SendError::transient("WeCom could not take the call").answered("HTTP 502")
+        )
+    );
+    // Not an answer: the decoding error says why, under the status.
+    let ApiOutcome::Failed(e @ SendError::Transient { .. }) = classify(S::OK, b"<html/>", wait)
+    else {
+        panic!("not transient");
+    };
+    assert_eq!(
+        crate::error::chain(&e),
+        "transient: WeCom's answer is not a WeCom answer: HTTP 200: expected value at line 1 column 1"
     );
     assert!(matches!(
-        classify(S::OK, b"<html/>", wait),
-        ApiOutcome::Failed(SendError::Transient(_))
-    ));
-    assert!(matches!(
         classify(S::NOT_FOUND, b"", wait),
-        ApiOutcome::Failed(SendError::Permanent(_))
+        ApiOutcome::Failed(SendError::Permanent { .. })
     ));
-    assert!(
-        matches!(classify(S::OK, br#"{"errcode":81013,"errmsg":"user & party & tag all invalid"}"#, wait),
-        ApiOutcome::Failed(SendError::Permanent(m)) if m.contains("81013"))
+    assert_eq!(
+        classify(
+            S::OK,
+            br#"{"errcode":81013,"errmsg":"user & party & tag all invalid"}"#,
+            wait
+        ),
+        ApiOutcome::Failed(
+            SendError::permanent("WeCom refused the call")
+                .answered("errcode 81013: user & party & tag all invalid")
+        )
     );
 }
 
