@@ -59,6 +59,8 @@ pub enum CommandKey {
     Ledger,
     /// 签到状态.
     CheckinStatus,
+    /// 支部 [序号或名称]: a private chat's branch, for someone in several.
+    Branch,
 }
 
 /// Whether a command takes arguments.
@@ -214,6 +216,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         help_en: "your own RSVP, leave and check-in record for recent meetings",
         example_zh: "签到状态",
         example_en: "checkin-status",
+    },
+    CommandSpec {
+        key: CommandKey::Branch,
+        zh: &["支部", "选择支部", "切换支部"],
+        en: &["branch"],
+        min_role: Role::Activist,
+        unbound_ok: false,
+        args: Args::Optional,
+        usage_zh: "支部 [序号或名称]",
+        usage_en: "branch [no or name]",
+        help_zh: "在多个支部时，私聊中选择命令在哪个支部办理",
+        help_en: "if you are in several branches, choose which one your private commands go to",
+        example_zh: "支部 2",
+        example_en: "branch 2",
     },
     CommandSpec {
         key: CommandKey::NewMeeting,
@@ -754,6 +770,12 @@ fn fits(spec: &CommandSpec, args: &str, canonical: bool, glued: bool) -> bool {
             meeting_no(t) || (t.len() <= 12 && t.chars().all(|c| c.is_ascii_alphanumeric()))
         }),
         CommandKey::Ledger => is_period(args),
+        // A number, or a branch's name as people write it (`支部 乙支部`); any other text after
+        // `支部` is chatter about the branch.
+        CommandKey::Branch => {
+            meeting_no(args)
+                || (!args.contains(' ') && args.ends_with("支部") && args.chars().count() <= 40)
+        }
         CommandKey::Join | CommandKey::Approve | CommandKey::Reject | CommandKey::Unlink => {
             looks_like_name(first)
         }

@@ -30,7 +30,10 @@ use crate::{
         ChatKind, Inbound, InboundEvent, InboundRequest, Platform, PlatformError, PlatformKind,
         Reply, sim,
     },
-    service::{ServiceError, branches::ChatContext, meetings::CheckinOutcome},
+    service::{
+        ServiceError, branches::ChatContext, meetings::CheckinOutcome,
+        private_branch::MessageBranch,
+    },
     state::AppState,
     store::{
         StoreError,
@@ -39,6 +42,8 @@ use crate::{
         limits::{CommandVerdict, LimitScope},
     },
 };
+
+mod private_chat;
 
 /// How long a duplicate waits for the first delivery's reply before asking for a retry.
 const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
@@ -193,8 +198,19 @@ pub async fn receive_webhook(
     let is_join = key == Some(CommandKey::Join);
     let sender = event.sender();
     // Where the message belongs: one read of the chat's (or, privately, the sender's) index.
-    let branch_id = match services.message_branch(&sender).await {
-        Ok(found) => found,
+    // A private sender on several rosters who has not chosen is asked which branch first.
+    let branch_id = match services.resolve_branch(&sender).await {
+        Ok(MessageBranch::Choose(branches)) => {
+            return private_chat::choose_first(
+                &state,
+                adapter.as_ref(),
+                &event,
+                &parsed,
+                &branches,
+            )
+            .await;
+        }
+        Ok(found) => found.found(),
         Err(e) => return service_failure(platform, e).into_response(),
     };
     // `签到` needs nothing but its branch: one script resolves the sender, counts, checks

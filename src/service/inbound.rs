@@ -6,7 +6,7 @@
 
 use super::{Result, Services, branches::ChatContext};
 use crate::{
-    domain::chat::{ChatKind, Sender},
+    domain::chat::Sender,
     domain::{BranchId, Role, chat::ChatRef},
     store::{
         dedup::{Claim, ClaimToken},
@@ -18,15 +18,10 @@ use crate::{
 
 impl Services {
     /// The branch a message belongs to: the chat's (a group) or the sender's (a private
-    /// chat). One read of a global index.
+    /// chat; none while a member of several branches has not chosen one, see
+    /// [`Services::resolve_branch`]).
     pub async fn message_branch(&self, sender: &Sender) -> Result<Option<BranchId>> {
-        Ok(match sender.chat_kind {
-            ChatKind::Group => self.store.chat_branch(&sender.chat).await?,
-            ChatKind::Private => {
-                let ident = sender.account();
-                self.store.identity_branch(&ident).await?
-            }
-        })
+        Ok(self.resolve_branch(sender).await?.found())
     }
 
     /// The sender limit of a member below 支委 (see [`Services::command_limits`]).

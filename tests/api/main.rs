@@ -24,6 +24,7 @@ mod onebot;
 mod outbox;
 mod permissions;
 mod privacy_sweep;
+mod private_chats;
 mod problems;
 mod quick_start;
 mod redis_down;
