@@ -499,7 +499,7 @@ pub const BOT_NAMES: &[&str] = &["机器人", "小助手", "助手", "党建助�
 
 /// Reads a message (see [`parse_addressed`]), knowing only the generic bot names.
 pub fn parse(text: &str, mentioned: bool) -> Parsed {
-    parse_addressed(text, mentioned, &[])
+    parse_addressed::<&str>(text, mentioned, &[])
 }
 
 /// Reads a message. A command is its first word (`签到`, `加入 张三`) or, glued to its
@@ -508,7 +508,7 @@ pub fn parse(text: &str, mentioned: bool) -> Parsed {
 /// its help. Everything else in a group is chatter. Addressed to the bot (a leading `/`, an
 /// @-mention the platform marked, or a leading `@name` of the bot in `names` or
 /// [`BOT_NAMES`]), any word may run into its argument and an unknown word earns a hint.
-pub fn parse_addressed(text: &str, mentioned: bool, names: &[&str]) -> Parsed {
+pub fn parse_addressed<S: AsRef<str>>(text: &str, mentioned: bool, names: &[S]) -> Parsed {
     let normalized = normalize(text);
     let (mut explicit, mut body) = (mentioned, normalized.as_str());
     if let Some(rest) = body.strip_prefix('/') {
@@ -565,12 +565,13 @@ fn help_spec() -> &'static CommandSpec {
 }
 
 /// The text after a leading `@name ` that names the bot.
-fn strip_bot_mention<'a>(body: &'a str, names: &[&str]) -> Option<&'a str> {
+fn strip_bot_mention<'a, S: AsRef<str>>(body: &'a str, names: &[S]) -> Option<&'a str> {
     let rest = body.strip_prefix('@')?;
     let (name, after) = rest.split_once(' ')?;
     let known = names
         .iter()
-        .chain(BOT_NAMES)
+        .map(AsRef::as_ref)
+        .chain(BOT_NAMES.iter().copied())
         .any(|n| n.eq_ignore_ascii_case(name));
     known.then_some(after.trim_start())
 }

@@ -183,7 +183,8 @@ pub async fn receive_webhook(
     span.record("message_id", event.message_id.as_str());
 
     let mut event = without_markers(event);
-    let parsed = command::parse(&event.text, event.mentioned);
+    let names = state.platforms.names(&bot);
+    let parsed = command::parse_addressed(&event.text, event.mentioned, names);
     let key = match &parsed {
         command::Parsed::NotCommand => {
             count(platform, "ignored");
@@ -534,7 +535,8 @@ async fn bounded_guest_replies(
 /// no-op. Costs Redis one expiring counter per chat, and reads only otherwise.
 async fn unattributed(state: &AppState, adapter: &dyn Platform, event: InboundEvent) -> Response {
     let platform = adapter.kind().as_str();
-    let parsed = command::parse(&event.text, event.mentioned);
+    let names = state.platforms.names(adapter.bot());
+    let parsed = command::parse_addressed(&event.text, event.mentioned, names);
     if matches!(parsed, command::Parsed::NotCommand) || event.chat_kind != ChatKind::Group {
         count(platform, "unattributed");
         return adapter.render_replies(&event, &[]).response;

@@ -7,6 +7,7 @@
 
 mod adapter_hardening;
 mod bad_input;
+mod bot_names;
 mod bounds;
 mod cross_platform;
 mod dedup;
