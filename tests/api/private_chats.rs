@@ -190,3 +190,98 @@ async fn a_member_of_one_branch_is_never_asked_and_a_guest_cannot_choose() {
     assert!(here.starts_with("本群属于甲支部"), "{here}");
     assert!(!here.contains("乙支部"), "{here}");
 }
+
+#[tokio::test]
+async fn only_branches_whose_rosters_hold_the_account_are_offered() {
+    let app = spawn_app().await;
+    let jia = branch(&app, "甲支部", "ga", "gca").await;
+    let yi = branch(&app, "乙支部", "gb", "gcb").await;
+
+    // An index entry naming a branch whose roster does not hold the account (as a crash
+    // between an unlink and its index write would leave) puts nobody in that branch.
+    let client = redis::Client::open(crate::helpers::REDIS.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:ident:sim:demo:u-li-ga", app.prefix);
+    let _: i64 = redis::cmd("SADD")
+        .arg(&key)
+        .arg(&yi)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 2, "the index names both: {members:?}");
+    let meetings = app.say_private("u-li-ga", "会议").await;
+    assert!(
+        meetings.len() == 1 && !meetings[0].contains("选择支部"),
+        "{meetings:?}"
+    );
+    let only = app.say_private("u-li-ga", "支部 2").await;
+    assert!(only[0].starts_with("私聊支部就是甲支部"), "{only:?}");
+
+    // Once 乙支部's secretary unlinks 张三, 张三's private chat is 甲支部's without a question.
+    let sec_yi = Who {
+        chat: "gb",
+        user: "u-sec-gb",
+        name: "王书记",
+    };
+    let unlinked = app.say(sec_yi, "解除关联 张三").await.join("\n");
+    assert!(unlinked.contains("已解除"), "{unlinked}");
+    let leave = app.say_private(ZHANG, "请假 #1 家里有事").await;
+    assert!(leave.len() == 1 && leave[0].contains("已提交"), "{leave:?}");
+    assert!(
+        zhang_at_meeting(&app, &jia)
+            .await
+            .to_string()
+            .contains("家里有事")
+    );
+    assert_eq!(zhang_at_meeting(&app, &yi).await, Value::Null);
+}
+
+#[tokio::test]
+async fn an_index_entry_written_as_a_string_reads_and_becomes_a_set() {
+    let app = spawn_app().await;
+    let jia = branch(&app, "甲支部", "ga", "gca").await;
+    // Data from before the index was a set: a string naming one branch.
+    let client = redis::Client::open(crate::helpers::REDIS.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:ident:sim:demo:u-li-ga", app.prefix);
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&jia)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let meetings = app.say_private("u-li-ga", "会议").await;
+    assert!(
+        meetings.len() == 1 && meetings[0].contains("#1"),
+        "{meetings:?}"
+    );
+    // A repeated `加入` writes the index again, as a set.
+    let li = Who {
+        chat: "ga",
+        user: "u-li-ga",
+        name: "李四",
+    };
+    app.say1(li, "加入 李四").await;
+    let kind: String = redis::cmd("TYPE")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "set");
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, [jia]);
+}
