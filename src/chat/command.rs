@@ -59,6 +59,8 @@ pub enum CommandKey {
     Ledger,
     /// 签到状态.
     CheckinStatus,
+    /// 支部 [序号或名称]: a private chat's branch, for someone in several.
+    Branch,
 }
 
 /// Whether a command takes arguments.
@@ -214,6 +216,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         help_en: "your own RSVP, leave and check-in record for recent meetings",
         example_zh: "签到状态",
         example_en: "checkin-status",
+    },
+    CommandSpec {
+        key: CommandKey::Branch,
+        zh: &["支部", "选择支部", "切换支部"],
+        en: &["branch"],
+        min_role: Role::Activist,
+        unbound_ok: false,
+        args: Args::Optional,
+        usage_zh: "支部 [序号或名称]",
+        usage_en: "branch [no or name]",
+        help_zh: "在多个支部时，私聊中选择命令在哪个支部办理",
+        help_en: "if you are in several branches, choose which one your private commands go to",
+        example_zh: "支部 2",
+        example_en: "branch 2",
     },
     CommandSpec {
         key: CommandKey::NewMeeting,
@@ -483,7 +499,7 @@ pub const BOT_NAMES: &[&str] = &["机器人", "小助手", "助手", "党建助�
 
 /// Reads a message (see [`parse_addressed`]), knowing only the generic bot names.
 pub fn parse(text: &str, mentioned: bool) -> Parsed {
-    parse_addressed(text, mentioned, &[])
+    parse_addressed::<&str>(text, mentioned, &[])
 }
 
 /// Reads a message. A command is its first word (`签到`, `加入 张三`) or, glued to its
@@ -492,7 +508,7 @@ pub fn parse(text: &str, mentioned: bool) -> Parsed {
 /// its help. Everything else in a group is chatter. Addressed to the bot (a leading `/`, an
 /// @-mention the platform marked, or a leading `@name` of the bot in `names` or
 /// [`BOT_NAMES`]), any word may run into its argument and an unknown word earns a hint.
-pub fn parse_addressed(text: &str, mentioned: bool, names: &[&str]) -> Parsed {
+pub fn parse_addressed<S: AsRef<str>>(text: &str, mentioned: bool, names: &[S]) -> Parsed {
     let normalized = normalize(text);
     let (mut explicit, mut body) = (mentioned, normalized.as_str());
     if let Some(rest) = body.strip_prefix('/') {
@@ -549,12 +565,13 @@ fn help_spec() -> &'static CommandSpec {
 }
 
 /// The text after a leading `@name ` that names the bot.
-fn strip_bot_mention<'a>(body: &'a str, names: &[&str]) -> Option<&'a str> {
+fn strip_bot_mention<'a, S: AsRef<str>>(body: &'a str, names: &[S]) -> Option<&'a str> {
     let rest = body.strip_prefix('@')?;
     let (name, after) = rest.split_once(' ')?;
     let known = names
         .iter()
-        .chain(BOT_NAMES)
+        .map(AsRef::as_ref)
+        .chain(BOT_NAMES.iter().copied())
         .any(|n| n.eq_ignore_ascii_case(name));
     known.then_some(after.trim_start())
 }
@@ -754,6 +771,12 @@ fn fits(spec: &CommandSpec, args: &str, canonical: bool, glued: bool) -> bool {
             meeting_no(t) || (t.len() <= 12 && t.chars().all(|c| c.is_ascii_alphanumeric()))
         }),
         CommandKey::Ledger => is_period(args),
+        // A number, or a branch's name as people write it (`支部 乙支部`); any other text after
+        // `支部` is chatter about the branch.
+        CommandKey::Branch => {
+            meeting_no(args)
+                || (!args.contains(' ') && args.ends_with("支部") && args.chars().count() <= 40)
+        }
         CommandKey::Join | CommandKey::Approve | CommandKey::Reject | CommandKey::Unlink => {
             looks_like_name(first)
         }

@@ -177,6 +177,10 @@ async fn run(
                 reply::me(lang, branch, None, request.as_ref(), services.clock.now())
             }
         },
+        CommandKey::Branch => {
+            let outcome = services.choose_branch(&event.sender(), args).await?;
+            reply::private::choice(branch, &outcome)
+        }
         _ => match &ctx.member {
             // Meeting commands need a roster entry (the role check above implies one).
             Some(member) => {

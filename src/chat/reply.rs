@@ -30,6 +30,7 @@ macro_rules! t {
 }
 
 pub mod meetings;
+pub mod private;
 
 fn usage(spec: &CommandSpec, lang: Language) -> &'static str {
     match lang {

@@ -36,6 +36,44 @@ impl BotSettings {
         }
     }
 
+    /// The names people address the bot by in text: its configured `names`, then the
+    /// Telegram `username` or the WeCom `bot_name` when configured (each platform's own
+    /// mention handling knows those too; the parser then reads a leading `@name` the platform
+    /// did not mark). Blank names and a leading `@` are dropped.
+    pub fn names(&self) -> Vec<String> {
+        let (configured, own) = match self {
+            Self::Sim(b) => (&b.names, None),
+            Self::Onebot(b) => (&b.names, None),
+            Self::Telegram(b) => (&b.names, b.username.as_ref()),
+            Self::Feishu(b) => (&b.names, None),
+            Self::Dingtalk(b) => (&b.names, None),
+            Self::Wecom(b) => (&b.names, b.bot_name.as_ref()),
+        };
+        let mut names: Vec<String> = Vec::new();
+        for name in configured.iter().chain(own) {
+            let name = name.trim().trim_start_matches('@').trim();
+            if !name.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    /// The problem with a configured name of the bot, if any: the parser reads `@name`
+    /// followed by a space, so a name is one word.
+    pub fn name_problem(name: &str) -> Option<&'static str> {
+        let name = name.trim().trim_start_matches('@');
+        if name.is_empty() {
+            Some("a name must not be blank")
+        } else if name.chars().any(char::is_whitespace) {
+            Some("a name is one word, without spaces")
+        } else if name.chars().count() > 32 {
+            Some("a name is at most 32 characters")
+        } else {
+            None
+        }
+    }
+
     /// The required keys that are not secrets, by key and whether each is set and not blank
     /// (secrets are checked by `secret_rules::bot_secrets`).
     pub(super) fn required_keys(&self) -> Vec<(&'static str, bool)> {
@@ -62,6 +100,10 @@ pub struct SimBot {
     pub insecure: bool,
     /// Expected `X-Sim-Secret` header.
     pub secret: Option<Secret>,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,
@@ -92,6 +134,10 @@ pub struct OnebotBot {
     /// quick | api.
     #[serde(default)]
     pub reply: OnebotReply,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,
@@ -114,6 +160,10 @@ pub struct TelegramBot {
     /// Bot API base.
     #[serde(default = "default_telegram_api")]
     pub api_base: String,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,
@@ -140,6 +190,10 @@ pub struct FeishuBot {
     /// Open API base.
     #[serde(default = "default_feishu_api")]
     pub api_base: String,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,
@@ -162,6 +216,10 @@ pub struct DingtalkBot {
     /// only by `?session=<opaque>`) to be posted to; anything else falls back to the OpenAPI.
     #[serde(default = "default_dingtalk_session_endpoint")]
     pub session_webhook_endpoint: String,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,
@@ -208,6 +266,10 @@ pub struct WecomBot {
     /// API base.
     #[serde(default = "default_wecom_api")]
     pub api_base: String,
+    /// What people call the bot when they type its name (`@党建小助手 会议`) and the platform
+    /// does not mark the mention, besides the generic names (`chat::command::BOT_NAMES`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Sending budget; defaults to the platform's published limits.
     #[serde(default)]
     pub limits: Option<SendLimits>,

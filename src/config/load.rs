@@ -37,6 +37,7 @@ const TYPED_ENV_KEYS: &[&str] = &[
     "wrong_codes_per_person",
     "wrong_codes_per_object",
     "max_pending_joins",
+    "names",
 ];
 
 /// Where the configuration comes from, besides the embedded defaults.

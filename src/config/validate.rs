@@ -137,6 +137,19 @@ fn check_bot(name: &str, bot: &BotSettings, errors: &mut Vec<String>) {
             "bots.{name}: bot names use a-z 0-9 _ - (they are URL path segments)"
         ));
     }
+    let configured = match bot {
+        BotSettings::Sim(b) => &b.names,
+        BotSettings::Onebot(b) => &b.names,
+        BotSettings::Telegram(b) => &b.names,
+        BotSettings::Feishu(b) => &b.names,
+        BotSettings::Dingtalk(b) => &b.names,
+        BotSettings::Wecom(b) => &b.names,
+    };
+    for (i, bot_name) in configured.iter().enumerate() {
+        if let Some(problem) = BotSettings::name_problem(bot_name) {
+            errors.push(format!("bots.{name}.names[{i}]: {problem}"));
+        }
+    }
     for (key, present) in bot.required_keys() {
         if !present {
             errors.push(format!("bots.{name}.{key}: required"));
@@ -323,6 +336,28 @@ mod tests {
         assert!(matches!(s.bots.get("demo"), Some(BotSettings::Sim(b)) if b.insecure));
         // Only scripts/run.sh seeds the demo branch; the embedded default does not.
         assert!(!s.demo.seed);
+    }
+
+    #[test]
+    fn a_bot_is_known_by_its_names_and_its_platform_name() {
+        let overlay = "[bots.tg]\nplatform = \"telegram\"\ntoken = \"123:abcdefghijklmnop\"\nsecret_token = \"s3cret-0123456789\"\nusername = \"red_bot\"\nnames = [\"党建小助手\", \"@红星\", \"RED_BOT\"]\n";
+        let s = Settings::load(&Sources {
+            overlay: Some(overlay),
+            ..Default::default()
+        })
+        .unwrap();
+        let names = s.bots.get("tg").map(BotSettings::names).unwrap_or_default();
+        // A leading `@` dropped, the username added once (names match case aside).
+        assert_eq!(names, ["党建小助手", "红星", "RED_BOT"]);
+        for (name, ok) in [
+            ("党建小助手", true),
+            ("@红星", true),
+            ("党建 助手", false),
+            ("", false),
+        ] {
+            assert_eq!(BotSettings::name_problem(name).is_none(), ok, "{name:?}");
+        }
+        assert!(BotSettings::name_problem(&"长".repeat(33)).is_some());
     }
 
     #[test]

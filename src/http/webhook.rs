@@ -30,7 +30,10 @@ use crate::{
         ChatKind, Inbound, InboundEvent, InboundRequest, Platform, PlatformError, PlatformKind,
         Reply, sim,
     },
-    service::{ServiceError, branches::ChatContext, meetings::CheckinOutcome},
+    service::{
+        ServiceError, branches::ChatContext, meetings::CheckinOutcome,
+        private_branch::MessageBranch,
+    },
     state::AppState,
     store::{
         StoreError,
@@ -39,6 +42,8 @@ use crate::{
         limits::{CommandVerdict, LimitScope},
     },
 };
+
+mod private_chat;
 
 /// How long a duplicate waits for the first delivery's reply before asking for a retry.
 const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
@@ -178,7 +183,8 @@ pub async fn receive_webhook(
     span.record("message_id", event.message_id.as_str());
 
     let mut event = without_markers(event);
-    let parsed = command::parse(&event.text, event.mentioned);
+    let names = state.platforms.names(&bot);
+    let parsed = command::parse_addressed(&event.text, event.mentioned, names);
     let key = match &parsed {
         command::Parsed::NotCommand => {
             count(platform, "ignored");
@@ -192,9 +198,21 @@ pub async fn receive_webhook(
     let services = &state.services;
     let is_join = key == Some(CommandKey::Join);
     let sender = event.sender();
-    // Where the message belongs: one read of the chat's (or, privately, the sender's) index.
-    let branch_id = match services.message_branch(&sender).await {
-        Ok(found) => found,
+    // Where the message belongs: the chat's branch (from this replica's checked copy of the
+    // index, or one read) or, privately, the sender's.
+    // A private sender on several rosters who has not chosen is asked which branch first.
+    let branch_id = match services.resolve_branch(&sender).await {
+        Ok(MessageBranch::Choose(branches)) => {
+            return private_chat::choose_first(
+                &state,
+                adapter.as_ref(),
+                &event,
+                &parsed,
+                &branches,
+            )
+            .await;
+        }
+        Ok(found) => found.found(),
         Err(e) => return service_failure(platform, e).into_response(),
     };
     // `签到` needs nothing but its branch: one script resolves the sender, counts, checks
@@ -523,7 +541,8 @@ async fn bounded_guest_replies(
 /// no-op. Costs Redis one expiring counter per chat, and reads only otherwise.
 async fn unattributed(state: &AppState, adapter: &dyn Platform, event: InboundEvent) -> Response {
     let platform = adapter.kind().as_str();
-    let parsed = command::parse(&event.text, event.mentioned);
+    let names = state.platforms.names(adapter.bot());
+    let parsed = command::parse_addressed(&event.text, event.mentioned, names);
     if matches!(parsed, command::Parsed::NotCommand) || event.chat_kind != ChatKind::Group {
         count(platform, "unattributed");
         return adapter.render_replies(&event, &[]).response;

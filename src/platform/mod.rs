@@ -425,6 +425,8 @@ pub trait Platform: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct Platforms {
     bots: HashMap<String, Arc<dyn Platform>>,
+    /// Each bot's names as people type them (`BotSettings::names`).
+    names: HashMap<String, Vec<String>>,
 }
 
 /// The HTTP client shared by every adapter, built on first use so that a sim-only deployment never sets up TLS; `None`
@@ -480,6 +482,7 @@ impl Platforms {
     /// Builds an adapter for every configured bot, refusing any that cannot start.
     pub fn from_settings(settings: &Settings, store: &Store) -> Result<Self, BotSetupError> {
         let mut bots: HashMap<String, Arc<dyn Platform>> = HashMap::new();
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
         // One client for every HTTP adapter, so connections are pooled; built on first use so
         // that a sim-only deployment never sets up TLS.
         let mut http: Option<reqwest::Client> = None;
@@ -530,8 +533,9 @@ impl Platforms {
                 }
             };
             bots.insert(name.clone(), adapter);
+            names.insert(name.clone(), bot.names());
         }
-        Ok(Self { bots })
+        Ok(Self { bots, names })
     }
 
     /// Runs every bot's [`Platform::prepare`] at once, so the startup waits for the slowest
@@ -548,6 +552,12 @@ impl Platforms {
     /// The bot of that name, if configured.
     pub fn get(&self, bot: &str) -> Option<&Arc<dyn Platform>> {
         self.bots.get(bot)
+    }
+
+    /// The names people type for the bot of that name (`@党建小助手 会议`), which the command
+    /// parser reads as addressing it; empty for a bot without any configured.
+    pub fn names(&self, bot: &str) -> &[String] {
+        self.names.get(bot).map_or(&[], Vec::as_slice)
     }
 }
 

@@ -871,6 +871,7 @@ mod tests {
             secret_token: Some(Secret::new(SECRET)),
             username: username.map(str::to_owned),
             api_base: "http://127.0.0.1:9".to_owned(),
+            names: Vec::new(),
             limits: None,
         }
     }

@@ -6,7 +6,7 @@
 
 use super::{Result, Services, branches::ChatContext};
 use crate::{
-    domain::chat::{ChatKind, Sender},
+    domain::chat::Sender,
     domain::{BranchId, Role, chat::ChatRef},
     store::{
         dedup::{Claim, ClaimToken},
@@ -18,18 +18,14 @@ use crate::{
 
 impl Services {
     /// The branch a message belongs to: the chat's (a group) or the sender's (a private
-    /// chat). A group's comes from this replica's copy of the chat index when it has one (no
-    /// round trip), which the branch's script then checks (see `store::chat_index`); so
-    /// pass it only to [`Services::enter`], [`Services::fast_checkin`] and
-    /// [`Services::chat_context`], which read the index again when the copy was stale.
+    /// chat; none while a member of several branches has not chosen one, see
+    /// [`Services::resolve_branch`]). A group's comes from this replica's copy of the chat
+    /// index when it has one (no round trip), which the branch's script then checks (see
+    /// `store::chat_index`); so pass it only to [`Services::enter`],
+    /// [`Services::fast_checkin`] and [`Services::chat_context`], which read the index again
+    /// when the copy was stale.
     pub async fn message_branch(&self, sender: &Sender) -> Result<Option<BranchId>> {
-        Ok(match sender.chat_kind {
-            ChatKind::Group => self.store.chat_branch_cached(&sender.chat).await?,
-            ChatKind::Private => {
-                let ident = sender.account();
-                self.store.identity_branch(&ident).await?
-            }
-        })
+        Ok(self.resolve_branch(sender).await?.found())
     }
 
     /// A group's branch, for the branch's script to check (see [`Services::message_branch`]).

@@ -11,6 +11,7 @@ pub mod meetings;
 pub mod members;
 pub mod notices;
 pub mod ops;
+pub mod private_branch;
 pub mod series;
 pub mod tokens;
 pub mod warnings;

@@ -203,9 +203,16 @@ impl Keys {
         format!("{}:chat:{chat}", self.prefix)
     }
 
-    /// String: chat account (`platform:bot:user_id`) → branch id, for private chats.
+    /// Set: chat account (`platform:bot:user_id`) → the ids of the branches it is linked in,
+    /// for private chats (a string of one id in data written before it was a set).
     pub fn identity_branch(&self, identity_key: &str) -> String {
         format!("{}:ident:{identity_key}", self.prefix)
+    }
+
+    /// String: the branch an account linked in several branches chose for its private chat
+    /// (`支部 <n>`).
+    pub fn branch_choice(&self, identity_key: &str) -> String {
+        format!("{}:choice:{identity_key}", self.prefix)
     }
 
     /// String: a webhook message's dedup claim and stored reply, under the branch of the chat

@@ -19,6 +19,9 @@ use crate::{
 static DELETE_IF_EQUAL: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("scripts/delete_if_equal.lua")));
 
+static IDENT_INDEX: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("scripts/ident_index.lua")));
+
 /// How long a numbered list shown to a secretary stays the list `<n>` counts in.
 pub const PICK_LIST_TTL: Duration = Duration::from_secs(3600);
 
@@ -394,17 +397,57 @@ impl Store {
         Ok(id.and_then(|i| BranchId::parse(&i)))
     }
 
-    /// The branch a chat account belongs to (for private chats).
-    pub async fn identity_branch(&self, identity_key: &str) -> Result<Option<BranchId>> {
+    /// The branches a chat account is linked in (for private chats), sorted by id so that a
+    /// numbered list of them reads the same every time.
+    pub async fn identity_branches(&self, identity_key: &str) -> Result<Vec<BranchId>> {
         let mut conn = self.conn().await?;
-        let id: Option<String> = redis::cmd("GET")
-            .arg(self.keys().identity_branch(identity_key))
+        let raw: Vec<String> = IDENT_INDEX
+            .key(self.keys().identity_branch(identity_key))
+            .arg("read")
+            .invoke_async(&mut conn)
+            .await?;
+        let mut ids: Vec<BranchId> = raw.iter().filter_map(|r| BranchId::parse(r)).collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// The branch an account linked in several branches chose for its private chat, its life
+    /// renewed by the reading (someone who uses the bot privately is not asked again).
+    pub async fn branch_choice(
+        &self,
+        identity_key: &str,
+        ttl: Duration,
+    ) -> Result<Option<BranchId>> {
+        let mut conn = self.conn().await?;
+        let id: Option<String> = redis::cmd("GETEX")
+            .arg(self.keys().branch_choice(identity_key))
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
             .query_async(&mut conn)
             .await?;
         Ok(id.and_then(|i| BranchId::parse(&i)))
     }
 
-    /// Records the global lookups chat → branch and account → branch. These are derived from
+    /// Remembers the branch an account chose for its private chat.
+    pub async fn set_branch_choice(
+        &self,
+        identity_key: &str,
+        branch: &BranchId,
+        ttl: Duration,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: () = redis::cmd("SET")
+            .arg(self.keys().branch_choice(identity_key))
+            .arg(branch.as_str())
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the global lookups chat → branch and account → branches. These are derived from
     /// the branch's own keys and written after them; rewriting them is harmless.
     pub async fn index_chat_and_identity(
         &self,
@@ -423,20 +466,27 @@ impl Store {
                 .await?;
         }
         if let Some(ident) = identity_key {
-            let _: () = redis::cmd("SET")
-                .arg(keys.identity_branch(ident))
+            let _: i64 = IDENT_INDEX
+                .key(keys.identity_branch(ident))
+                .arg("add")
                 .arg(branch.as_str())
-                .query_async(&mut conn)
+                .invoke_async(&mut conn)
                 .await?;
         }
         Ok(())
     }
 
-    /// Removes the account → branch lookup of an unlinked account, if it still names this
-    /// branch (an account on two branches' rosters keeps the other).
+    /// Removes this branch from the account → branches lookup of an unlinked account (an
+    /// account on two branches' rosters keeps the other).
     pub async fn unindex_identity(&self, branch: &BranchId, identity_key: &str) -> Result<()> {
-        let key = self.keys().identity_branch(identity_key);
-        self.delete_if_equal(&key, branch.as_str()).await
+        let mut conn = self.conn().await?;
+        let _: i64 = IDENT_INDEX
+            .key(self.keys().identity_branch(identity_key))
+            .arg("remove")
+            .arg(branch.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Removes a chat → branch lookup if it still names this branch (a committee chat that

@@ -7,6 +7,7 @@
 
 mod adapter_hardening;
 mod bad_input;
+mod bot_names;
 mod bounds;
 mod cross_platform;
 mod dedup;
@@ -24,6 +25,7 @@ mod onebot;
 mod outbox;
 mod permissions;
 mod privacy_sweep;
+mod private_chats;
 mod problems;
 mod quick_start;
 mod redis_down;

@@ -30,8 +30,23 @@ async fn the_quick_start_reads_the_secretarys_private_notices_from_the_sim_mailb
         user: "u1",
         name: "张三",
     };
-    let replies = app.say(zhang, "加入 张三").await;
-    assert!(!replies.is_empty(), "the group hears an answer");
+    // The seed binds `g1` just after it creates the branch.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let replies = app.say(zhang, "加入 张三").await;
+        assert!(!replies.is_empty(), "the group hears an answer");
+        if !replies[0].contains("尚未绑定") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "g1 was not bound: {replies:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The README's private-chat line: `"chat_type": "private", "chat_id": "dm:u1"`.
+    let me = app.say_private("u1", "我的").await;
+    assert!(
+        me.len() == 1 && me[0].contains("张三") && me[0].contains("演示支部"),
+        "{me:?}"
+    );
 
     // The README's line: GET /webhook/sim/demo/messages?chat_id=dm:<user_id>.
     let url = format!(

@@ -34,6 +34,7 @@ async fn a_sim_secret_emptied_in_code_lets_nothing_in_and_changes_nothing() {
         BotSettings::Sim(SimBot {
             insecure: false,
             secret: Some(Secret::new("")),
+            names: Vec::new(),
             limits: None,
         }),
     );

@@ -29,6 +29,7 @@ fn adapter_at(clock: ManualClock) -> DingtalkAdapter {
         robot_code: None,
         api_base: "http://127.0.0.1:9".to_owned(),
         session_webhook_endpoint: SESSION_WEBHOOK_ENDPOINT.to_owned(),
+        names: Vec::new(),
         limits: None,
     };
     DingtalkAdapter::new(
@@ -448,6 +449,7 @@ async fn a_configured_session_endpoint_replaces_dingtalk_s() {
         robot_code: None,
         api_base: "http://127.0.0.1:9".to_owned(),
         session_webhook_endpoint: "http://127.0.0.1:9/robot/sendBySession".to_owned(),
+        names: Vec::new(),
         limits: None,
     };
     let a = DingtalkAdapter::new(
@@ -692,6 +694,7 @@ async fn missing_keys_are_named() {
         robot_code: None,
         api_base: "http://x".to_owned(),
         session_webhook_endpoint: SESSION_WEBHOOK_ENDPOINT.to_owned(),
+        names: Vec::new(),
         limits: None,
     };
     let build = |bot: &DingtalkBot| {

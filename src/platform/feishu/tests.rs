@@ -23,6 +23,7 @@ fn settings(encrypt_key: Option<&str>, bot_open_id: Option<&str>) -> FeishuBot {
         encrypt_key: encrypt_key.map(Secret::new),
         bot_open_id: bot_open_id.map(str::to_owned),
         api_base: "http://127.0.0.1:9".to_owned(),
+        names: Vec::new(),
         limits: None,
     }
 }

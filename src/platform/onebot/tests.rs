@@ -16,6 +16,7 @@ fn settings(reply: OnebotReply) -> OnebotBot {
         access_token: Some(Secret::new("ob-access-token")),
         api_base: "http://127.0.0.1:9/".to_owned(),
         reply,
+        names: Vec::new(),
         limits: None,
     }
 }

@@ -41,6 +41,7 @@ fn settings(mode: WecomMode) -> WecomBot {
         push_chat_id: None,
         bot_name: None,
         api_base: "http://127.0.0.1:9".to_owned(),
+        names: Vec::new(),
         limits: None,
     }
 }
