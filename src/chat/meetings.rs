@@ -10,6 +10,7 @@ use super::{
 use crate::{
     domain::{
         Branch, Language, Member,
+        ledger::{Cadence, Period},
         meeting::{self, MeetingKind},
     },
     platform::InboundEvent,
@@ -288,16 +289,15 @@ pub(super) async fn run(
             }
         }
         CommandKey::Ledger => {
-            let period = match words.next() {
-                Some(p) => match crate::domain::ledger::Period::parse(p) {
-                    Ok(p) => p,
-                    Err(_) => return Ok(usage()),
-                },
-                None => crate::domain::ledger::Period::current(
-                    crate::domain::ledger::Cadence::Quarterly,
-                    now,
-                    branch.timezone,
-                ),
+            let raw = args.trim();
+            let period = if raw.is_empty() {
+                Period::current(Cadence::Quarterly, now, branch.timezone)
+            } else {
+                let today = now.with_timezone(&branch.timezone).date_naive();
+                match Period::parse_spoken(raw, today) {
+                    Some(p) => p,
+                    None => return Ok(texts::ledger_period_unreadable(branch, raw, today)),
+                }
             };
             texts::ledger_summary(branch, &services.ledger(branch, period).await?)
         }

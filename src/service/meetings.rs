@@ -792,14 +792,22 @@ impl Services {
     }
 
     /// The 三会一课 ledger of a period: the configured rules judged against the ended
-    /// meetings, with counts and attendance rates.
+    /// meetings, with counts and attendance rates, from when the branch began.
+    ///
+    /// The branch began at its creation here, or at its earliest meeting if that is older
+    /// (meetings entered for the time before the branch was registered): units over before
+    /// then read 支部尚未成立, not 未完成.
     pub async fn ledger(&self, branch: &Branch, period: Period) -> Result<Ledger> {
         let rules = &self.settings.ledger;
         let covering = rules.covering(period);
         let roster = self.store.roster(&branch.id).await?;
         let members: Vec<Member> = roster.members.into_values().collect();
         let mut pairs = Vec::new();
+        let mut since = branch.created_at;
         for m in self.store.meetings(&branch.id).await? {
+            if m.status != MeetingStatus::Cancelled {
+                since = since.min(m.starts_at);
+            }
             if !covering.contains_instant(m.starts_at, branch.timezone) {
                 continue;
             }
@@ -814,7 +822,8 @@ impl Services {
             &pairs,
             &members,
             self.clock.now(),
-        ))
+        )
+        .since(since))
     }
 
     /// The branch's meetings as an iCalendar feed, if `token` is its current feed secret.

@@ -26,6 +26,7 @@ mod permissions;
 mod privacy_sweep;
 mod problems;
 mod quick_start;
+mod records;
 mod redis_down;
 mod replicas;
 mod retry;
