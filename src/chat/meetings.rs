@@ -273,20 +273,8 @@ pub(super) async fn run(
             )
         }
         CommandKey::CheckinStatus => {
-            let lines: Vec<String> = services
-                .checkin_status(&branch.id, member)
-                .await?
-                .iter()
-                .map(|(m, record)| texts::own_record(branch, m, record))
-                .collect();
-            if lines.is_empty() {
-                match lang {
-                    Language::Zh => "近期没有你需要参加的会议。".to_owned(),
-                    Language::En => "No recent meetings for you.".to_owned(),
-                }
-            } else {
-                lines.join("\n")
-            }
+            let records = services.checkin_status(&branch.id, member).await?;
+            texts::own_records(branch, member, &records, now)
         }
         CommandKey::Ledger => {
             let raw = args.trim();

@@ -1,12 +1,12 @@
 //! Meeting texts, proactive (announcements, reminders) and replies. Leave reasons and the
 //! names of absentees appear only in texts meant for the committee or the secretary.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::{
     domain::{
-        Branch, Language,
-        meeting::{Meeting, MeetingKind, Summary},
+        Branch, Language, Member,
+        meeting::{Attendance, Intent, Meeting, MeetingKind, Outcome, Standing, Summary},
     },
     service::meetings::{CheckinOutcome, CheckinResult},
 };
@@ -338,36 +338,100 @@ pub fn ledger_summary(branch: &Branch, ledger: &crate::domain::ledger::Ledger) -
     lines.join("\n")
 }
 
-/// One line of `签到状态`: the sender's own record at a meeting.
-pub fn own_record(
+/// `签到状态`: the sender's own record at the meetings nearest to now (from
+/// [`Services::checkin_status`](crate::service::Services::checkin_status)), the first line
+/// saying whose record and how many meetings; then a next step for the nearest meeting still
+/// unanswered, with its number.
+pub fn own_records(
     branch: &Branch,
-    m: &Meeting,
-    record: &crate::domain::meeting::Attendance,
+    member: &Member,
+    records: &[(Meeting, Attendance)],
+    now: DateTime<Utc>,
 ) -> String {
-    let (no, kind, at) = (
-        m.no,
-        m.kind.label(branch.language),
-        when(branch, m.starts_at),
-    );
-    let status = match (branch.language, record.checked_in_at) {
-        (Language::Zh, Some(t)) if t <= m.starts_at => "已签到（准时）".to_owned(),
-        (Language::Zh, Some(_)) => "已签到（迟到）".to_owned(),
-        (Language::En, Some(t)) if t <= m.starts_at => "checked in (on time)".to_owned(),
-        (Language::En, Some(_)) => "checked in (late)".to_owned(),
-        (lang, None) => match (lang, record.excused(), record.rsvp) {
-            (Language::Zh, true, _) => "已请假".to_owned(),
-            (Language::Zh, false, true) => "已报名，未签到".to_owned(),
-            (Language::Zh, false, false) => "未回复".to_owned(),
-            (Language::En, true, _) => "on leave".to_owned(),
-            (Language::En, false, true) => "attending, not checked in".to_owned(),
-            (Language::En, false, false) => "not answered".to_owned(),
+    let (lang, name) = (branch.language, &member.name);
+    if records.is_empty() {
+        let days = crate::store::meetings::RECENT_ENDED.as_secs() / 86_400;
+        return match lang {
+            Language::Zh => format!(
+                "{name}的签到记录：近 {days} 天和今后都没有需要你参加的会议。发送「会议」查看安排。"
+            ),
+            Language::En => format!(
+                "{name}'s attendance: no meetings for you in the last {days} days or ahead. Send \"meetings\" for the schedule."
+            ),
+        };
+    }
+    let n = records.len();
+    let mut lines = vec![match lang {
+        Language::Zh => format!("{name}的签到记录（最近 {n} 场）："),
+        Language::En => format!("{name}'s attendance (nearest {n} meetings):"),
+    }];
+    let mut unanswered = None;
+    for (m, record) in records {
+        let standing = Standing::of(m, record, now);
+        if unanswered.is_none() && standing == Standing::Ahead(Intent::Unanswered) {
+            unanswered = Some(m.no);
+        }
+        lines.push(own_record(branch, m, standing));
+    }
+    if let Some(no) = unanswered {
+        lines.push(match lang {
+            Language::Zh => {
+                format!("会议 #{no} 尚未回复：发送「参加 #{no}」或「请假 #{no} 原因」。")
+            }
+            Language::En => format!(
+                "Meeting #{no} is unanswered: send \"rsvp #{no}\" or \"leave #{no} reason\"."
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+/// One line of `签到状态`: a past meeting as 准时 / 迟到 / 请假 / 缺席, one under way or ahead as
+/// what the member has done so far.
+fn own_record(branch: &Branch, m: &Meeting, standing: Standing) -> String {
+    let lang = branch.language;
+    let (no, kind, at) = (m.no, m.kind.label(lang), when(branch, m.starts_at));
+    let status = match (lang, standing) {
+        (Language::Zh, Standing::Over(o)) => match o {
+            Outcome::Present => "准时",
+            Outcome::Late => "迟到",
+            Outcome::Excused => "请假",
+            Outcome::Absent => "缺席",
+        },
+        (Language::En, Standing::Over(o)) => match o {
+            Outcome::Present => "on time",
+            Outcome::Late => "late",
+            Outcome::Excused => "on leave",
+            Outcome::Absent => "absent",
+        },
+        (Language::Zh, Standing::UnderWay(o)) => match o {
+            Some(Outcome::Present) => "进行中，已签到（准时）",
+            Some(Outcome::Late) => "进行中，已签到（迟到）",
+            Some(Outcome::Excused) => "进行中，已请假",
+            Some(Outcome::Absent) | None => "进行中，未签到",
+        },
+        (Language::En, Standing::UnderWay(o)) => match o {
+            Some(Outcome::Present) => "under way, checked in (on time)",
+            Some(Outcome::Late) => "under way, checked in (late)",
+            Some(Outcome::Excused) => "under way, on leave",
+            Some(Outcome::Absent) | None => "under way, not checked in",
+        },
+        (Language::Zh, Standing::Ahead(i)) => match i {
+            Intent::CheckedIn => "已签到（准时）",
+            Intent::Excused => "已请假",
+            Intent::LeaveRefused => "请假已被驳回，请参加",
+            Intent::Attending => "已报名",
+            Intent::Unanswered => "未回复",
+        },
+        (Language::En, Standing::Ahead(i)) => match i {
+            Intent::CheckedIn => "checked in (on time)",
+            Intent::Excused => "on leave",
+            Intent::LeaveRefused => "leave refused, please attend",
+            Intent::Attending => "attending",
+            Intent::Unanswered => "not answered",
         },
     };
-    let colon = if branch.language == Language::Zh {
-        "："
-    } else {
-        ": "
-    };
+    let colon = if lang == Language::Zh { "：" } else { ": " };
     format!("#{no} {kind} {at}{colon}{status}")
 }
 
@@ -380,7 +444,7 @@ mod tests {
             Cadence, LedgerRules, Period, Rule, ledger,
             tests::{SHANGHAI, local, meeting, member, summary},
         },
-        meeting::{MeetingStatus, Outcome},
+        meeting::{Leave, MeetingStatus},
     };
 
     fn branch(language: Language) -> Branch {
@@ -506,5 +570,69 @@ mod tests {
         )
         .since(b.created_at);
         assert!(!ledger_summary(&b, &q3).contains("尚未成立"));
+    }
+
+    #[test]
+    fn own_records_say_whose_how_many_and_each_state() {
+        let b = branch(Language::Zh);
+        let now = local(2026, 12, 10, 12, 0);
+        let past = |no: u64, day: u32| {
+            meeting(
+                no,
+                MeetingKind::Group,
+                local(2026, 12, day, 19, 0),
+                MeetingStatus::Ended,
+            )
+        };
+        let checked = |m: &Meeting, minutes: i64| Attendance {
+            checked_in_at: Some(m.starts_at + chrono::Duration::minutes(minutes)),
+            ..Attendance::default()
+        };
+        let (m1, m2, m3, m4) = (past(1, 1), past(2, 2), past(3, 3), past(4, 4));
+        let m5 = meeting(
+            5,
+            MeetingKind::Group,
+            local(2026, 12, 20, 19, 0),
+            MeetingStatus::Scheduled,
+        );
+        let records = vec![
+            (m1.clone(), checked(&m1, -5)),
+            (m2.clone(), checked(&m2, 10)),
+            (
+                m3,
+                Attendance {
+                    leave: Some(Leave {
+                        reason: "出差".to_owned(),
+                        at: now,
+                        refused: false,
+                    }),
+                    ..Attendance::default()
+                },
+            ),
+            (m4, Attendance::default()),
+            (m5, Attendance::default()),
+        ];
+        let text = own_records(&b, &member("a", "张三"), &records, now);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "张三的签到记录（最近 5 场）：");
+        for (line, state) in lines[1..6]
+            .iter()
+            .zip(["准时", "迟到", "请假", "缺席", "未回复"])
+        {
+            assert!(line.ends_with(&format!("：{state}")), "{line}");
+        }
+        assert_eq!(
+            lines[6],
+            "会议 #5 尚未回复：发送「参加 #5」或「请假 #5 原因」。"
+        );
+        assert!(!text.contains("出差"), "no leave reason: {text}");
+
+        let none = own_records(&b, &member("a", "张三"), &[], now);
+        assert!(none.starts_with("张三的签到记录：近 90 天"), "{none}");
+        let en = own_records(&branch(Language::En), &member("a", "Zhang"), &records, now);
+        assert!(
+            en.starts_with("Zhang's attendance (nearest 5 meetings):") && en.contains(": absent"),
+            "{en}"
+        );
     }
 }
