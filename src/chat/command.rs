@@ -797,19 +797,12 @@ const MEETING_KINDS: &[&str] = &[
     "组织生活会",
 ];
 
-/// A ledger period as people type it: `2026-Q4`, `12月`, `本月`, `第四季度`, `今年`.
+/// A ledger period as people type it (whatever [`Period::parse_spoken`] reads: `2026-Q4`,
+/// `12月`, `本月`, `第四季度`, `今年`), or something shaped like one that it cannot read
+/// (`13月`, `第五季度`), which is answered with the forms rather than ignored.
 fn is_period(args: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "本月",
-        "上月",
-        "上个月",
-        "本季度",
-        "上季度",
-        "今年",
-        "去年",
-        "全年",
-    ];
-    WORDS.contains(&args)
+    // Whether a form reads does not depend on the day, only which period it names.
+    crate::domain::ledger::Period::parse_spoken(args, chrono::NaiveDate::default()).is_some()
         || (!args.is_empty()
             && args
                 .chars()

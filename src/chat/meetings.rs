@@ -10,6 +10,7 @@ use super::{
 use crate::{
     domain::{
         Branch, Language, Member,
+        ledger::{Cadence, Period},
         meeting::{self, MeetingKind},
     },
     platform::InboundEvent,
@@ -272,32 +273,19 @@ pub(super) async fn run(
             )
         }
         CommandKey::CheckinStatus => {
-            let lines: Vec<String> = services
-                .checkin_status(&branch.id, member)
-                .await?
-                .iter()
-                .map(|(m, record)| texts::own_record(branch, m, record))
-                .collect();
-            if lines.is_empty() {
-                match lang {
-                    Language::Zh => "近期没有你需要参加的会议。".to_owned(),
-                    Language::En => "No recent meetings for you.".to_owned(),
-                }
-            } else {
-                lines.join("\n")
-            }
+            let records = services.checkin_status(&branch.id, member).await?;
+            texts::own_records(branch, member, &records, now)
         }
         CommandKey::Ledger => {
-            let period = match words.next() {
-                Some(p) => match crate::domain::ledger::Period::parse(p) {
-                    Ok(p) => p,
-                    Err(_) => return Ok(usage()),
-                },
-                None => crate::domain::ledger::Period::current(
-                    crate::domain::ledger::Cadence::Quarterly,
-                    now,
-                    branch.timezone,
-                ),
+            let raw = args.trim();
+            let period = if raw.is_empty() {
+                Period::current(Cadence::Quarterly, now, branch.timezone)
+            } else {
+                let today = now.with_timezone(&branch.timezone).date_naive();
+                match Period::parse_spoken(raw, today) {
+                    Some(p) => p,
+                    None => return Ok(texts::ledger_period_unreadable(branch, raw, today)),
+                }
             };
             texts::ledger_summary(branch, &services.ledger(branch, period).await?)
         }

@@ -102,6 +102,104 @@ impl Period {
         }
     }
 
+    /// Reads a period as people type it in chat, on the local date `today`: `本月`, `上月`,
+    /// `本季度`, `上季度`, `今年` (`全年`), `去年`; a month (`12月`, `十二月`) or a quarter (`第四季度`,
+    /// `第4季度`, `四季度`, `Q4`) with or without a year before it (`2026年12月`, `2026-12`,
+    /// `2026/12`, `2026年第四季度`, `2026Q4`, `2026-Q4`); a year (`2026`, `2026年`). Full-width
+    /// characters and spaces are allowed. `None` when it is none of these (or empty).
+    ///
+    /// A month or quarter without a year is the latest one that has begun: `12月` read on
+    /// 5 December 2026 is 2026-12, `11月` read in January 2027 is 2026-11, because a ledger is
+    /// asked about what has happened, not about a month still ahead.
+    pub fn parse_spoken(raw: &str, today: NaiveDate) -> Option<Self> {
+        let s: String = raw
+            .chars()
+            .map(|c| match c {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+                c => c,
+            })
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let this_month = Self::of(Cadence::Monthly, today);
+        let this_quarter = Self::of(Cadence::Quarterly, today);
+        let this_year = today.year();
+        match s.as_str() {
+            "本月" | "本月份" | "这个月" | "当月" | "thismonth" | "this-month" => {
+                return Some(this_month);
+            }
+            "上月" | "上个月" | "上月份" | "lastmonth" | "last-month" => {
+                return Some(this_month.previous());
+            }
+            "本季度" | "本季" | "这个季度" | "当季" | "thisquarter" | "this-quarter" => {
+                return Some(this_quarter);
+            }
+            "上季度" | "上个季度" | "上季" | "lastquarter" | "last-quarter" => {
+                return Some(this_quarter.previous());
+            }
+            "今年" | "本年" | "本年度" | "全年" | "thisyear" | "this-year" => {
+                return Some(Self::Year(this_year));
+            }
+            "去年" | "上年" | "上一年" | "lastyear" | "last-year" => {
+                return Some(Self::Year(this_year - 1)).filter(|p| YEARS.contains(&p.year()));
+            }
+            _ => {}
+        }
+
+        let leading_digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        let (year, rest) = match leading_digits {
+            4 => (Some(s[..4].parse::<i32>().ok()?), &s[4..]),
+            _ => (None, s.as_str()),
+        };
+        // A month written without a year or a separator needs its 月: a bare `12` could as
+        // well be a meeting number typed in the wrong place.
+        let (rest, month_needs_suffix) = match year {
+            Some(y) if !YEARS.contains(&y) => return None,
+            Some(y) if matches!(rest, "" | "年" | "年度") => return Some(Self::Year(y)),
+            Some(_) => match rest
+                .strip_prefix('年')
+                .or_else(|| rest.strip_prefix(['-', '/', '.']))
+            {
+                Some(r) => (r, false),
+                None => (rest, true),
+            },
+            None => (rest, true),
+        };
+        let (cadence, n) = spoken_unit(rest, month_needs_suffix)?;
+        let year = match year {
+            Some(y) => y,
+            None => {
+                let begun = match cadence {
+                    Cadence::Monthly => n <= today.month(),
+                    _ => n <= this_quarter.number(),
+                };
+                if begun { this_year } else { this_year - 1 }
+            }
+        };
+        if !YEARS.contains(&year) {
+            return None;
+        }
+        Some(match cadence {
+            Cadence::Monthly => Self::Month(year, n),
+            _ => Self::Quarter(year, n),
+        })
+    }
+
+    /// The year, after clamping.
+    pub fn year(self) -> i32 {
+        self.normalized().0
+    }
+
+    /// The month (1–12) or quarter (1–4) within the year; 1 for a year.
+    fn number(self) -> u32 {
+        let (_, month) = self.normalized();
+        match self {
+            Self::Month(..) => month,
+            Self::Quarter(..) => (month - 1) / 3 + 1,
+            Self::Year(_) => 1,
+        }
+    }
+
     /// The unit of `cadence` that contains a local date (e.g. the quarter of today).
     pub fn of(cadence: Cadence, date: NaiveDate) -> Self {
         let (year, month) = (date.year(), date.month());
@@ -183,6 +281,14 @@ impl Period {
         Self::of(self.cadence(), next)
     }
 
+    /// The period before (of the same granularity); itself at the first supported year.
+    pub fn previous(self) -> Self {
+        match self.first_day().pred_opt() {
+            Some(day) if YEARS.contains(&day.year()) => Self::of(self.cadence(), day),
+            _ => self,
+        }
+    }
+
     /// The units of `cadence` that overlap this period, in order: the three months of a
     /// quarter for a monthly rule, or the one year around a month for a yearly rule.
     pub fn units(self, cadence: Cadence) -> Vec<Self> {
@@ -255,6 +361,48 @@ impl<'de> Deserialize<'de> for Period {
         let raw = String::deserialize(deserializer)?;
         Self::parse(&raw).map_err(serde::de::Error::custom)
     }
+}
+
+/// The month or quarter part of a spoken period: `q4`, `第四季度`, `4季度`, `四季`, `12月`,
+/// `十二月份`, or `12` where `month_needs_suffix` is false (after `2026-` or `2026年`).
+fn spoken_unit(s: &str, month_needs_suffix: bool) -> Option<(Cadence, u32)> {
+    let number = |s: &str| -> Option<u32> {
+        if (1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().ok();
+        }
+        const CN: [&str; 12] = [
+            "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二",
+        ];
+        CN.iter().position(|c| *c == s).map(|i| i as u32 + 1)
+    };
+    if let Some(digits) = s.strip_prefix('q') {
+        return number(digits)
+            .filter(|n| (1..=4).contains(n) && digits.bytes().all(|b| b.is_ascii_digit()))
+            .map(|n| (Cadence::Quarterly, n));
+    }
+    let ordinal = s.strip_prefix('第');
+    if let Some(n) = ordinal
+        .unwrap_or(s)
+        .strip_suffix("季度")
+        .or_else(|| ordinal.unwrap_or(s).strip_suffix('季'))
+    {
+        return number(n)
+            .filter(|n| (1..=4).contains(n))
+            .map(|n| (Cadence::Quarterly, n));
+    }
+    if ordinal.is_some() {
+        return None;
+    }
+    let (n, suffixed) = match s.strip_suffix("月份").or_else(|| s.strip_suffix('月')) {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    if month_needs_suffix && !suffixed {
+        return None;
+    }
+    number(n)
+        .filter(|n| (1..=12).contains(n))
+        .map(|n| (Cadence::Monthly, n))
 }
 
 /// The first instant of a local date. Where a daylight-saving change skips midnight (some
@@ -391,10 +539,12 @@ pub enum UnitStatus {
     AtRisk,
     /// Not begun yet.
     Upcoming,
+    /// Over before the branch existed, so nothing was due in it (see [`Ledger::since`]).
+    BeforeBranch,
 }
 
 impl UnitStatus {
-    /// The label inspectors read: 已完成, 未完成, 进行中, 有风险, 未开始.
+    /// The label inspectors read: 已完成, 未完成, 进行中, 有风险, 未开始, 支部尚未成立.
     pub fn label_zh(self) -> &'static str {
         match self {
             Self::Met => "已完成",
@@ -402,6 +552,7 @@ impl UnitStatus {
             Self::Due => "进行中",
             Self::AtRisk => "有风险",
             Self::Upcoming => "未开始",
+            Self::BeforeBranch => "支部尚未成立",
         }
     }
 }
@@ -503,9 +654,26 @@ pub struct Ledger {
     pub meetings: Vec<MeetingRow>,
     /// Members: the active roster, then anyone else counted at a meeting.
     pub members: Vec<MemberRow>,
+    /// When the branch began, if given (see [`Ledger::since`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_since: Option<DateTime<Utc>>,
 }
 
 impl Ledger {
+    /// Judges the branch only from `since`, when it began: a unit over by then and not met
+    /// becomes [`UnitStatus::BeforeBranch`] instead of missed, since a branch cannot have
+    /// failed a month it did not exist in. The unit in which it began is judged as usual.
+    #[must_use]
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        for unit in self.rules.iter_mut().flat_map(|r| &mut r.units) {
+            if unit.status == UnitStatus::Missed && unit.ends_at <= since {
+                unit.status = UnitStatus::BeforeBranch;
+            }
+        }
+        self.branch_since = Some(since);
+        self
+    }
+
     /// How many units have a status (e.g. the missed and at-risk counts for a region board).
     pub fn count(&self, status: UnitStatus) -> usize {
         self.rules
@@ -627,6 +795,7 @@ pub fn ledger(
         rules: rule_rows,
         meetings: meeting_rows,
         members: member_rows(&ended_in_period, roster),
+        branch_since: None,
     }
 }
 
@@ -816,6 +985,193 @@ pub(crate) mod tests {
         );
     }
 
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn spoken_periods_read_as_people_type_them() {
+        let dec5 = day(2026, 12, 5);
+        for (raw, period) in [
+            ("12月", Period::Month(2026, 12)),
+            ("十二月", Period::Month(2026, 12)),
+            ("12月份", Period::Month(2026, 12)),
+            ("本月", Period::Month(2026, 12)),
+            ("上月", Period::Month(2026, 11)),
+            ("上个月", Period::Month(2026, 11)),
+            ("第四季度", Period::Quarter(2026, 4)),
+            ("第4季度", Period::Quarter(2026, 4)),
+            ("四季度", Period::Quarter(2026, 4)),
+            ("Q4", Period::Quarter(2026, 4)),
+            ("q4", Period::Quarter(2026, 4)),
+            ("本季度", Period::Quarter(2026, 4)),
+            ("上季度", Period::Quarter(2026, 3)),
+            ("2026Q4", Period::Quarter(2026, 4)),
+            ("2026-Q4", Period::Quarter(2026, 4)),
+            ("2026年第四季度", Period::Quarter(2026, 4)),
+            ("2026年 第四季度", Period::Quarter(2026, 4)),
+            ("2026年Q1", Period::Quarter(2026, 1)),
+            ("今年", Period::Year(2026)),
+            ("全年", Period::Year(2026)),
+            ("去年", Period::Year(2025)),
+            ("2026", Period::Year(2026)),
+            ("2026年", Period::Year(2026)),
+            ("2026年度", Period::Year(2026)),
+            ("2026-12", Period::Month(2026, 12)),
+            ("2026/3", Period::Month(2026, 3)),
+            ("2026年12月", Period::Month(2026, 12)),
+            ("2026年3", Period::Month(2026, 3)),
+            // Full-width, as a Chinese keyboard types them.
+            ("２０２６年１２月", Period::Month(2026, 12)),
+            ("Ｑ４", Period::Quarter(2026, 4)),
+            (" 2026 - 12 ", Period::Month(2026, 12)),
+            ("this-month", Period::Month(2026, 12)),
+            // A month not yet begun this year is last year's.
+            ("1月", Period::Month(2026, 1)),
+        ] {
+            assert_eq!(Period::parse_spoken(raw, dec5), Some(period), "{raw}");
+        }
+        // Across the year boundary: in January 2027, the latest November is 2026's, and the
+        // last month and quarter are in 2026.
+        let jan = day(2027, 1, 10);
+        for (raw, period) in [
+            ("11月", Period::Month(2026, 11)),
+            ("12月", Period::Month(2026, 12)),
+            ("1月", Period::Month(2027, 1)),
+            ("上月", Period::Month(2026, 12)),
+            ("第四季度", Period::Quarter(2026, 4)),
+            ("Q1", Period::Quarter(2027, 1)),
+            ("上季度", Period::Quarter(2026, 4)),
+            ("本季度", Period::Quarter(2027, 1)),
+            ("去年", Period::Year(2026)),
+            ("今年", Period::Year(2027)),
+        ] {
+            assert_eq!(Period::parse_spoken(raw, jan), Some(period), "{raw}");
+        }
+        // A quarter's first day: the quarter has begun.
+        assert_eq!(
+            Period::parse_spoken("第二季度", day(2026, 4, 1)),
+            Some(Period::Quarter(2026, 2))
+        );
+        assert_eq!(
+            Period::parse_spoken("第三季度", day(2026, 6, 30)),
+            Some(Period::Quarter(2025, 3))
+        );
+        for bad in [
+            "",
+            "12",
+            "13月",
+            "0月",
+            "第五季度",
+            "第12月",
+            "Q0",
+            "Q5",
+            "Q12",
+            "2026-13",
+            "2026年12月5日",
+            "202612",
+            "2026-",
+            "0999",
+            "下月",
+            "月",
+            "abc",
+            "十三月",
+        ] {
+            assert_eq!(Period::parse_spoken(bad, dec5), None, "{bad:?}");
+        }
+        // Every canonical form reads the same both ways.
+        for p in [
+            Period::Month(2026, 3),
+            Period::Quarter(2026, 4),
+            Period::Year(2026),
+        ] {
+            assert_eq!(Period::parse_spoken(&p.label(), dec5), Some(p));
+            assert_eq!(Period::parse_spoken(&p.label_zh(), dec5), Some(p));
+        }
+    }
+
+    #[test]
+    fn a_year_view_leaves_the_months_before_the_branch_out_of_the_missed() {
+        // The branch began on 15 May 2026 (local); seen in December.
+        let since = local(2026, 5, 15, 10, 0);
+        let meetings = [
+            ended(1, MeetingKind::Committee, local(2026, 6, 3, 19, 0)),
+            ended(2, MeetingKind::LifeMeeting, local(2026, 11, 3, 19, 0)),
+        ];
+        let rules = LedgerRules {
+            rules: vec![
+                Rule {
+                    kind: MeetingKind::Committee,
+                    cadence: Cadence::Monthly,
+                    min: 1,
+                },
+                Rule {
+                    kind: MeetingKind::Lesson,
+                    cadence: Cadence::Quarterly,
+                    min: 1,
+                },
+                Rule {
+                    kind: MeetingKind::LifeMeeting,
+                    cadence: Cadence::Yearly,
+                    min: 1,
+                },
+            ],
+            ..LedgerRules::default()
+        };
+        let year = ledger(
+            &rules,
+            Period::Year(2026),
+            SHANGHAI,
+            &meetings,
+            &[],
+            local(2026, 12, 10, 9, 0),
+        )
+        .since(since);
+        let months = statuses(&year, 0);
+        assert_eq!(months.len(), 12);
+        for (label, status) in &months[..4] {
+            assert_eq!(*status, UnitStatus::BeforeBranch, "{label}");
+        }
+        // May, when it began, is judged like any month.
+        assert_eq!(months[4], ("2026-05".to_owned(), UnitStatus::Missed));
+        assert_eq!(months[5], ("2026-06".to_owned(), UnitStatus::Met));
+        assert_eq!(months[10], ("2026-11".to_owned(), UnitStatus::Missed));
+        assert_eq!(months[11].1, UnitStatus::Due);
+        assert_eq!(
+            statuses(&year, 1),
+            [
+                ("2026-Q1".to_owned(), UnitStatus::BeforeBranch),
+                ("2026-Q2".to_owned(), UnitStatus::Missed),
+                ("2026-Q3".to_owned(), UnitStatus::Missed),
+                ("2026-Q4".to_owned(), UnitStatus::Due),
+            ]
+        );
+        assert_eq!(year.rules[2].units[0].status, UnitStatus::Met);
+        // May and July to November, and the second and third quarters.
+        assert_eq!(year.count(UnitStatus::Missed), 8);
+        assert_eq!(year.count(UnitStatus::BeforeBranch), 5);
+        assert_eq!(year.branch_since, Some(since));
+        assert_eq!(UnitStatus::BeforeBranch.label_zh(), "支部尚未成立");
+        let json = serde_json::to_value(&year).unwrap();
+        assert_eq!(json["rules"][0]["units"][0]["status"], "before_branch");
+        assert_eq!(json["branch_since"], "2026-05-15T02:00:00Z");
+
+        // A quarter wholly before the branch: every unit, none missed.
+        let q1 = ledger(
+            &rules,
+            Period::Quarter(2026, 1),
+            SHANGHAI,
+            &meetings,
+            &[],
+            local(2026, 12, 10, 9, 0),
+        )
+        .since(since);
+        assert_eq!(q1.count(UnitStatus::Missed), 0);
+        // The yearly rule's unit is the whole year, which the branch was part of.
+        assert_eq!(q1.rules[2].units[0].status, UnitStatus::Met);
+        assert_eq!(q1.count(UnitStatus::BeforeBranch), 4);
+    }
+
     #[test]
     fn periods_know_their_days_units_and_neighbours() {
         let q4 = Period::Quarter(2026, 4);
@@ -839,6 +1195,12 @@ pub(crate) mod tests {
         assert_eq!(Period::Year(2026).units(Cadence::Quarterly).len(), 4);
         assert_eq!(q4.next(), Period::Quarter(2027, 1));
         assert_eq!(Period::Month(2026, 12).next(), Period::Month(2027, 1));
+        assert_eq!(Period::Month(2027, 1).previous(), Period::Month(2026, 12));
+        assert_eq!(
+            Period::Quarter(2027, 1).previous(),
+            Period::Quarter(2026, 4)
+        );
+        assert_eq!(Period::Year(1000).previous(), Period::Year(1000));
         assert_eq!(
             Period::of(
                 Cadence::Quarterly,

@@ -208,6 +208,100 @@ impl Attendance {
     pub fn excused(&self) -> bool {
         self.leave.as_ref().is_some_and(|l| !l.refused)
     }
+
+    /// Whether the member did anything about the meeting (said they come, asked leave or
+    /// checked in).
+    pub fn is_empty(&self) -> bool {
+        !self.rsvp && self.leave.is_none() && self.checked_in_at.is_none()
+    }
+
+    /// How the record reads once the meeting has begun, by the rule [`summarize`] counts by.
+    pub fn outcome(&self, meeting: &Meeting) -> Outcome {
+        match self.checked_in_at {
+            Some(at) if at <= meeting.starts_at => Outcome::Present,
+            Some(_) => Outcome::Late,
+            None if self.excused() => Outcome::Excused,
+            None => Outcome::Absent,
+        }
+    }
+}
+
+/// Where one member stands at one meeting, as `签到状态` shows it to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Over (ended, or past its planned end without being ended): how it went.
+    Over(Outcome),
+    /// Begun and not over: checked in or on leave, or `None` while neither.
+    UnderWay(Option<Outcome>),
+    /// Not begun yet.
+    Ahead(Intent),
+}
+
+/// What a member said about a meeting that has not begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Checked in already (the window opens before the start).
+    CheckedIn,
+    /// On leave.
+    Excused,
+    /// Asked leave, which the secretary refused: expected after all.
+    LeaveRefused,
+    /// Said they will come.
+    Attending,
+    /// Nothing yet.
+    Unanswered,
+}
+
+impl Standing {
+    /// A member's standing at a meeting that is not cancelled, at `now`.
+    pub fn of(meeting: &Meeting, record: &Attendance, now: DateTime<Utc>) -> Self {
+        let planned_end = chrono::Duration::from_std(meeting.duration)
+            .ok()
+            .and_then(|d| meeting.starts_at.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if meeting.status == MeetingStatus::Ended || planned_end <= now {
+            Self::Over(record.outcome(meeting))
+        } else if meeting.starts_at <= now {
+            let outcome = record.outcome(meeting);
+            Self::UnderWay((outcome != Outcome::Absent).then_some(outcome))
+        } else if record.checked_in_at.is_some() {
+            Self::Ahead(Intent::CheckedIn)
+        } else if record.excused() {
+            Self::Ahead(Intent::Excused)
+        } else if record.leave.is_some() {
+            Self::Ahead(Intent::LeaveRefused)
+        } else if record.rsvp {
+            Self::Ahead(Intent::Attending)
+        } else {
+            Self::Ahead(Intent::Unanswered)
+        }
+    }
+}
+
+/// The meetings `签到状态` shows a member, from their records at the branch's current
+/// meetings: the `limit` nearest to `now` (before or after), in start order, leaving out
+/// cancelled ones and those the member was never expected at and did nothing about: a
+/// meeting of a kind not meant for them (a 支委会 for a plain member), or one held before
+/// their roster entry was created (their record cannot say 缺席 for a meeting before they
+/// were on the roster).
+pub fn own_records(
+    meetings: Vec<(Meeting, Attendance)>,
+    member: &Member,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Vec<(Meeting, Attendance)> {
+    let mut shown: Vec<(Meeting, Attendance)> = meetings
+        .into_iter()
+        .filter(|(m, record)| {
+            m.status != MeetingStatus::Cancelled
+                && (!record.is_empty()
+                    || (m.kind.expects(member) && m.starts_at >= member.created_at))
+        })
+        .collect();
+    shown.sort_by_key(|(m, _)| ((m.starts_at - now).abs(), m.no));
+    shown.truncate(limit);
+    shown.sort_by_key(|(m, _)| (m.starts_at, m.no));
+    shown
 }
 
 /// How one expected member ended up.
@@ -462,6 +556,147 @@ mod tests {
 
     fn at(m: &Meeting, minutes: i64) -> Option<DateTime<Utc>> {
         Some(m.starts_at + chrono::Duration::minutes(minutes))
+    }
+
+    fn leave(refused: bool) -> Option<Leave> {
+        Some(Leave {
+            reason: "出差".to_owned(),
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            refused,
+        })
+    }
+
+    #[test]
+    fn a_members_standing_follows_the_meeting_from_ahead_to_over() {
+        let m = meeting(MeetingKind::Group);
+        let minutes = |n: i64| m.starts_at + chrono::Duration::minutes(n);
+        let on_time = Attendance {
+            checked_in_at: at(&m, -5),
+            ..Attendance::default()
+        };
+        let late = Attendance {
+            checked_in_at: at(&m, 10),
+            ..Attendance::default()
+        };
+        let excused = Attendance {
+            leave: leave(false),
+            ..Attendance::default()
+        };
+        let refused = Attendance {
+            rsvp: true,
+            leave: leave(true),
+            ..Attendance::default()
+        };
+        let rsvp = Attendance {
+            rsvp: true,
+            ..Attendance::default()
+        };
+        let none = Attendance::default();
+
+        // Before the start.
+        let ahead = minutes(-60);
+        assert_eq!(
+            Standing::of(&m, &on_time, ahead),
+            Standing::Ahead(Intent::CheckedIn)
+        );
+        assert_eq!(
+            Standing::of(&m, &excused, ahead),
+            Standing::Ahead(Intent::Excused)
+        );
+        assert_eq!(
+            Standing::of(&m, &refused, ahead),
+            Standing::Ahead(Intent::LeaveRefused)
+        );
+        assert_eq!(
+            Standing::of(&m, &rsvp, ahead),
+            Standing::Ahead(Intent::Attending)
+        );
+        assert_eq!(
+            Standing::of(&m, &none, ahead),
+            Standing::Ahead(Intent::Unanswered)
+        );
+
+        // Under way (90 minutes long): not yet absent.
+        let during = minutes(20);
+        assert_eq!(
+            Standing::of(&m, &late, during),
+            Standing::UnderWay(Some(Outcome::Late))
+        );
+        assert_eq!(Standing::of(&m, &rsvp, during), Standing::UnderWay(None));
+
+        // Over by its planned end, though nobody ended it.
+        let after = minutes(91);
+        for (record, outcome) in [
+            (&on_time, Outcome::Present),
+            (&late, Outcome::Late),
+            (&excused, Outcome::Excused),
+            (&refused, Outcome::Absent),
+            (&rsvp, Outcome::Absent),
+            (&none, Outcome::Absent),
+        ] {
+            assert_eq!(Standing::of(&m, record, after), Standing::Over(outcome));
+        }
+        // Ended early by the secretary: over at once.
+        let ended = Meeting {
+            status: MeetingStatus::Ended,
+            ..m.clone()
+        };
+        assert_eq!(
+            Standing::of(&ended, &rsvp, during),
+            Standing::Over(Outcome::Absent)
+        );
+    }
+
+    #[test]
+    fn own_records_are_the_nearest_meetings_expected_of_the_member() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let day = |d: i64| now + chrono::Duration::days(d);
+        let joined = day(-20);
+        let mut zhang = member("zhang", Role::Member);
+        zhang.created_at = joined;
+        let at_day = |no: u64, kind: MeetingKind, d: i64| Meeting {
+            no,
+            starts_at: day(d),
+            ..meeting(kind)
+        };
+        let none = Attendance::default;
+        let mut meetings = vec![
+            // Before the roster entry: left out, unless the member did something about it.
+            (at_day(1, MeetingKind::Group, -30), none()),
+            (
+                at_day(2, MeetingKind::Group, -25),
+                Attendance {
+                    checked_in_at: Some(day(-25)),
+                    ..Attendance::default()
+                },
+            ),
+            // A 支委会 is not for a plain member.
+            (at_day(3, MeetingKind::Committee, -2), none()),
+            (
+                Meeting {
+                    status: MeetingStatus::Cancelled,
+                    ..at_day(4, MeetingKind::Group, -1)
+                },
+                none(),
+            ),
+        ];
+        // Twelve more, one a day from 11 days ago to tomorrow: the ten nearest stay.
+        for (i, d) in (-11..=1).filter(|d| *d != 0).enumerate() {
+            meetings.push((at_day(10 + i as u64, MeetingKind::ThemeDay, d), none()));
+        }
+        let shown = own_records(meetings.clone(), &zhang, now, 10);
+        let nos: Vec<u64> = shown.iter().map(|(m, _)| m.no).collect();
+        // Days -9..=-1 and +1, in start order; days -11 and -10 are the farthest.
+        assert_eq!(nos, [12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
+
+        let few = own_records(meetings, &zhang, now, 100);
+        let nos: Vec<u64> = few.iter().map(|(m, _)| m.no).collect();
+        assert_eq!(nos[..2], [2, 10], "{nos:?}");
+        assert!(!nos.contains(&1) && !nos.contains(&3) && !nos.contains(&4));
+        let mut secretary = member("sec", Role::Secretary);
+        secretary.created_at = joined;
+        let committee = vec![(at_day(3, MeetingKind::Committee, -2), none())];
+        assert_eq!(own_records(committee, &secretary, now, 10).len(), 1);
     }
 
     #[test]

@@ -179,7 +179,7 @@ fn status_format(status: UnitStatus) -> Format {
         UnitStatus::Met => Some(0xC6_EF_CE),
         UnitStatus::Missed => Some(0xFF_C7_CE),
         UnitStatus::AtRisk => Some(0xFF_EB_9C),
-        UnitStatus::Due | UnitStatus::Upcoming => None,
+        UnitStatus::Due | UnitStatus::Upcoming | UnitStatus::BeforeBranch => None,
     };
     match fill {
         Some(rgb) => Format::new().set_background_color(Color::RGB(rgb)),

@@ -116,6 +116,9 @@ pub(crate) fn parse_link(raw: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// How many meetings `签到状态` shows at most: a phone screen.
+pub const OWN_RECORDS: usize = 10;
+
 impl Services {
     /// A meeting of the branch, or `MeetingNotFound`.
     pub async fn meeting(&self, branch: &BranchId, no: u64) -> Result<Meeting> {
@@ -258,15 +261,17 @@ impl Services {
         Ok(meetings)
     }
 
-    /// `签到状态`: the member's record at every scheduled meeting and at those ended within
-    /// the last 7 days, by number.
+    /// `签到状态`: the member's record at the (at most) [`OWN_RECORDS`] meetings nearest to
+    /// now among every scheduled one and those ended within
+    /// [`RECENT_ENDED`](crate::store::meetings::RECENT_ENDED), chosen by
+    /// [`meeting::own_records`], in start order.
     pub async fn checkin_status(
         &self,
         branch: &BranchId,
         member: &Member,
     ) -> Result<Vec<(Meeting, Attendance)>> {
-        let recent = self.clock.now()
-            - chrono::Duration::from_std(crate::store::meetings::RECENT_ENDED).unwrap_or_default();
+        let now = self.clock.now();
+        let recent = crate::clock::earlier(now, crate::store::meetings::RECENT_ENDED);
         let meetings: Vec<Meeting> = self
             .store
             .select_meetings(branch, MeetingSelection::Current(recent))
@@ -283,7 +288,12 @@ impl Services {
             .store
             .member_attendances(branch, &nos, &member.id)
             .await?;
-        Ok(meetings.into_iter().zip(records).collect())
+        Ok(meeting::own_records(
+            meetings.into_iter().zip(records).collect(),
+            member,
+            now,
+            OWN_RECORDS,
+        ))
     }
 
     /// A meeting with its counts so far, everyone's attendance and the roster they were
@@ -792,14 +802,22 @@ impl Services {
     }
 
     /// The 三会一课 ledger of a period: the configured rules judged against the ended
-    /// meetings, with counts and attendance rates.
+    /// meetings, with counts and attendance rates, from when the branch began.
+    ///
+    /// The branch began at its creation here, or at its earliest meeting if that is older
+    /// (meetings entered for the time before the branch was registered): units over before
+    /// then read 支部尚未成立, not 未完成.
     pub async fn ledger(&self, branch: &Branch, period: Period) -> Result<Ledger> {
         let rules = &self.settings.ledger;
         let covering = rules.covering(period);
         let roster = self.store.roster(&branch.id).await?;
         let members: Vec<Member> = roster.members.into_values().collect();
         let mut pairs = Vec::new();
+        let mut since = branch.created_at;
         for m in self.store.meetings(&branch.id).await? {
+            if m.status != MeetingStatus::Cancelled {
+                since = since.min(m.starts_at);
+            }
             if !covering.contains_instant(m.starts_at, branch.timezone) {
                 continue;
             }
@@ -814,7 +832,8 @@ impl Services {
             &pairs,
             &members,
             self.clock.now(),
-        ))
+        )
+        .since(since))
     }
 
     /// The branch's meetings as an iCalendar feed, if `token` is its current feed secret.

@@ -28,8 +28,9 @@ pub const DIGEST_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DIGEST_CAP: u32 = 3000;
 
 /// How far back `签到状态` shows ended meetings (by their start), and so how long they stay in
-/// the `ended` index.
-pub const RECENT_ENDED: Duration = Duration::from_secs(7 * 24 * 3600);
+/// the `ended` index. A quarter: enough for the ten meetings it shows at the pace of the
+/// 三会一课 (three or four a month), while the index stays a few dozen entries.
+pub const RECENT_ENDED: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The version of the meeting indexes (`numbers`, `agenda`, `agenda_ends`, `ended`).
 const INDEX_VERSION: &str = "1";

@@ -28,6 +28,7 @@ mod privacy_sweep;
 mod private_chats;
 mod problems;
 mod quick_start;
+mod records;
 mod redis_down;
 mod replicas;
 mod retry;

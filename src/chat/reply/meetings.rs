@@ -1,10 +1,12 @@
 //! Meeting texts, proactive (announcements, reminders) and replies. Leave reasons and the
 //! names of absentees appear only in texts meant for the committee or the secretary.
 
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
 use crate::{
     domain::{
-        Branch, Language,
-        meeting::{Meeting, MeetingKind, Summary},
+        Branch, Language, Member,
+        meeting::{Attendance, Intent, Meeting, MeetingKind, Outcome, Standing, Summary},
     },
     service::meetings::{CheckinOutcome, CheckinResult},
 };
@@ -227,31 +229,89 @@ pub fn minutes_ok(branch: &Branch, m: &Meeting) -> String {
     }
 }
 
+/// `台账 <期间>` with a period it cannot read: the forms it reads, written with today's values.
+pub fn ledger_period_unreadable(branch: &Branch, raw: &str, today: NaiveDate) -> String {
+    // The echo is for recognition only; a pasted paragraph is not repeated in full.
+    let mut shown: String = raw.chars().take(20).collect();
+    if raw.chars().count() > 20 {
+        shown.push('…');
+    }
+    let (y, m) = (today.year(), today.month());
+    let q = (m - 1) / 3 + 1;
+    match branch.language {
+        Language::Zh => {
+            let q_cn = ["一", "二", "三", "四"][(q - 1) as usize];
+            format!(
+                "无法识别台账期间「{shown}」。可以这样写：台账 本月、台账 上月、台账 {m}月、\
+                 台账 第{q_cn}季度、台账 {y}年{m}月、台账 {y}Q{q}、台账 今年、台账 {y}。\
+                 只发「台账」即本季度。"
+            )
+        }
+        Language::En => format!(
+            "Cannot read the ledger period \"{shown}\". Forms: ledger this-month, ledger \
+             last-month, ledger Q{q}, ledger {y}-Q{q}, ledger {y}-{m:02}, ledger this-year, \
+             ledger {y}. Plain \"ledger\" is this quarter."
+        ),
+    }
+}
+
 /// `台账`: the period's ledger as counts and statuses (no names: it may be read in a group).
+/// Units over before the branch began are left out of each rule's line, and one note says
+/// from when the branch is judged.
 pub fn ledger_summary(branch: &Branch, ledger: &crate::domain::ledger::Ledger) -> String {
     use crate::domain::ledger::UnitStatus;
+    let lang = branch.language;
     let english = |s: UnitStatus| match s {
         UnitStatus::Met => "met",
         UnitStatus::Missed => "missed",
         UnitStatus::Due => "due",
         UnitStatus::AtRisk => "at risk",
         UnitStatus::Upcoming => "upcoming",
+        UnitStatus::BeforeBranch => "before the branch began",
     };
-    let mut lines = vec![match branch.language {
+    let mut lines = vec![match lang {
         Language::Zh => format!("{}「三会一课」台账：", ledger.period.label_zh()),
         Language::En => format!("Ledger for {}:", ledger.period.label()),
     }];
+    let before = |u: &&crate::domain::ledger::UnitLedger| u.status == UnitStatus::BeforeBranch;
+    if let Some(since) = ledger.branch_since
+        && ledger
+            .rules
+            .iter()
+            .flat_map(|r| &r.units)
+            .any(|u| before(&u))
+    {
+        let day = since.with_timezone(&ledger.timezone).date_naive();
+        lines.push(match lang {
+            Language::Zh => format!(
+                "（支部自 {}年{}月{}日 起使用本系统，此前的月份支部尚未成立，不作要求）",
+                day.year(),
+                day.month(),
+                day.day()
+            ),
+            Language::En => format!(
+                "(The branch began here on {day}; earlier months are not counted as missed.)"
+            ),
+        });
+    }
     for rule in &ledger.rules {
-        let units: Vec<String> = rule
+        let mut units: Vec<String> = rule
             .units
             .iter()
-            .map(|u| match branch.language {
+            .filter(|u| !before(u))
+            .map(|u| match lang {
                 Language::Zh => format!("{} {}", u.unit.label_zh(), u.status.label_zh()),
                 Language::En => format!("{} {}", u.unit.label(), english(u.status)),
             })
             .collect();
-        let (kind, min) = (rule.kind.label(branch.language), rule.min);
-        lines.push(match branch.language {
+        if units.is_empty() {
+            units.push(match lang {
+                Language::Zh => UnitStatus::BeforeBranch.label_zh().to_owned(),
+                Language::En => english(UnitStatus::BeforeBranch).to_owned(),
+            });
+        }
+        let (kind, min) = (rule.kind.label(lang), rule.min);
+        lines.push(match lang {
             Language::Zh => format!(
                 "· {kind}（{}≥{min}次）：{}",
                 rule.cadence.label_zh(),
@@ -271,42 +331,308 @@ pub fn ledger_summary(branch: &Branch, ledger: &crate::domain::ledger::Ledger) -
     } else {
         rates.iter().sum::<f64>() / rates.len() as f64 * 100.0
     };
-    lines.push(match branch.language {
+    lines.push(match lang {
         Language::Zh => format!("本期已开会议 {held} 次，平均出勤率 {average:.0}%。明细可由管理员导出（CSV / XLSX）。"),
         Language::En => format!("{held} meetings held, average attendance {average:.0}%. Admins can export the detail (CSV / XLSX)."),
     });
     lines.join("\n")
 }
 
-/// One line of `签到状态`: the sender's own record at a meeting.
-pub fn own_record(
+/// `签到状态`: the sender's own record at the meetings nearest to now (from
+/// [`Services::checkin_status`](crate::service::Services::checkin_status)), the first line
+/// saying whose record and how many meetings; then a next step for the nearest meeting still
+/// unanswered, with its number.
+pub fn own_records(
     branch: &Branch,
-    m: &Meeting,
-    record: &crate::domain::meeting::Attendance,
+    member: &Member,
+    records: &[(Meeting, Attendance)],
+    now: DateTime<Utc>,
 ) -> String {
-    let (no, kind, at) = (
-        m.no,
-        m.kind.label(branch.language),
-        when(branch, m.starts_at),
-    );
-    let status = match (branch.language, record.checked_in_at) {
-        (Language::Zh, Some(t)) if t <= m.starts_at => "已签到（准时）".to_owned(),
-        (Language::Zh, Some(_)) => "已签到（迟到）".to_owned(),
-        (Language::En, Some(t)) if t <= m.starts_at => "checked in (on time)".to_owned(),
-        (Language::En, Some(_)) => "checked in (late)".to_owned(),
-        (lang, None) => match (lang, record.excused(), record.rsvp) {
-            (Language::Zh, true, _) => "已请假".to_owned(),
-            (Language::Zh, false, true) => "已报名，未签到".to_owned(),
-            (Language::Zh, false, false) => "未回复".to_owned(),
-            (Language::En, true, _) => "on leave".to_owned(),
-            (Language::En, false, true) => "attending, not checked in".to_owned(),
-            (Language::En, false, false) => "not answered".to_owned(),
+    let (lang, name) = (branch.language, &member.name);
+    if records.is_empty() {
+        let days = crate::store::meetings::RECENT_ENDED.as_secs() / 86_400;
+        return match lang {
+            Language::Zh => format!(
+                "{name}的签到记录：近 {days} 天和今后都没有需要你参加的会议。发送「会议」查看安排。"
+            ),
+            Language::En => format!(
+                "{name}'s attendance: no meetings for you in the last {days} days or ahead. Send \"meetings\" for the schedule."
+            ),
+        };
+    }
+    let n = records.len();
+    let mut lines = vec![match lang {
+        Language::Zh => format!("{name}的签到记录（最近 {n} 场）："),
+        Language::En => format!("{name}'s attendance (nearest {n} meetings):"),
+    }];
+    let mut unanswered = None;
+    for (m, record) in records {
+        let standing = Standing::of(m, record, now);
+        if unanswered.is_none() && standing == Standing::Ahead(Intent::Unanswered) {
+            unanswered = Some(m.no);
+        }
+        lines.push(own_record(branch, m, standing));
+    }
+    if let Some(no) = unanswered {
+        lines.push(match lang {
+            Language::Zh => {
+                format!("会议 #{no} 尚未回复：发送「参加 #{no}」或「请假 #{no} 原因」。")
+            }
+            Language::En => format!(
+                "Meeting #{no} is unanswered: send \"rsvp #{no}\" or \"leave #{no} reason\"."
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+/// One line of `签到状态`: a past meeting as 准时 / 迟到 / 请假 / 缺席, one under way or ahead as
+/// what the member has done so far.
+fn own_record(branch: &Branch, m: &Meeting, standing: Standing) -> String {
+    let lang = branch.language;
+    let (no, kind, at) = (m.no, m.kind.label(lang), when(branch, m.starts_at));
+    let status = match (lang, standing) {
+        (Language::Zh, Standing::Over(o)) => match o {
+            Outcome::Present => "准时",
+            Outcome::Late => "迟到",
+            Outcome::Excused => "请假",
+            Outcome::Absent => "缺席",
+        },
+        (Language::En, Standing::Over(o)) => match o {
+            Outcome::Present => "on time",
+            Outcome::Late => "late",
+            Outcome::Excused => "on leave",
+            Outcome::Absent => "absent",
+        },
+        (Language::Zh, Standing::UnderWay(o)) => match o {
+            Some(Outcome::Present) => "进行中，已签到（准时）",
+            Some(Outcome::Late) => "进行中，已签到（迟到）",
+            Some(Outcome::Excused) => "进行中，已请假",
+            Some(Outcome::Absent) | None => "进行中，未签到",
+        },
+        (Language::En, Standing::UnderWay(o)) => match o {
+            Some(Outcome::Present) => "under way, checked in (on time)",
+            Some(Outcome::Late) => "under way, checked in (late)",
+            Some(Outcome::Excused) => "under way, on leave",
+            Some(Outcome::Absent) | None => "under way, not checked in",
+        },
+        (Language::Zh, Standing::Ahead(i)) => match i {
+            Intent::CheckedIn => "已签到（准时）",
+            Intent::Excused => "已请假",
+            Intent::LeaveRefused => "请假已被驳回，请参加",
+            Intent::Attending => "已报名",
+            Intent::Unanswered => "未回复",
+        },
+        (Language::En, Standing::Ahead(i)) => match i {
+            Intent::CheckedIn => "checked in (on time)",
+            Intent::Excused => "on leave",
+            Intent::LeaveRefused => "leave refused, please attend",
+            Intent::Attending => "attending",
+            Intent::Unanswered => "not answered",
         },
     };
-    let colon = if branch.language == Language::Zh {
-        "："
-    } else {
-        ": "
-    };
+    let colon = if lang == Language::Zh { "：" } else { ": " };
     format!("#{no} {kind} {at}{colon}{status}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        BranchId, TimingOverrides,
+        ledger::{
+            Cadence, LedgerRules, Period, Rule, ledger,
+            tests::{SHANGHAI, local, meeting, member, summary},
+        },
+        meeting::{Leave, MeetingStatus},
+    };
+
+    fn branch(language: Language) -> Branch {
+        Branch {
+            id: BranchId::parse("b1").unwrap(),
+            name: "星光支部".to_owned(),
+            timezone: SHANGHAI,
+            language,
+            created_at: local(2026, 5, 15, 10, 0),
+            timing: TimingOverrides::default(),
+            committee_chat: None,
+            calendar_token: None,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_period_is_answered_with_forms_in_todays_values() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let zh = ledger_period_unreadable(&branch(Language::Zh), "下下月", today);
+        assert!(zh.starts_with("无法识别台账期间「下下月」"), "{zh}");
+        for form in [
+            "台账 11月",
+            "台账 第四季度",
+            "台账 2026年11月",
+            "台账 2026Q4",
+            "台账 2026",
+        ] {
+            assert!(zh.contains(form), "{form}: {zh}");
+        }
+        let en = ledger_period_unreadable(&branch(Language::En), "soon", today);
+        assert!(
+            en.contains("ledger 2026-Q4") && en.contains("ledger 2026-11"),
+            "{en}"
+        );
+        for text in [&zh, &en] {
+            assert!(!text.contains('<'), "no placeholders: {text}");
+        }
+        // Every form it offers reads back.
+        for form in [
+            "本月",
+            "上月",
+            "11月",
+            "第四季度",
+            "2026年11月",
+            "2026Q4",
+            "今年",
+            "2026",
+        ] {
+            assert!(Period::parse_spoken(form, today).is_some(), "{form}");
+        }
+        let long = ledger_period_unreadable(&branch(Language::Zh), &"很".repeat(100), today);
+        assert!(long.contains("很很…」"), "{long}");
+    }
+
+    #[test]
+    fn the_ledger_summary_leaves_out_the_months_before_the_branch() {
+        let rules = LedgerRules {
+            rules: vec![
+                Rule {
+                    kind: MeetingKind::Committee,
+                    cadence: Cadence::Monthly,
+                    min: 1,
+                },
+                Rule {
+                    kind: MeetingKind::Lesson,
+                    cadence: Cadence::Quarterly,
+                    min: 1,
+                },
+            ],
+            ..LedgerRules::default()
+        };
+        let held = [(
+            meeting(
+                1,
+                MeetingKind::Committee,
+                local(2026, 6, 3, 19, 0),
+                MeetingStatus::Ended,
+            ),
+            summary(&[("a", Outcome::Present)]),
+        )];
+        let b = branch(Language::Zh);
+        let q2 = ledger(
+            &rules,
+            Period::Quarter(2026, 2),
+            SHANGHAI,
+            &held,
+            &[member("a", "张三")],
+            local(2026, 7, 2, 9, 0),
+        )
+        .since(b.created_at);
+        let text = ledger_summary(&b, &q2);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "2026年第2季度「三会一课」台账：");
+        assert!(lines[1].contains("2026年5月15日"), "{text}");
+        assert_eq!(
+            lines[2],
+            "· 支委会（每月≥1次）：2026年5月 未完成；2026年6月 已完成"
+        );
+        assert!(!text.contains("2026年4月"), "{text}");
+
+        let q1 = ledger(
+            &rules,
+            Period::Quarter(2026, 1),
+            SHANGHAI,
+            &held,
+            &[],
+            local(2026, 7, 2, 9, 0),
+        )
+        .since(b.created_at);
+        let text = ledger_summary(&b, &q1);
+        assert!(
+            text.contains("· 支委会（每月≥1次）：支部尚未成立") && !text.contains("未完成；"),
+            "{text}"
+        );
+        // Without units before the branch there is no note.
+        let q3 = ledger(
+            &rules,
+            Period::Quarter(2026, 3),
+            SHANGHAI,
+            &held,
+            &[],
+            local(2026, 7, 2, 9, 0),
+        )
+        .since(b.created_at);
+        assert!(!ledger_summary(&b, &q3).contains("尚未成立"));
+    }
+
+    #[test]
+    fn own_records_say_whose_how_many_and_each_state() {
+        let b = branch(Language::Zh);
+        let now = local(2026, 12, 10, 12, 0);
+        let past = |no: u64, day: u32| {
+            meeting(
+                no,
+                MeetingKind::Group,
+                local(2026, 12, day, 19, 0),
+                MeetingStatus::Ended,
+            )
+        };
+        let checked = |m: &Meeting, minutes: i64| Attendance {
+            checked_in_at: Some(m.starts_at + chrono::Duration::minutes(minutes)),
+            ..Attendance::default()
+        };
+        let (m1, m2, m3, m4) = (past(1, 1), past(2, 2), past(3, 3), past(4, 4));
+        let m5 = meeting(
+            5,
+            MeetingKind::Group,
+            local(2026, 12, 20, 19, 0),
+            MeetingStatus::Scheduled,
+        );
+        let records = vec![
+            (m1.clone(), checked(&m1, -5)),
+            (m2.clone(), checked(&m2, 10)),
+            (
+                m3,
+                Attendance {
+                    leave: Some(Leave {
+                        reason: "出差".to_owned(),
+                        at: now,
+                        refused: false,
+                    }),
+                    ..Attendance::default()
+                },
+            ),
+            (m4, Attendance::default()),
+            (m5, Attendance::default()),
+        ];
+        let text = own_records(&b, &member("a", "张三"), &records, now);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "张三的签到记录（最近 5 场）：");
+        for (line, state) in lines[1..6]
+            .iter()
+            .zip(["准时", "迟到", "请假", "缺席", "未回复"])
+        {
+            assert!(line.ends_with(&format!("：{state}")), "{line}");
+        }
+        assert_eq!(
+            lines[6],
+            "会议 #5 尚未回复：发送「参加 #5」或「请假 #5 原因」。"
+        );
+        assert!(!text.contains("出差"), "no leave reason: {text}");
+
+        let none = own_records(&b, &member("a", "张三"), &[], now);
+        assert!(none.starts_with("张三的签到记录：近 90 天"), "{none}");
+        let en = own_records(&branch(Language::En), &member("a", "Zhang"), &records, now);
+        assert!(
+            en.starts_with("Zhang's attendance (nearest 5 meetings):") && en.contains(": absent"),
+            "{en}"
+        );
+    }
 }
