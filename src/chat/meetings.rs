@@ -2,10 +2,16 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
 use super::{
     command::{CommandKey, CommandSpec, number},
-    reply::{self, meetings as texts},
-    time::{self, ACCEPTED_FORMS_EN, ACCEPTED_FORMS_ZH, TimeError},
+    reply::{
+        self,
+        meetings::{self as texts, MissingText, TimeSlot, example},
+    },
+    time::{self, TimeError},
 };
 use crate::{
     domain::{
@@ -56,23 +62,79 @@ fn length(token: &str) -> Option<Duration> {
         .then(|| Duration::from_secs((minutes * 60.0).round() as u64))
 }
 
-fn time_error(lang: Language, input: &str, e: &TimeError) -> String {
-    let what = match (lang, e) {
-        (Language::Zh, TimeError::Past) => format!("时间「{input}」已经过去"),
-        (Language::Zh, TimeError::Impossible(_)) => format!("时间「{input}」不存在"),
-        (Language::Zh, TimeError::Ambiguous(_)) => {
-            format!("时间「{input}」有歧义（请写明日期和上午/下午）")
-        }
-        (Language::Zh, _) => format!("无法识别时间「{input}」"),
-        (Language::En, TimeError::Past) => format!("\"{input}\" is in the past"),
-        (Language::En, TimeError::Impossible(_)) => format!("\"{input}\" does not exist"),
-        (Language::En, TimeError::Ambiguous(_)) => format!("\"{input}\" is ambiguous"),
-        (Language::En, _) => format!("\"{input}\" is not a time I can read"),
+/// The command word people are shown in examples, in the branch's language.
+fn command_word(lang: Language, spec: &CommandSpec) -> &'static str {
+    let words = match lang {
+        Language::Zh => spec.zh,
+        Language::En => spec.en,
     };
-    match lang {
-        Language::Zh => format!("{what}。{ACCEPTED_FORMS_ZH}"),
-        Language::En => format!("{what}. {ACCEPTED_FORMS_EN}"),
+    words.first().copied().unwrap_or_default()
+}
+
+/// The text a time error names as typed, if it names one.
+fn typed(e: &TimeError) -> Option<&str> {
+    match e {
+        TimeError::Impossible { typed, .. }
+        | TimeError::Past { typed, .. }
+        | TimeError::Incomplete { typed, .. }
+        | TimeError::Ambiguous { typed, .. }
+        | TimeError::OutOfRange { typed } => Some(typed),
+        TimeError::Empty | TimeError::Unrecognised(_) => None,
     }
+}
+
+/// `新建会议 <kind> <rest>` whose time could not be read: the fix with the sender's words.
+fn new_meeting_time_error(
+    lang: Language,
+    tz: Tz,
+    now: DateTime<Utc>,
+    before: &str,
+    rest: &str,
+    e: &TimeError,
+) -> String {
+    let words: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
+    match e {
+        TimeError::Unrecognised(_) => {
+            // The time typed after the topic: show it moved to its place.
+            for i in 1..words.len() {
+                let tail = words.get(i..).unwrap_or_default().join(" ");
+                if let Ok((_, after)) = time::split_time_prefix(&tail, now, tz) {
+                    let when = tail
+                        .get(..tail.len().saturating_sub(after.len()))
+                        .unwrap_or_default();
+                    let topic = words.get(..i).unwrap_or_default().join(" ");
+                    return texts::time_first(lang, &example(&[before, when, &topic, after]));
+                }
+            }
+            let first = words.first().copied().unwrap_or_default();
+            let slot = TimeSlot {
+                before,
+                after: rest,
+            };
+            texts::time_error(lang, tz, now, first, e, &slot)
+        }
+        TimeError::Empty => {
+            let slot = TimeSlot {
+                before,
+                after: texts::sample_topic(lang),
+            };
+            texts::time_error(lang, tz, now, "", e, &slot)
+        }
+        _ => {
+            let typed = typed(e).unwrap_or_default();
+            let slot = TimeSlot {
+                before,
+                after: time::after_typed(rest, typed),
+            };
+            texts::time_error(lang, tz, now, typed, e, &slot)
+        }
+    }
+}
+
+/// A command with its `#n` and nothing after it: the fix with a sample of what is missing.
+fn missing_text(lang: Language, word: &str, no: u64, what: MissingText) -> String {
+    let fixed = example(&[word, &format!("#{no}"), texts::sample_text(lang, what)]);
+    texts::missing_text(lang, what, &fixed)
 }
 
 /// Runs a meeting command for an identified member of a bound branch.
@@ -87,28 +149,53 @@ pub(super) async fn run(
     let lang = branch.language;
     let usage = || reply::usage_error(lang, spec);
     let now = services.clock.now();
+    let tz = branch.timezone;
+    let word = command_word(lang, spec);
     let mut words = args.split(' ').filter(|w| !w.is_empty());
+    // The number of the next meeting, to show in an example when the `#n` is missing.
+    let missing_no = |rest: &str| {
+        // A mistyped number (`#七`) is replaced, not repeated.
+        let rest = match rest.split_once(' ') {
+            Some((first, tail)) if first.starts_with('#') => tail.to_owned(),
+            _ if rest.starts_with('#') => String::new(),
+            _ => rest.to_owned(),
+        };
+        async move {
+            let next = services.upcoming_meetings(&branch.id).await?;
+            let no = next.first().map_or(1, |m| m.no);
+            Ok::<_, ServiceError>(texts::missing_no(
+                lang,
+                &example(&[word, &format!("#{no}"), &rest]),
+            ))
+        }
+    };
     Ok(match spec.key {
         CommandKey::NewMeeting => {
-            let Some(kind) = words.next().and_then(MeetingKind::parse) else {
-                let kinds: Vec<&str> = MeetingKind::ALL.iter().map(|k| k.label(lang)).collect();
-                return Ok(format!("{}\n{}", usage(), kinds.join("、")));
-            };
+            let first = words.next().unwrap_or_default();
             let rest = args.split_once(' ').map_or("", |(_, r)| r).trim();
-            let (starts_at, rest) = match time::split_time_prefix(rest, now, branch.timezone) {
+            let Some(kind) = MeetingKind::parse(first) else {
+                // A first word that is (the start of) a time means the kind was left out.
+                let time_first = match time::split_time_prefix(args, now, tz) {
+                    Ok(_) => true,
+                    Err(e) => typed(&e).is_some_and(|t| t.chars().count() >= first.chars().count()),
+                };
+                return Ok(if time_first {
+                    texts::missing_kind(lang, word, args)
+                } else {
+                    texts::unknown_kind(lang, word, first, rest, tz, now)
+                });
+            };
+            let before = format!("{word} {first}");
+            let (starts_at, after) = match time::split_time_prefix(rest, now, tz) {
                 Ok(found) => found,
                 Err(e) => {
-                    return Ok(time_error(
-                        lang,
-                        rest.split(' ')
-                            .take(2)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                            .as_str(),
-                        &e,
-                    ));
+                    return Ok(new_meeting_time_error(lang, tz, now, &before, rest, &e));
                 }
             };
+            let when = rest
+                .get(..rest.len().saturating_sub(after.len()))
+                .unwrap_or_default();
+            let rest = after;
             let mut topic: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
             let mut link = None;
             let mut duration = None;
@@ -125,7 +212,8 @@ pub(super) async fn run(
                 topic.pop();
             }
             if topic.is_empty() {
-                return Ok(usage());
+                let fixed = example(&[&before, when, texts::sample_topic(lang), rest]);
+                return Ok(texts::missing_topic(lang, &fixed));
             }
             let input = NewMeeting {
                 kind,
@@ -156,17 +244,17 @@ pub(super) async fn run(
         },
         CommandKey::Rsvp => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no("").await;
             };
             texts::rsvp_ok(branch, &services.rsvp(&branch.id, no, member).await?)
         }
         CommandKey::Leave => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no(args).await;
             };
             let reason = words.collect::<Vec<_>>().join(" ");
             if reason.is_empty() {
-                return Ok(usage());
+                return Ok(missing_text(lang, word, no, MissingText::Reason));
             }
             let origin = event.origin();
             texts::leave_ok(
@@ -178,11 +266,11 @@ pub(super) async fn run(
         }
         CommandKey::RefuseLeave => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no(args).await;
             };
             let name = words.collect::<Vec<_>>().join(" ");
             if name.is_empty() {
-                return Ok(usage());
+                return Ok(missing_text(lang, word, no, MissingText::Name));
             }
             let origin = event.origin();
             let (m, _) = services.refuse_leave(branch, no, &name, &origin).await?;
@@ -190,28 +278,54 @@ pub(super) async fn run(
         }
         CommandKey::Reschedule => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no(args).await;
             };
             let when = words.collect::<Vec<_>>().join(" ");
-            let starts_at = match time::parse_time(&when, now, branch.timezone) {
+            let before = format!("{word} #{no}");
+            let starts_at = match time::parse_time(&when, now, tz) {
                 Ok(t) => t,
-                Err(e) => return Ok(time_error(lang, &when, &e)),
+                Err(e @ TimeError::Unrecognised(_)) => {
+                    // A time followed by more: show the command without the extra words.
+                    if let Ok((_, extra)) = time::split_time_prefix(&when, now, tz) {
+                        let at = when
+                            .get(..when.len().saturating_sub(extra.len()))
+                            .unwrap_or_default();
+                        return Ok(texts::time_then_extra(
+                            lang,
+                            extra,
+                            &example(&[&before, at]),
+                        ));
+                    }
+                    let slot = TimeSlot {
+                        before: &before,
+                        after: "",
+                    };
+                    return Ok(texts::time_error(lang, tz, now, &when, &e, &slot));
+                }
+                Err(e) => {
+                    let slot = TimeSlot {
+                        before: &before,
+                        after: "",
+                    };
+                    let typed = typed(&e).unwrap_or(&when);
+                    return Ok(texts::time_error(lang, tz, now, typed, &e, &slot));
+                }
             };
-            texts::changed_ok(branch, &services.reschedule(branch, no, starts_at).await?)
+            texts::rescheduled_ok(branch, &services.reschedule(branch, no, starts_at).await?)
         }
         CommandKey::CancelMeeting => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no("").await;
             };
             let origin = event.origin();
-            texts::changed_ok(
+            texts::cancelled_ok(
                 branch,
                 &services.cancel_meeting(branch, no, Some(&origin)).await?,
             )
         }
         CommandKey::OpenCheckin => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no(args).await;
             };
             let mut rest: Vec<&str> = words.collect();
             let minutes = match rest.first().and_then(|w| w.parse::<u32>().ok()) {
@@ -223,23 +337,10 @@ pub(super) async fn run(
             };
             let code = rest.first().copied();
             if rest.len() > 1 {
-                return Ok(usage());
+                return Ok(texts::open_checkin_form(lang, word, no));
             }
             let m = services.open_checkin(branch, no, minutes, code).await?;
-            let until = m
-                .checkin
-                .as_ref()
-                .map_or_else(String::new, |w| crate::texts::when(branch, w.closes_at));
-            match lang {
-                Language::Zh => format!(
-                    "会议 #{no} 签到已开放，至 {until}。成员发送「签到{}」即可。",
-                    if code.is_some() { " 签到码" } else { "" }
-                ),
-                Language::En => format!(
-                    "Check-in for meeting #{no} is open until {until}. Members send \"checkin{}\".",
-                    if code.is_some() { " <code>" } else { "" }
-                ),
-            }
+            texts::checkin_opened(branch, &m, code.is_some())
         }
         CommandKey::CheckIn => {
             let (no, code) = checkin_args(args);
@@ -250,7 +351,7 @@ pub(super) async fn run(
         }
         CommandKey::EndMeeting => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no("").await;
             };
             let origin = event.origin();
             let (m, summary) = services.end_meeting(branch, no, Some(&origin)).await?;
@@ -258,11 +359,11 @@ pub(super) async fn run(
         }
         CommandKey::Minutes => {
             let Some(no) = words.next().and_then(number) else {
-                return Ok(usage());
+                return missing_no(args).await;
             };
             let text = words.collect::<Vec<_>>().join(" ");
             if text.is_empty() {
-                return Ok(usage());
+                return Ok(missing_text(lang, word, no, MissingText::Minutes));
             }
             let origin = event.origin();
             texts::minutes_ok(

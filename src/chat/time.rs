@@ -1,9 +1,13 @@
 //! Time expressions typed by a branch secretary in a group chat.
 //!
 //! This module owns the grammar of the accepted forms (`2026-12-05 19:30`,
-//! `12月5日晚上7点半`, `明天 19:30`, `今晚8点`, `下周三 20:00`, ...), the rules that
-//! settle ambiguous input, and the conversion from the branch's local time zone
-//! to a UTC instant. It never reads the system clock: "now" is always passed in.
+//! `12月5日晚上7点半`, `12.18 19:00`, `明天 19:30`, `今晚8点`, `下周三 20:00`, ...), the
+//! rules that settle ambiguous input, and the conversion from the branch's local time
+//! zone to a UTC instant. It never reads the system clock: "now" is always passed in.
+//!
+//! Errors carry what was typed and, where one can be built, a corrected version of
+//! it (`下周五晚上` → `下周五晚上 19:00`), so that a reply can show the fix in the
+//! sender's own words.
 //!
 //! Input is normalised first: full-width ASCII (digits, `：`, `／`, `－`) becomes
 //! ASCII and every kind of whitespace (including the full-width space) becomes
@@ -11,9 +15,12 @@
 //!
 //! # Grammar
 //! `[date] [period] time`, with optional spaces between the parts:
-//! - date: `2026-12-05`, `2026/12/05` (optionally followed by `T`), `12-05`,
-//!   `12/05`, `[2026年]12月5日` (or `号`), `今天`, `明天`, `后天`, `大后天`, `今晚`,
-//!   `明晚`, `今早`, `明早`, `[本|这|下]周五` (also `星期`, `礼拜`; `日`/`天` is Sunday);
+//! - date: `2026-12-05`, `2026/12/05`, `2026.12.05` (optionally followed by `T`),
+//!   `12-05`, `12/05`, `12.05` (with a dot only for a real month and day, so that
+//!   `19.30` is not a date), `[2026年]12月5日` (or `号`), `今天`, `明天`, `后天`,
+//!   `大后天`, `今晚`, `明晚`, `今早`, `明早`, `[本|这|下]周五` (also `星期`, `礼拜`;
+//!   `日`/`天` is Sunday); `昨天`, `前天`, `昨晚` are read too, only to be refused as
+//!   past;
 //! - period: `凌晨`, `早`, `早上`, `上午`, `中午`, `下午`, `傍晚`, `晚`, `晚上`;
 //! - time: `19:30` (`:00` seconds allowed), `7点`, `7点半`, `7点一刻`, `7点三刻`,
 //!   `7点15分`, `7点15`, `19时30分`; hours, months, days and minutes before
@@ -21,8 +28,8 @@
 //!
 //! # Rules for ambiguous input
 //! - `X点` with no period word: `0点` and 7–23 are taken as written (7–12 are
-//!   morning/noon), 1–6 are [`TimeError::Ambiguous`]. `HH:MM` is a 24-hour
-//!   clock and is never ambiguous.
+//!   morning/noon), 1–6 are [`TimeError::Ambiguous`] (with both readings as
+//!   fixes). `HH:MM` is a 24-hour clock and is never ambiguous.
 //! - Period words: 凌晨 accepts 0–5; 早/早上/上午 accept 0–12 as written;
 //!   中午 accepts 11–14, with 1 and 2 meaning 13 and 14; 下午 adds 12 to 1–11
 //!   and takes 12–23 as written; 傍晚/晚/晚上 add 12 to 5–11 and take 17–23 as
@@ -30,11 +37,13 @@
 //!   so `晚上12点` is refused). An hour that contradicts its period (`上午15点`) is
 //!   [`TimeError::Impossible`].
 //! - A date with no time of day (`明天`, `今晚`) and a time with no date (`19:30`)
-//!   are [`TimeError::Ambiguous`].
-//! - A month-day without a year means its next occurrence within the coming 12
-//!   months (this year, or next year if this year's has passed). If there is
-//!   none (`2月30日`, or `2月29日` when no 29 February falls in the coming 12
-//!   months) it is [`TimeError::Impossible`].
+//!   are [`TimeError::Incomplete`], with the missing part filled in as an example.
+//! - A month-day without a year means this year's if it is still ahead. If it
+//!   passed less than three months ago it is [`TimeError::Past`] (a date just gone
+//!   is a slip, not a meeting a year away); otherwise it is next year's, if that
+//!   falls within the coming 12 months. If there is none (`2月30日`, or `2月29日`
+//!   when no 29 February falls in the coming 12 months) it is
+//!   [`TimeError::Impossible`].
 //! - `周五` is the coming Friday: today if today is Friday and the time is still
 //!   ahead, otherwise next week's. `本周五`/`这周五` is the Friday of this
 //!   calendar week and may be [`TimeError::Past`]; `下周五` is the Friday of the
@@ -52,7 +61,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-/// Why a time expression could not be turned into an instant.
+/// Why a time expression could not be turned into an instant. `typed` is the time
+/// expression as read (full-width forms folded, spaces unified), without what followed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
     /// The input was empty or only whitespace.
@@ -63,28 +73,57 @@ pub enum TimeError {
     #[error("unrecognised time expression: {0:?}")]
     Unrecognised(String),
     /// A well-formed expression naming a date or time that does not exist.
-    #[error("impossible date or time: {0}")]
-    Impossible(String),
-    /// The expression names an instant before "now".
-    #[error("time is in the past")]
-    Past,
-    /// The expression could mean more than one instant, or lacks the date or
-    /// the time of day.
-    #[error("ambiguous time expression: {0}")]
-    Ambiguous(String),
+    #[error("impossible date or time {typed:?}: {detail}")]
+    Impossible { typed: String, detail: String },
+    /// The expression names an instant before "now"; `at` is that instant.
+    #[error("time {typed:?} is in the past")]
+    Past { typed: String, at: DateTime<Utc> },
+    /// The date or the hour (or both) is missing; `fix` is `typed` completed with a
+    /// date or an hour that reads as a time ahead.
+    #[error("time {typed:?} lacks {}", missing(*no_date, *no_hour))]
+    Incomplete {
+        typed: String,
+        fix: String,
+        no_date: bool,
+        no_hour: bool,
+    },
+    /// The hour could mean more than one instant; `fixes` are the readings written
+    /// unambiguously (none when no reading is a safe guess).
+    #[error("ambiguous hour in {typed:?}")]
+    Ambiguous { typed: String, fixes: Vec<String> },
     /// The expression names an instant more than 10 years after "now".
-    #[error("time is more than 10 years ahead")]
+    #[error("time {typed:?} is more than 10 years ahead")]
+    OutOfRange { typed: String },
+}
+
+fn missing(no_date: bool, no_hour: bool) -> &'static str {
+    match (no_date, no_hour) {
+        (true, true) => "a date and an hour",
+        (true, false) => "a date",
+        _ => "an hour",
+    }
+}
+
+/// What the evaluation of a parsed expression found wrong, before it is told with
+/// the typed text.
+#[derive(Debug)]
+enum Fault {
+    Impossible(String),
+    Past(DateTime<Utc>),
+    Incomplete,
+    AmbiguousHour,
+    AmbiguousEvening,
     OutOfRange,
 }
 
 /// A short list of accepted forms, in Chinese, for error replies in the chat.
-pub const ACCEPTED_FORMS_ZH: &str = "支持的时间写法（按支部所在时区）：2026-12-05 19:30、12-05 19:30、\
-12月5日 19:30、2026年12月5日 19:30、12月5日晚上7点半、明天 19:30、后天上午9点、今晚8点、\
+pub const ACCEPTED_FORMS_ZH: &str = "支持的时间写法（按支部所在时区）：12月18日 19:00、\
+12.18 19:00、12/18 19:00、2026-12-18 19:00、12月18日晚上7点半、明天 19:30、后天上午9点、今晚8点、\
 周五 19:30、下周三 20:00。写“X点”时，1至6点请注明上午、下午或晚上。";
 
 /// A short list of accepted forms, in English, for error replies in the chat.
 pub const ACCEPTED_FORMS_EN: &str = "Accepted time forms (in the branch's time zone): \
-2026-12-05 19:30, 12-05 19:30, 12月5日 19:30, 2026年12月5日 19:30, 12月5日晚上7点半, \
+12-18 19:00, 12.18 19:00, 12/18 19:00, 2026-12-18 19:00, 12月18日 19:00, 12月18日晚上7点半, \
 明天 19:30, 后天上午9点, 今晚8点, 周五 19:30, 下周三 20:00. With 点, hours 1-6 need \
 上午/下午/晚上.";
 
@@ -103,7 +142,8 @@ pub fn parse_time(input: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Ut
 /// (`今晚8点学习`); a space before the topic avoids surprises such as
 /// `8点半年总结` being read as 8:30. If no time is found, the error of the
 /// attempt is returned (for example [`TimeError::Past`] for `今天 8:00 学习`
-/// at 10:00, or [`TimeError::Ambiguous`] for `明天 学习`).
+/// at 10:00, or [`TimeError::Incomplete`] for `明天 学习`); [`after_typed`] finds
+/// the rest of `args` after the expression the error names.
 pub fn split_time_prefix(
     args: &str,
     now: DateTime<Utc>,
@@ -113,6 +153,17 @@ pub fn split_time_prefix(
     // Normalisation maps one char to one char, so char positions carry over.
     let byte = args.char_indices().nth(end).map_or(args.len(), |(i, _)| i);
     Ok((at, args.get(byte..).unwrap_or("").trim_start()))
+}
+
+/// What follows a time expression `typed` (from an error of [`split_time_prefix`]) in
+/// the `args` it was read from, with leading whitespace removed.
+pub fn after_typed<'a>(args: &'a str, typed: &str) -> &'a str {
+    // Normalisation maps one char to one char, and `typed` starts where the
+    // leading whitespace ends.
+    let args = args.trim_start();
+    let n = typed.chars().count();
+    let byte = args.char_indices().nth(n).map_or(args.len(), |(i, _)| i);
+    args.get(byte..).unwrap_or("").trim_start()
 }
 
 /// Evaluates the expression at the start of `chars` and returns it with the
@@ -128,13 +179,91 @@ fn parse_leading(
     if c.at_end() {
         return Err(TimeError::Empty);
     }
+    let start = c.pos;
     let expr = parse_expr(&mut c)?;
     let end = c.pos;
     c.skip_ws();
     if whole && !c.at_end() {
         return Err(TimeError::Unrecognised(c.rest()));
     }
-    Ok((evaluate(&expr, now, tz)?, end))
+    let text =
+        |from: usize, to: usize| -> String { chars.get(from..to).unwrap_or(&[]).iter().collect() };
+    let typed = text(start, end);
+    let fault = match evaluate(&expr, now, tz) {
+        Ok(at) => return Ok((at, end)),
+        Err(fault) => fault,
+    };
+    Err(match fault {
+        Fault::Impossible(detail) => TimeError::Impossible { typed, detail },
+        Fault::Past(at) => TimeError::Past { typed, at },
+        Fault::OutOfRange => TimeError::OutOfRange { typed },
+        Fault::Incomplete => {
+            let (no_date, no_hour) = (expr.date.is_none(), expr.clock.is_none());
+            let complete = |hour: &str| {
+                let date = if no_date { "明天 " } else { "" };
+                let hour = if no_hour {
+                    format!(" {hour}")
+                } else {
+                    String::new()
+                };
+                format!("{date}{typed}{hour}")
+            };
+            let hours = sample_hours(expr.period);
+            let fix = hours
+                .iter()
+                .map(|h| complete(h))
+                .find(|fix| resolves(fix, now, tz))
+                .unwrap_or_else(|| complete(hours.first().copied().unwrap_or("19:00")));
+            TimeError::Incomplete {
+                typed,
+                fix,
+                no_date,
+                no_hour,
+            }
+        }
+        Fault::AmbiguousHour => {
+            let before = text(start, expr.clock_at);
+            let before = before.trim_end();
+            let fixes = expr
+                .clock
+                .map_or_else(Vec::new, |Clock { hour, minute, .. }| {
+                    [hour, hour + 12]
+                        .iter()
+                        .map(|h| format!("{before} {h}:{minute:02}").trim_start().to_owned())
+                        .collect()
+                });
+            TimeError::Ambiguous { typed, fixes }
+        }
+        Fault::AmbiguousEvening => TimeError::Ambiguous {
+            typed,
+            fixes: Vec::new(),
+        },
+    })
+}
+
+/// Hours to complete an expression that lacks one, fitting its period word, most
+/// likely first.
+fn sample_hours(period: Option<Period>) -> &'static [&'static str] {
+    match period {
+        None | Some(Period::Evening) => &["19:00", "20:00", "21:00", "22:00"],
+        Some(Period::Afternoon) => &["15:00", "16:00", "17:00"],
+        Some(Period::Noon) => &["12:00", "13:00"],
+        Some(Period::Morning) => &["9:00", "10:00", "11:00"],
+        Some(Period::Dawn) => &["5:00"],
+    }
+}
+
+/// Whether a suggested fix reads as a time ahead (checked without building errors,
+/// so that making a suggestion never recurses).
+fn resolves(text: &str, now: DateTime<Utc>, tz: Tz) -> bool {
+    let chars = normalise(text);
+    let mut c = Cursor { s: &chars, pos: 0 };
+    c.skip_ws();
+    let Ok(expr) = parse_expr(&mut c) else {
+        return false;
+    };
+    c.skip_ws();
+    c.at_end() && evaluate(&expr, now, tz).is_ok()
 }
 
 fn normalise(input: &str) -> Vec<char> {
@@ -168,7 +297,8 @@ enum Week {
 enum DateSpec {
     Full { y: u32, m: u32, d: u32 },
     MonthDay { m: u32, d: u32 },
-    DaysAhead(u64),
+    // Negative for 昨天 and the like, which are always past.
+    DaysAhead(i64),
     // `day` counts from Monday = 0.
     Weekday { week: Week, day: u32 },
 }
@@ -185,9 +315,11 @@ struct Expr {
     date: Option<DateSpec>,
     period: Option<Period>,
     clock: Option<Clock>,
+    // Where the clock starts (or would have), for a fix that rewrites it.
+    clock_at: usize,
 }
 
-const RELATIVE: &[(&str, u64, Option<Period>)] = &[
+const RELATIVE: &[(&str, i64, Option<Period>)] = &[
     ("大后天", 3, None),
     ("后天", 2, None),
     ("今天", 0, None),
@@ -202,6 +334,14 @@ const RELATIVE: &[(&str, u64, Option<Period>)] = &[
     ("明晚", 1, Some(Period::Evening)),
     ("明早上", 1, Some(Period::Morning)),
     ("明早", 1, Some(Period::Morning)),
+    ("大前天", -3, None),
+    ("前天", -2, None),
+    ("昨天", -1, None),
+    ("昨日", -1, None),
+    ("昨晚上", -1, Some(Period::Evening)),
+    ("昨晚", -1, Some(Period::Evening)),
+    ("昨早上", -1, Some(Period::Morning)),
+    ("昨早", -1, Some(Period::Morning)),
 ];
 
 // Longer words first so that 早上 wins over 早.
@@ -339,6 +479,11 @@ fn parse_expr(c: &mut Cursor<'_>) -> Result<Expr, TimeError> {
             PERIODS.iter().find(|(w, _)| c.eat(w)).map(|&(_, p)| p)
         });
     }
+    let clock_at = {
+        let before = c.pos;
+        c.skip_ws();
+        std::mem::replace(&mut c.pos, before)
+    };
     let clock = attempt(c, |c| {
         c.skip_ws();
         parse_clock(c)
@@ -351,6 +496,7 @@ fn parse_expr(c: &mut Cursor<'_>) -> Result<Expr, TimeError> {
         date,
         period,
         clock,
+        clock_at,
     })
 }
 
@@ -412,17 +558,21 @@ fn parse_numeric_date(c: &mut Cursor<'_>) -> Option<DateSpec> {
         .or_else(|| attempt(c, parse_dashed_date))
 }
 
-/// `2026-12-05`, `2026/12/05`, `12-05`, `12/05`, optionally followed by `T`.
+/// `2026-12-05`, `2026/12/05`, `2026.12.05`, `12-05`, `12/05`, `12.05`, optionally
+/// followed by `T`.
 fn parse_dashed_date(c: &mut Cursor<'_>) -> Option<DateSpec> {
     let (a, na) = c.digits()?;
-    let sep = c.eat_one_of("-/")?;
+    let sep = c.eat_one_of("-/.")?;
     let (b, _) = c.digits()?;
+    // A dot also writes decimals and `19.30` for 19:30: it makes a date only of a
+    // real month and day.
+    let plausible = |m: u32, d: u32| sep != '.' || ((1..=12).contains(&m) && (1..=31).contains(&d));
     let spec = if c.peek() == Some(sep) && c.peek_digit_at(1) {
         c.pos += 1;
         let (d, _) = c.digits()?;
-        (na >= 4).then_some(DateSpec::Full { y: a, m: b, d })?
+        (na >= 4 && plausible(b, d)).then_some(DateSpec::Full { y: a, m: b, d })?
     } else {
-        (na <= 2).then_some(DateSpec::MonthDay { m: a, d: b })?
+        (na <= 2 && plausible(a, b)).then_some(DateSpec::MonthDay { m: a, d: b })?
     };
     if matches!(c.peek(), Some('T' | 't')) && c.peek_digit_at(1) {
         c.pos += 1;
@@ -477,51 +627,54 @@ fn parse_clock(c: &mut Cursor<'_>) -> Option<Clock> {
     })
 }
 
-fn evaluate(e: &Expr, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+fn evaluate(e: &Expr, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, Fault> {
     // `naive_local` panics at the edge of chrono's range; a far-off "now" is
     // still no reason to panic.
     let offset = now.with_timezone(&tz).offset().fix();
     let local_now = now
         .naive_utc()
         .checked_add_offset(offset)
-        .ok_or(TimeError::OutOfRange)?;
+        .ok_or(Fault::OutOfRange)?;
     let today = local_now.date();
     let Some(date) = e.date else {
-        return Err(TimeError::Ambiguous("missing date".to_owned()));
+        return Err(Fault::Incomplete);
     };
     // Checked before the time of day so that `99999-01-01` reads as out of range.
     let max_year = i64::from(today.year()) + i64::from(MAX_YEARS_AHEAD);
     if matches!(date, DateSpec::Full { y, .. } if i64::from(y) > max_year) {
-        return Err(TimeError::OutOfRange);
+        return Err(Fault::OutOfRange);
     }
     let Some(clock) = e.clock else {
-        return Err(TimeError::Ambiguous("missing time of day".to_owned()));
+        return Err(Fault::Incomplete);
     };
     let time = resolve_time(e.period, clock)?;
     let day_after = |d: NaiveDate, n: u32| {
         let day = d.checked_add_days(Days::new(n.into()));
-        day.map(|d| d.and_time(time)).ok_or(TimeError::OutOfRange)
+        day.map(|d| d.and_time(time)).ok_or(Fault::OutOfRange)
     };
     let at = match date {
         DateSpec::Full { y, m, d } => {
-            let year = i32::try_from(y).map_err(|_| TimeError::OutOfRange)?;
-            let date = NaiveDate::from_ymd_opt(year, m, d).ok_or_else(|| {
-                TimeError::Impossible(format!("{y:04}-{m:02}-{d:02} does not exist"))
-            })?;
+            let year = i32::try_from(y).map_err(|_| Fault::OutOfRange)?;
+            let date = NaiveDate::from_ymd_opt(year, m, d)
+                .ok_or_else(|| Fault::Impossible(format!("{y:04}-{m:02}-{d:02} does not exist")))?;
             not_past(localise(date.and_time(time), tz)?, now)?
         }
         DateSpec::MonthDay { m, d } => next_month_day(m, d, time, local_now, now, tz)?,
         DateSpec::DaysAhead(n) => {
-            let date = today
-                .checked_add_days(Days::new(n))
-                .ok_or(TimeError::OutOfRange)?;
+            let days = Days::new(n.unsigned_abs());
+            let date = if n < 0 {
+                today.checked_sub_days(days)
+            } else {
+                today.checked_add_days(days)
+            };
+            let date = date.ok_or(Fault::OutOfRange)?;
             not_past(localise(date.and_time(time), tz)?, now)?
         }
         DateSpec::Weekday { week, day } => {
             let cur = today.weekday().num_days_from_monday();
             let monday = today
                 .checked_sub_days(Days::new(cur.into()))
-                .ok_or(TimeError::OutOfRange)?;
+                .ok_or(Fault::OutOfRange)?;
             match week {
                 Week::This => not_past(localise(day_after(monday, day)?, tz)?, now)?,
                 Week::Next => localise(day_after(monday, day + 7)?, tz)?,
@@ -536,12 +689,13 @@ fn evaluate(e: &Expr, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeE
         }
     };
     match now.checked_add_months(Months::new(12 * MAX_YEARS_AHEAD)) {
-        Some(limit) if at > limit => Err(TimeError::OutOfRange),
+        Some(limit) if at > limit => Err(Fault::OutOfRange),
         _ => Ok(at),
     }
 }
 
-/// The next occurrence of a month-day within the coming 12 months.
+/// A month-day: this year's if still ahead, past if it went by within the last three
+/// months, else next year's within the coming 12 months.
 fn next_month_day(
     m: u32,
     d: u32,
@@ -549,14 +703,18 @@ fn next_month_day(
     local_now: NaiveDateTime,
     now: DateTime<Utc>,
     tz: Tz,
-) -> Result<DateTime<Utc>, TimeError> {
+) -> Result<DateTime<Utc>, Fault> {
     let latest = local_now.checked_add_months(Months::new(12));
+    let recent = local_now.checked_sub_months(Months::new(3));
     let year = local_now.date().year();
     for y in [year, year + 1] {
         let Some(naive) = NaiveDate::from_ymd_opt(y, m, d).map(|d| d.and_time(time)) else {
             continue;
         };
         if naive < local_now {
+            if recent.is_some_and(|r| naive >= r) {
+                return Err(Fault::Past(localise(naive, tz)?));
+            }
             continue;
         }
         if latest.is_some_and(|l| naive > l) {
@@ -567,29 +725,26 @@ fn next_month_day(
             return Ok(at);
         }
     }
-    Err(TimeError::Impossible(format!(
+    Err(Fault::Impossible(format!(
         "month {m} day {d} does not occur within the next 12 months"
     )))
 }
 
 /// Turns an hour written with an optional period word into a 24-hour time.
-fn resolve_time(period: Option<Period>, clock: Clock) -> Result<NaiveTime, TimeError> {
+fn resolve_time(period: Option<Period>, clock: Clock) -> Result<NaiveTime, Fault> {
     let Clock {
         hour: h,
         minute: m,
         colon,
     } = clock;
-    let invalid = || TimeError::Impossible(format!("{h}:{m:02} is not a time of day"));
+    let invalid = || Fault::Impossible(format!("{h}:{m:02} is not a time of day"));
     if h > 23 || m > 59 {
         return Err(invalid());
     }
     let h24 = match period {
         None if colon || h == 0 || h >= 7 => h,
-        None => {
-            return Err(TimeError::Ambiguous(format!(
-                "hour {h} without a period word could be morning or afternoon"
-            )));
-        }
+        // Hours 1-6 could be morning or afternoon.
+        None => return Err(Fault::AmbiguousHour),
         Some(Period::Dawn) if h <= 5 => h,
         Some(Period::Morning) if h <= 12 => h,
         Some(Period::Noon) if (11..=14).contains(&h) => h,
@@ -598,28 +753,25 @@ fn resolve_time(period: Option<Period>, clock: Clock) -> Result<NaiveTime, TimeE
         Some(Period::Afternoon) if h >= 12 => h,
         Some(Period::Evening) if (5..=11).contains(&h) => h + 12,
         Some(Period::Evening) if h >= 17 => h,
-        Some(Period::Evening) if h <= 4 || h == 12 => {
-            return Err(TimeError::Ambiguous(format!(
-                "evening hour {h} could mean after midnight"
-            )));
-        }
+        // An evening hour of 12 or 0-4 could mean after midnight.
+        Some(Period::Evening) if h <= 4 || h == 12 => return Err(Fault::AmbiguousEvening),
         Some(p) => {
-            return Err(TimeError::Impossible(format!("hour {h} contradicts {p:?}")));
+            return Err(Fault::Impossible(format!("hour {h} contradicts {p:?}")));
         }
     };
     NaiveTime::from_hms_opt(h24, m, 0).ok_or_else(invalid)
 }
 
-fn localise(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+fn localise(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, Fault> {
     tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| TimeError::Impossible(format!("{naive} does not exist in {tz} (DST gap)")))
+        .ok_or_else(|| Fault::Impossible(format!("{naive} does not exist in {tz} (DST gap)")))
 }
 
-fn not_past(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
+fn not_past(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Fault> {
     if at < now {
-        Err(TimeError::Past)
+        Err(Fault::Past(at))
     } else {
         Ok(at)
     }
@@ -647,7 +799,10 @@ mod tests {
         match r {
             Ok(t) if utc => t.format("UTC %Y-%m-%d %H:%M").to_string(),
             Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-            Err(e) => format!("Err:{}", format!("{e:?}").split('(').next().unwrap_or("")),
+            Err(e) => format!(
+                "Err:{}",
+                format!("{e:?}").split(['(', ' ']).next().unwrap_or("")
+            ),
         }
     }
 
@@ -659,7 +814,18 @@ mod tests {
         ("2026-12-05T19:30", N, SH, "2026-12-05 19:30"),
         ("12-05 19:30", N, SH, "2026-12-05 19:30"),
         ("12/05 19:30", N, SH, "2026-12-05 19:30"),
-        ("12-01 09:00", N, SH, "2027-12-01 09:00"),
+        ("12-01 09:00", N, SH, "Err:Past"),
+        ("11-30 19:00", N, SH, "Err:Past"),
+        ("9-01 19:00", N, SH, "Err:Past"),
+        ("8-31 19:00", N, SH, "2027-08-31 19:00"),
+        ("12.18 19:00", N, SH, "2026-12-18 19:00"),
+        ("12/18 19:00", N, SH, "2026-12-18 19:00"),
+        ("12.18晚上7点", N, SH, "2026-12-18 19:00"),
+        ("2026.12.18 19:00", N, SH, "2026-12-18 19:00"),
+        ("１２．１８　１９：００", N, SH, "2026-12-18 19:00"),
+        ("19.30", N, SH, "Err:Unrecognised"),
+        ("13.01 19:00", N, SH, "Err:Unrecognised"),
+        ("12.32 19:00", N, SH, "Err:Unrecognised"),
         ("2026-11-30 19:30", N, SH, "Err:Past"),
         ("2026-12-01 09:59", N, SH, "Err:Past"),
         // Chinese dates and hours.
@@ -692,6 +858,10 @@ mod tests {
         ("明天早上8点", N, SH, "2026-12-02 08:00"),
         ("今天 8:00", N, SH, "Err:Past"),
         ("今晚8点", "2026-12-06 00:30", SH, "2026-12-06 20:00"),
+        ("昨天 19:00", N, SH, "Err:Past"),
+        ("昨晚8点", N, SH, "Err:Past"),
+        ("前天 9:00", N, SH, "Err:Past"),
+        ("大前天 9:00", N, SH, "Err:Past"),
         // Weekdays (N is a Tuesday).
         ("周五 19:30", N, SH, "2026-12-04 19:30"),
         ("星期五 19:30", N, SH, "2026-12-04 19:30"),
@@ -707,7 +877,8 @@ mod tests {
         ("本周一 9:00", N, SH, "Err:Past"),
         ("下周三 20:00", YE, SH, "2027-01-06 20:00"),
         ("1月3日 10:00", YE, SH, "2027-01-03 10:00"),
-        ("12-28 09:00", YE, SH, "2027-12-28 09:00"),
+        ("12-28 09:00", YE, SH, "Err:Past"),
+        ("12-29 09:00", YE, SH, "2026-12-29 09:00"),
         // Period words and minute forms.
         ("明天凌晨3点", N, SH, "2026-12-02 03:00"),
         ("明天中午12点", N, SH, "2026-12-02 12:00"),
@@ -730,7 +901,7 @@ mod tests {
         ("2028-02-29 10:00", N, SH, "2028-02-29 10:00"),
         ("2月29日 10:00", N, SH, "Err:Impossible"),
         ("2月29日 10:00", "2027-12-01 10:00", SH, "2028-02-29 10:00"),
-        ("2月29日 10:00", "2028-03-01 10:00", SH, "Err:Impossible"),
+        ("2月29日 10:00", "2028-03-01 10:00", SH, "Err:Past"),
         ("2月29日 10:00", "2027-01-15 10:00", SH, "Err:Impossible"),
         ("13月1日 10:00", N, SH, "Err:Impossible"),
         ("明天 25:00", N, SH, "Err:Impossible"),
@@ -740,9 +911,10 @@ mod tests {
         ("２０２６－１２－０５　１９：３０", N, SH, "2026-12-05 19:30"),
         ("　明天 ８点", N, SH, "2026-12-02 08:00"),
         // Incomplete, unsupported and garbage input.
-        ("明天", N, SH, "Err:Ambiguous"),
-        ("今晚", N, SH, "Err:Ambiguous"),
-        ("19:30", N, SH, "Err:Ambiguous"),
+        ("明天", N, SH, "Err:Incomplete"),
+        ("今晚", N, SH, "Err:Incomplete"),
+        ("下周五晚上", N, SH, "Err:Incomplete"),
+        ("19:30", N, SH, "Err:Incomplete"),
         ("下下周三 20:00", N, SH, "Err:Unrecognised"),
         ("下下周", N, SH, "Err:Unrecognised"),
         ("下周", N, SH, "Err:Unrecognised"),
@@ -797,7 +969,7 @@ mod tests {
             ("１２月５日　１９：３０　学习", "2026-12-05 19:30", "学习"),
             ("周五 19:30 3楼会议室", "2026-12-04 19:30", "3楼会议室"),
             ("下周三 20:00", "2026-12-09 20:00", ""),
-            ("明天 学习", "Err:Ambiguous", ""),
+            ("明天 学习", "Err:Incomplete", ""),
             ("今天 8:00 学习", "Err:Past", ""),
             ("2月30日 10:00 学习", "Err:Impossible", ""),
             ("学习 明天 19:30", "Err:Unrecognised", ""),
@@ -827,16 +999,153 @@ mod tests {
 
     #[test]
     fn error_messages_are_english() {
-        assert_eq!(TimeError::Past.to_string(), "time is in the past");
+        let typed = "昨天 19:00".to_owned();
+        let past = TimeError::Past {
+            typed,
+            at: at(N, SH),
+        };
+        assert_eq!(past.to_string(), "time \"昨天 19:00\" is in the past");
+        let far = TimeError::OutOfRange {
+            typed: "2040-01-01 10:00".to_owned(),
+        };
         assert_eq!(
-            TimeError::OutOfRange.to_string(),
-            "time is more than 10 years ahead"
+            far.to_string(),
+            "time \"2040-01-01 10:00\" is more than 10 years ahead"
+        );
+    }
+
+    fn incomplete(typed: &str, fix: &str, no_date: bool, no_hour: bool) -> TimeError {
+        TimeError::Incomplete {
+            typed: typed.to_owned(),
+            fix: fix.to_owned(),
+            no_date,
+            no_hour,
+        }
+    }
+
+    #[test]
+    fn a_missing_part_is_filled_in_with_what_was_typed() {
+        let now = at(N, SH);
+        let cases = [
+            (
+                "下周五晚上",
+                incomplete("下周五晚上", "下周五晚上 19:00", false, true),
+            ),
+            (
+                "下周五下午",
+                incomplete("下周五下午", "下周五下午 15:00", false, true),
+            ),
+            ("明早", incomplete("明早", "明早 9:00", false, true)),
+            (
+                "12月18日",
+                incomplete("12月18日", "12月18日 19:00", false, true),
+            ),
+            ("12.18", incomplete("12.18", "12.18 19:00", false, true)),
+            ("19:30", incomplete("19:30", "明天 19:30", true, false)),
+            (
+                "晚上7点",
+                incomplete("晚上7点", "明天 晚上7点", true, false),
+            ),
+            ("晚上", incomplete("晚上", "明天 晚上 19:00", true, true)),
+            (
+                "　下周五　晚上　",
+                incomplete("下周五 晚上", "下周五 晚上 19:00", false, true),
+            ),
+        ];
+        for (input, want) in cases {
+            let got = parse_time(input, now, SH);
+            assert_eq!(got, Err(want.clone()), "{input:?}");
+            if let TimeError::Incomplete { fix, .. } = want {
+                assert!(parse_time(&fix, now, SH).is_ok(), "the fix reads: {fix:?}");
+            }
+        }
+        // Late in the evening the hour offered for today is one still ahead.
+        let late = at("2026-12-01 21:30", SH);
+        assert_eq!(
+            parse_time("今天", late, SH),
+            Err(incomplete("今天", "今天 22:00", false, true))
+        );
+    }
+
+    #[test]
+    fn inside_a_command_the_error_names_the_time_and_what_follows_it() {
+        let args = "12月18日 党史学习 90分钟";
+        let err = split_time_prefix(args, at(N, SH), SH).err();
+        assert_eq!(
+            err,
+            Some(incomplete("12月18日", "12月18日 19:00", false, true))
+        );
+        assert_eq!(after_typed(args, "12月18日"), "党史学习 90分钟");
+        let args = "　下周五晚上党史学习";
+        let Err(TimeError::Incomplete { typed, fix, .. }) = split_time_prefix(args, at(N, SH), SH)
+        else {
+            panic!("incomplete expected");
+        };
+        assert_eq!(
+            (typed.as_str(), fix.as_str()),
+            ("下周五晚上", "下周五晚上 19:00")
+        );
+        assert_eq!(after_typed(args, &typed), "党史学习");
+        assert_eq!(after_typed("明天", "明天"), "");
+        assert_eq!(after_typed("", "明天"), "");
+    }
+
+    #[test]
+    fn a_past_time_carries_the_instant_it_names() {
+        let now = at(N, SH);
+        for (input, local) in [
+            ("昨天 19:00", "2026-11-30 19:00"),
+            ("昨晚8点", "2026-11-30 20:00"),
+            ("今天 8:00", "2026-12-01 08:00"),
+            ("11.30 19:00", "2026-11-30 19:00"),
+            ("本周一 9:00", "2026-11-30 09:00"),
+        ] {
+            assert_eq!(
+                parse_time(input, now, SH),
+                Err(TimeError::Past {
+                    typed: input.to_owned(),
+                    at: at(local, SH)
+                }),
+                "{input:?}"
+            );
+        }
+        let got = split_time_prefix("昨天 19:00 党史学习", now, SH);
+        assert_eq!(
+            got,
+            Err(TimeError::Past {
+                typed: "昨天 19:00".to_owned(),
+                at: at("2026-11-30 19:00", SH)
+            })
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_hour_offers_both_readings_in_24_hours() {
+        let now = at(N, SH);
+        let ambiguous = |typed: &str, fixes: &[&str]| {
+            Err(TimeError::Ambiguous {
+                typed: typed.to_owned(),
+                fixes: fixes.iter().map(|f| (*f).to_owned()).collect(),
+            })
+        };
+        assert_eq!(
+            parse_time("明天 5点", now, SH),
+            ambiguous("明天 5点", &["明天 5:00", "明天 17:00"])
+        );
+        assert_eq!(
+            parse_time("12月5日3点半", now, SH),
+            ambiguous("12月5日3点半", &["12月5日 3:30", "12月5日 15:30"])
+        );
+        // After midnight or at noon: no reading is a safe guess.
+        assert_eq!(
+            parse_time("明天晚上12点", now, SH),
+            ambiguous("明天晚上12点", &[])
         );
     }
 
     #[test]
     fn fuzz_never_panics() {
-        let alphabet: Vec<char> = "0123456789０１９月日号点半分刻:：-/T 　周下今明后晚上午早凌晨中傍年星期礼拜一三五七十两天😀🎉"
+        let alphabet: Vec<char> = "0123456789０１９月日号点半分刻:：-/.T 　周下今明后昨前晚上午早凌晨中傍年星期礼拜一三五七十两天😀🎉"
             .chars()
             .collect();
         // Whole fragments make the loop reach the deeper paths, not just the
@@ -850,6 +1159,8 @@ mod tests {
             "7点半",
             "2026-12-05",
             "晚上",
+            "12.18",
+            "昨天",
         ];
         let len = alphabet.len() as u64;
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
@@ -872,8 +1183,21 @@ mod tests {
             }
             for tz in [SH, BER] {
                 parsed += usize::from(parse_time(&s, now, tz).is_ok());
-                if let Ok((_, rest)) = split_time_prefix(&s, now, tz) {
-                    assert!(s.ends_with(rest), "{s:?} -> {rest:?}");
+                match split_time_prefix(&s, now, tz) {
+                    Ok((_, rest)) => assert!(s.ends_with(rest), "{s:?} -> {rest:?}"),
+                    Err(
+                        TimeError::Past { typed, .. }
+                        | TimeError::Incomplete { typed, .. }
+                        | TimeError::Impossible { typed, .. }
+                        | TimeError::Ambiguous { typed, .. }
+                        | TimeError::OutOfRange { typed },
+                    ) => {
+                        // `typed` is where the input starts, and the rest follows it.
+                        let read: String = normalise(s.trim_start()).into_iter().collect();
+                        assert!(read.starts_with(&typed), "{s:?} -> {typed:?}");
+                        assert!(s.ends_with(after_typed(&s, &typed)), "{s:?}");
+                    }
+                    Err(_) => {}
                 }
             }
         }

@@ -6,7 +6,7 @@
 
 use super::{Result, Services, branches::ChatContext};
 use crate::{
-    domain::chat::Sender,
+    domain::chat::{ChatKind, Sender},
     domain::{BranchId, Role, chat::ChatRef},
     store::{
         dedup::{Claim, ClaimToken},

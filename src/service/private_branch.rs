@@ -7,9 +7,12 @@
 use std::time::Duration;
 
 use super::{Result, Services};
-use crate::domain::{
-    Branch, BranchId,
-    chat::{ChatKind, Sender},
+use crate::{
+    domain::{
+        Branch, BranchId,
+        chat::{ChatKind, Sender},
+    },
+    store::inbound::{Entry, Located},
 };
 
 /// How long a private chat's chosen branch is remembered after its last use: long enough that
@@ -142,7 +145,17 @@ impl Services {
     async fn linked_branches(&self, sender: &Sender, ids: &[BranchId]) -> Result<Vec<Branch>> {
         let mut linked = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some((branch, Some(_))) = self.store.branch_context(id, sender).await? {
+            // A private sender's branch comes from Redis's own index: nothing to check.
+            let at = Located {
+                branch: id,
+                check: false,
+            };
+            if let Entry::Bound {
+                branch,
+                member: Some(_),
+                ..
+            } = self.store.branch_context(at, sender).await?
+            {
                 linked.push(branch);
             }
         }

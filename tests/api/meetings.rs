@@ -188,6 +188,10 @@ async fn a_meeting_lives_from_announcement_to_minutes() {
 
     // The end: counts and quorum in the group, names of the absent in the committee chat only.
     let ended = app.say1(SEC, "结束会议 #1").await;
+    assert_eq!(
+        ended.lines().next(),
+        Some("会议 #1 已结束：支部党员大会「学习二十大精神」。")
+    );
     assert!(
         ended.contains("应到 4 人") && ended.contains("实到 3 人") && ended.contains("缺席 1 人"),
         "{ended}"
@@ -209,8 +213,10 @@ async fn a_meeting_lives_from_announcement_to_minutes() {
     assert!(app.say1(ZHANG, "签到 #1").await.contains("已取消或已结束"));
 
     // Reschedule and cancel move and remove what is planned, and tell the group.
-    assert!(app.say1(SEC, "改期 #2 后天 20:00").await.contains("已更新"));
-    assert!(app.say1(SEC, "取消会议 #3").await.contains("已更新"));
+    let moved = app.say1(SEC, "改期 #2 后天 20:00").await;
+    assert!(moved.starts_with("会议 #2 已改期至 "), "{moved}");
+    let cancelled = app.say1(SEC, "取消会议 #3").await;
+    assert!(cancelled.starts_with("会议 #3 已取消："), "{cancelled}");
     app.eventually(5, "moved and cancelled told", || async {
         let g = app.mailbox("demo", "g1").await;
         g.iter().any(|t| t.contains("【改期】")) && g.iter().any(|t| t.contains("【取消】"))
@@ -248,10 +254,9 @@ async fn members_cannot_run_meetings_and_bad_input_is_refused() {
             .contains("支部党员大会"),
         "lists the kinds"
     );
-    assert!(
-        app.say1(SEC, "新建会议 支委会 明天 19:30")
-            .await
-            .contains("格式不对"),
+    assert_eq!(
+        app.say1(SEC, "新建会议 支委会 明天 19:30").await,
+        "缺少会议主题，例如：新建会议 支委会 明天 19:30 党史学习",
         "a topic is required"
     );
     assert!(
@@ -260,12 +265,180 @@ async fn members_cannot_run_meetings_and_bad_input_is_refused() {
             .contains("不存在")
     );
     assert!(app.say1(SEC, "结束会议 #99").await.contains("没有会议 #99"));
-    assert!(app.say1(ZHANG, "参加 三").await.contains("格式不对"));
+    assert_eq!(
+        app.say1(ZHANG, "参加 三").await,
+        "缺少会议编号，例如：参加 #1（发送「会议」查看编号）"
+    );
     assert!(app.say1(ZHANG, "签到").await.contains("没有开放签到"));
     // A code of three digits would read as a meeting's number (`签到 12` is meeting #12).
     app.say1(SEC, "新建会议 支委会 明天 19:30 学习").await;
     let short = app.say1(SEC, "开始签到 #1 10 123").await;
     assert!(short.contains("签到码需 4 到 16 个字符"), "{short}");
+}
+
+/// Keys every message touches, refused or not (its dedup record, the rate limits).
+const PER_MESSAGE: &[&str] = &[":dedup:", ":lim:"];
+
+/// The first line of a reply.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn replies_name_the_meeting_and_its_new_state_and_errors_show_the_fix_in_the_senders_words() {
+    let app = spawn_app().await;
+    // Wednesday 4 December 2030, 10:00 in Shanghai: every date below is a literal.
+    let start = chrono::DateTime::parse_from_rfc3339("2030-12-04T10:00:00+08:00").unwrap();
+    app.clock
+        .advance(start.with_timezone(&chrono::Utc) - app.clock.now());
+    let id = branch(&app).await;
+
+    let created = app.say1(SEC, "新建会议 党课 12月18日 19:00 党史学习").await;
+    assert_eq!(
+        created,
+        "会议 #1 已创建：党课「党史学习」，12月18日（周三）19:00。各群已通知。\n\
+         改期发送「改期 #1 12月25日 19:00」，取消发送「取消会议 #1」。"
+    );
+    // The dotted and slashed month-day forms.
+    let created = app.say1(SEC, "新建会议 支委会 12.10 19:30 研究工作").await;
+    assert_eq!(
+        first_line(&created),
+        "会议 #2 已创建：支委会「研究工作」，12月10日（周二）19:30。各群已通知。"
+    );
+    assert_eq!(
+        app.say1(SEC, "改期 #1 12/20 19:00").await,
+        "会议 #1 已改期至 12月20日（周五）19:00：党课「党史学习」。各群已通知。"
+    );
+    assert_eq!(
+        app.say1(SEC, "取消会议 #2").await,
+        "会议 #2 已取消：支委会「研究工作」（原定 12月10日（周二）19:30）。各群已通知。"
+    );
+
+    // The other meeting commands: the first line names the meeting and what became of it.
+    for (who, command, first) in [
+        (
+            ZHANG,
+            "参加 #1",
+            "会议 #1 已报名：党课「党史学习」，12月20日（周五）19:00。",
+        ),
+        (
+            LI,
+            "请假 #1 出差在外地",
+            "会议 #1 的请假已提交：党课「党史学习」。书记会收到通知，理由只给书记看。",
+        ),
+        (
+            SEC,
+            "驳回请假 #1 李四",
+            "会议 #1 的该项请假已驳回：党课「党史学习」。已私下告知本人。",
+        ),
+        (
+            SEC,
+            "开始签到 #1 30",
+            "会议 #1 签到已开放，至 12月4日（周三）10:30：党课「党史学习」。",
+        ),
+        (
+            SEC,
+            "会议记录 #1 学习了第一章",
+            "会议 #1 的会议记录已添加（共 1 条）：党课「党史学习」。",
+        ),
+    ] {
+        let reply = app.say1(who, command).await;
+        assert_eq!(first_line(&reply), first, "{command}");
+    }
+
+    // Errors: what is missing or wrong, and the command to send, in the sender's words.
+    // Reading the schedule builds the meeting indexes once; a refusal may read them too.
+    assert!(app.say1(SEC, "会议").await.contains("#1"));
+    app.quiet().await;
+    let before = app.redis_state(PER_MESSAGE).await;
+    for (command, answer) in [
+        (
+            "新建会议 党课 12月18日 党史学习",
+            "缺少几点，例如：新建会议 党课 12月18日 19:00 党史学习",
+        ),
+        (
+            "新建会议 党课 下周五晚上 党史学习",
+            "缺少几点，例如：新建会议 党课 下周五晚上 19:00 党史学习",
+        ),
+        (
+            "新建会议 党课 19:00 党史学习",
+            "缺少日期，例如：新建会议 党课 明天 19:00 党史学习",
+        ),
+        (
+            "新建会议 党课 党史学习 12月18日 19:00",
+            "时间要写在类型后面、主题前面，例如：新建会议 党课 12月18日 19:00 党史学习",
+        ),
+        (
+            "新建会议 党课 昨天 19:00 补课",
+            "昨天 19:00（12月3日）已经过去，请给一个将来的时间。",
+        ),
+        (
+            "新建会议 党课 12月18日 5点 党史学习",
+            "「12月18日 5点」是上午还是下午？请用 24 小时制，例如：新建会议 党课 12月18日 5:00 党史学习，或 新建会议 党课 12月18日 17:00 党史学习",
+        ),
+        (
+            "新建会议 座谈会 12月18日 19:00 交流心得",
+            "没有「座谈会」这种会议类型。可选类型：支部党员大会、支委会、党小组会、党课、主题党日、组织生活会、民主评议党员、其他会议。\n\
+             例如：新建会议 其他会议 12月18日 19:00 交流心得",
+        ),
+        (
+            "新建会议 12月18日 19:00 党史学习",
+            "缺少会议类型（支部党员大会、支委会、党小组会、党课、主题党日、组织生活会、民主评议党员、其他会议），\
+             例如：新建会议 支部党员大会 12月18日 19:00 党史学习",
+        ),
+        ("改期 #1", "缺少时间，例如：改期 #1 12月11日 19:00"),
+        ("改期 #1 明天", "缺少几点，例如：改期 #1 明天 19:00"),
+        (
+            "改期 #1 昨天 19:00",
+            "昨天 19:00（12月3日）已经过去，请给一个将来的时间。",
+        ),
+        (
+            "改期 #1 明天 19:30 开会",
+            "「开会」不是时间；改期只写新的时间，例如：改期 #1 明天 19:30",
+        ),
+        (
+            "改期 明天 19:00",
+            "缺少会议编号，例如：改期 #1 明天 19:00（发送「会议」查看编号）",
+        ),
+    ] {
+        let reply = app.say1(SEC, command).await;
+        assert_eq!(reply, answer, "{command}");
+        assert!(!reply.contains('<'), "no grammar placeholder: {reply}");
+    }
+    app.quiet().await;
+    app.assert_redis_unchanged(&before, PER_MESSAGE, "a refused meeting command")
+        .await;
+    assert!(app.say1(SEC, "会议 #3").await.contains("没有会议 #3"));
+
+    // English branches read the same, with English words around the typed values.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/branches/{id}"),
+            Some(json!({"language": "en"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for (command, answer) in [
+        (
+            "reschedule #1 12-27 19:00",
+            "Meeting #1 moved to Fri 27 Dec 19:00: party lesson \"党史学习\". Every chat was told.",
+        ),
+        (
+            "reschedule #1",
+            "The time is missing; for example: reschedule #1 12-11 19:00",
+        ),
+        (
+            "new-meeting lesson 12-18 Party history",
+            "The hour is missing; for example: new-meeting lesson 12-18 19:00 Party history",
+        ),
+        (
+            "cancel-meeting #1",
+            "Meeting #1 cancelled: party lesson \"党史学习\" (was Fri 27 Dec 19:00). Every chat was told.",
+        ),
+    ] {
+        assert_eq!(app.say1(SEC, command).await, answer, "{command}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,9 +1,11 @@
 //! Meeting texts, proactive (announcements, reminders) and replies. Leave reasons and the
 //! names of absentees appear only in texts meant for the committee or the secretary.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono_tz::Tz;
 
 use crate::{
+    chat::time::TimeError,
     domain::{
         Branch, Language, Member,
         meeting::{Attendance, Intent, Meeting, MeetingKind, Outcome, Standing, Summary},
@@ -11,17 +13,328 @@ use crate::{
     service::meetings::{CheckinOutcome, CheckinResult},
 };
 
-use crate::texts::{announcement, title, title_of, when, when_in};
+use crate::texts::{announcement, title_of, when, when_in};
 
-/// Reply: created (the group was told separately).
-pub fn created(branch: &Branch, m: &Meeting) -> String {
-    let (t, at, no) = (title(branch, m), when(branch, m.starts_at), m.no);
+/// What a meeting is, after its number: `党课「党史学习」` / `party lesson "Party history"`.
+fn about(branch: &Branch, m: &Meeting) -> String {
+    let (kind, topic) = (m.kind.label(branch.language), &m.topic);
     match branch.language {
+        Language::Zh => format!("{kind}「{topic}」"),
+        Language::En => format!("{kind} \"{topic}\""),
+    }
+}
+
+/// A local time written as the time parser reads it: `12月25日 19:00` / `12-25 19:00`.
+fn typed_time(lang: Language, local: NaiveDateTime) -> String {
+    let (m, d, h, min) = (local.month(), local.day(), local.hour(), local.minute());
+    match lang {
+        Language::Zh => format!("{m}月{d}日 {h}:{min:02}"),
+        Language::En => format!("{m}-{d} {h}:{min:02}"),
+    }
+}
+
+/// A time to put in an example: a week after `now`, at 19:00, in the branch's zone.
+pub fn sample_time(lang: Language, tz: Tz, now: DateTime<Utc>) -> String {
+    let day = now.with_timezone(&tz).date_naive();
+    let day = day.checked_add_days(Days::new(7)).unwrap_or(day);
+    typed_time(lang, day.and_hms_opt(19, 0, 0).unwrap_or_default())
+}
+
+/// The word a kind is typed with in examples (the English label has spaces).
+pub fn kind_word(lang: Language, kind: MeetingKind) -> &'static str {
+    match lang {
+        Language::Zh => kind.label(lang),
+        Language::En => match kind {
+            MeetingKind::GeneralAssembly => "general",
+            MeetingKind::Committee => "committee",
+            MeetingKind::Group => "group",
+            MeetingKind::Lesson => "lesson",
+            MeetingKind::ThemeDay => "themeday",
+            MeetingKind::LifeMeeting => "life",
+            MeetingKind::Appraisal => "appraisal",
+            MeetingKind::Other => "other",
+        },
+    }
+}
+
+fn kind_list(lang: Language) -> String {
+    let words: Vec<&str> = MeetingKind::ALL
+        .iter()
+        .map(|k| kind_word(lang, *k))
+        .collect();
+    match lang {
+        Language::Zh => words.join("、"),
+        Language::En => words.join(", "),
+    }
+}
+
+/// A command to send, from its parts; empty parts leave no double space.
+pub fn example(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where a time was typed in a command: the command before it and what followed it, so that
+/// a fix reads as the whole command to send again.
+pub struct TimeSlot<'a> {
+    /// `新建会议 党课`, `改期 #7`.
+    pub before: &'a str,
+    /// What followed the time (the topic, length, link); empty for `改期`.
+    pub after: &'a str,
+}
+
+/// A time the parser refused, with the fix written in the sender's own words.
+pub fn time_error(
+    lang: Language,
+    tz: Tz,
+    now: DateTime<Utc>,
+    input: &str,
+    e: &TimeError,
+    slot: &TimeSlot<'_>,
+) -> String {
+    let with = |time: &str| example(&[slot.before, time, slot.after]);
+    let sample = with(&sample_time(lang, tz, now));
+    match e {
+        TimeError::Empty => match lang {
+            Language::Zh => format!("缺少时间，例如：{sample}"),
+            Language::En => format!("The time is missing; for example: {sample}"),
+        },
+        TimeError::Unrecognised(_) => match lang {
+            Language::Zh => format!(
+                "无法识别时间「{input}」，例如：{sample}\n支持的写法如 12月18日 19:00、12.18 19:00、明天 19:30、下周五晚上7点。"
+            ),
+            Language::En => format!(
+                "\"{input}\" is not a time I can read; for example: {sample}\nForms such as 12-18 19:00, 12.18 19:00, 明天 19:30 (tomorrow), 下周五晚上7点 (next Friday 7 pm)."
+            ),
+        },
+        TimeError::Past { typed, at } => {
+            let local = at.with_timezone(&tz);
+            let this_year = now.with_timezone(&tz).year() == local.year();
+            let (y, m, d) = (local.year(), local.month(), local.day());
+            match (lang, this_year) {
+                (Language::Zh, true) => {
+                    format!("{typed}（{m}月{d}日）已经过去，请给一个将来的时间。")
+                }
+                (Language::Zh, false) => {
+                    format!("{typed}（{y}年{m}月{d}日）已经过去，请给一个将来的时间。")
+                }
+                (Language::En, true) => format!(
+                    "{typed} ({}) has passed; please give a time ahead.",
+                    local.format("%-d %b")
+                ),
+                (Language::En, false) => format!(
+                    "{typed} ({}) has passed; please give a time ahead.",
+                    local.format("%-d %b %Y")
+                ),
+            }
+        }
+        TimeError::Incomplete {
+            fix,
+            no_date,
+            no_hour,
+            ..
+        } => {
+            let fixed = with(fix);
+            match (lang, no_date, no_hour) {
+                (Language::Zh, true, true) => format!("缺少日期和几点，例如：{fixed}"),
+                (Language::Zh, true, false) => format!("缺少日期，例如：{fixed}"),
+                (Language::Zh, false, _) => format!("缺少几点，例如：{fixed}"),
+                (Language::En, true, true) => {
+                    format!("The date and the hour are missing; for example: {fixed}")
+                }
+                (Language::En, true, false) => {
+                    format!("The date is missing; for example: {fixed}")
+                }
+                (Language::En, false, _) => format!("The hour is missing; for example: {fixed}"),
+            }
+        }
+        TimeError::Ambiguous { typed, fixes } => match fixes.as_slice() {
+            [early, late, ..] => {
+                let (early, late) = (with(early), with(late));
+                match lang {
+                    Language::Zh => format!(
+                        "「{typed}」是上午还是下午？请用 24 小时制，例如：{early}，或 {late}"
+                    ),
+                    Language::En => format!(
+                        "Is \"{typed}\" morning or afternoon? Use the 24-hour clock, for example: {early}, or {late}"
+                    ),
+                }
+            }
+            _ => match lang {
+                Language::Zh => format!(
+                    "「{typed}」可能指午夜之后，请用 24 小时制写明日期和钟点，例如：{sample}"
+                ),
+                Language::En => format!(
+                    "\"{typed}\" may mean after midnight; write the date and a 24-hour time, for example: {sample}"
+                ),
+            },
+        },
+        TimeError::Impossible { typed, .. } => match lang {
+            Language::Zh => format!("时间「{typed}」不存在，请核对日期和钟点，例如：{sample}"),
+            Language::En => format!(
+                "\"{typed}\" does not exist; check the date and the hour, for example: {sample}"
+            ),
+        },
+        TimeError::OutOfRange { typed } => match lang {
+            Language::Zh => format!("时间「{typed}」超出 10 年，太远了，例如：{sample}"),
+            Language::En => {
+                format!("\"{typed}\" is more than 10 years ahead; for example: {sample}")
+            }
+        },
+    }
+}
+
+/// `新建会议` with a first word that is no meeting kind. `word` is the command word,
+/// `rest` what followed the unknown kind.
+pub fn unknown_kind(
+    lang: Language,
+    word: &str,
+    kind: &str,
+    rest: &str,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> String {
+    let other = kind_word(lang, MeetingKind::Other);
+    // With nothing after it, the unknown word reads best as the topic of an 其他会议.
+    let fixed = if rest.is_empty() {
+        example(&[word, other, &sample_time(lang, tz, now), kind])
+    } else {
+        example(&[word, other, rest])
+    };
+    let kinds = kind_list(lang);
+    match lang {
+        Language::Zh => format!("没有「{kind}」这种会议类型。可选类型：{kinds}。\n例如：{fixed}"),
+        Language::En => {
+            format!("There is no meeting kind \"{kind}\". Kinds: {kinds}.\nFor example: {fixed}")
+        }
+    }
+}
+
+/// `新建会议` that starts with the time: the kind is missing.
+pub fn missing_kind(lang: Language, word: &str, args: &str) -> String {
+    let fixed = example(&[word, kind_word(lang, MeetingKind::GeneralAssembly), args]);
+    let kinds = kind_list(lang);
+    match lang {
+        Language::Zh => format!("缺少会议类型（{kinds}），例如：{fixed}"),
+        Language::En => format!("The meeting kind is missing ({kinds}); for example: {fixed}"),
+    }
+}
+
+/// `新建会议` with the time after the topic.
+pub fn time_first(lang: Language, fixed: &str) -> String {
+    match lang {
+        Language::Zh => format!("时间要写在类型后面、主题前面，例如：{fixed}"),
+        Language::En => {
+            format!("The time goes after the kind, before the topic; for example: {fixed}")
+        }
+    }
+}
+
+/// A sample topic for an example, when none was given.
+pub fn sample_topic(lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => "党史学习",
+        Language::En => "Party history",
+    }
+}
+
+/// `新建会议` with a time but no topic.
+pub fn missing_topic(lang: Language, fixed: &str) -> String {
+    match lang {
+        Language::Zh => format!("缺少会议主题，例如：{fixed}"),
+        Language::En => format!("The topic is missing; for example: {fixed}"),
+    }
+}
+
+/// `改期 #7 明天 19:30 开会`: the time was read, and something followed it.
+pub fn time_then_extra(lang: Language, extra: &str, fixed: &str) -> String {
+    match lang {
+        Language::Zh => format!("「{extra}」不是时间；改期只写新的时间，例如：{fixed}"),
+        Language::En => format!(
+            "\"{extra}\" is not part of a time; reschedule takes the new time only, for example: {fixed}"
+        ),
+    }
+}
+
+/// A meeting command without its `#n`. `fixed` is the command with a number put in.
+pub fn missing_no(lang: Language, fixed: &str) -> String {
+    match lang {
+        Language::Zh => format!("缺少会议编号，例如：{fixed}（发送「会议」查看编号）"),
+        Language::En => format!(
+            "The meeting number is missing; for example: {fixed} (send \"meetings\" for the numbers)"
+        ),
+    }
+}
+
+/// A meeting command with its `#n` but without the text it needs (`what`: reason, name,
+/// minutes). `fixed` is the command with a sample put in.
+pub fn missing_text(lang: Language, what: MissingText, fixed: &str) -> String {
+    let what = match (lang, what) {
+        (Language::Zh, MissingText::Reason) => "请假理由",
+        (Language::Zh, MissingText::Name) => "被驳回请假的人的姓名",
+        (Language::Zh, MissingText::Minutes) => "记录内容",
+        (Language::En, MissingText::Reason) => "the reason",
+        (Language::En, MissingText::Name) => "whose leave it is",
+        (Language::En, MissingText::Minutes) => "the text of the minutes",
+    };
+    match lang {
+        Language::Zh => format!("缺少{what}，例如：{fixed}"),
+        Language::En => format!("Missing {what}; for example: {fixed}"),
+    }
+}
+
+/// What a meeting command lacks after its `#n`.
+#[derive(Debug, Clone, Copy)]
+pub enum MissingText {
+    Reason,
+    Name,
+    Minutes,
+}
+
+/// A sample for [`MissingText`] in an example.
+pub fn sample_text(lang: Language, what: MissingText) -> &'static str {
+    match (lang, what) {
+        (Language::Zh, MissingText::Reason) => "出差在外地",
+        (Language::Zh, MissingText::Name) => "张三",
+        (Language::Zh, MissingText::Minutes) => "学习了文件精神",
+        (Language::En, MissingText::Reason) => "away on business",
+        (Language::En, MissingText::Name) => "Zhang San",
+        (Language::En, MissingText::Minutes) => "we read the report",
+    }
+}
+
+/// `开始签到` with more than minutes and a code.
+pub fn open_checkin_form(lang: Language, word: &str, no: u64) -> String {
+    let fixed = example(&[word, &format!("#{no}"), "15", "7788"]);
+    match lang {
         Language::Zh => format!(
-            "已创建{t}，{at}，已通知各群。改期发送「改期 #{no} <时间>」，取消发送「取消会议 #{no}」。"
+            "格式不对：编号后可写分钟数和签到码，例如：{fixed}（开放 15 分钟，签到码 7788）"
         ),
         Language::En => format!(
-            "Created {t}, {at}; every chat was told. \"reschedule #{no} <time>\" or \"cancel-meeting #{no}\" to change it."
+            "Wrong form: after the number come the minutes and a code, for example: {fixed} (open 15 minutes, code 7788)"
+        ),
+    }
+}
+
+/// Reply: created (the group was told separately). The fixes it offers are real commands:
+/// a week later at the same time, and the cancellation.
+pub fn created(branch: &Branch, m: &Meeting) -> String {
+    let (no, what, at) = (m.no, about(branch, m), when(branch, m.starts_at));
+    let local = m.starts_at.with_timezone(&branch.timezone).naive_local();
+    let later = local
+        .checked_add_days(Days::new(7))
+        .map(|t| typed_time(branch.language, t))
+        .unwrap_or_default();
+    match branch.language {
+        Language::Zh => format!(
+            "会议 #{no} 已创建：{what}，{at}。各群已通知。\n改期发送「改期 #{no} {later}」，取消发送「取消会议 #{no}」。"
+        ),
+        Language::En => format!(
+            "Meeting #{no} created: {what}, {at}. Every chat was told.\nTo move it send \"reschedule #{no} {later}\"; to cancel, \"cancel-meeting #{no}\"."
         ),
     }
 }
@@ -72,37 +385,77 @@ pub fn show(branch: &Branch, m: &Meeting, rsvps: usize, leaves: usize, waiting: 
 
 /// Reply: RSVP recorded.
 pub fn rsvp_ok(branch: &Branch, m: &Meeting) -> String {
-    let (t, at) = (title(branch, m), when(branch, m.starts_at));
+    let (no, what, at) = (m.no, about(branch, m), when(branch, m.starts_at));
     match branch.language {
-        Language::Zh => format!("已报名{t}，{at}。"),
-        Language::En => format!("You are down for {t}, {at}."),
+        Language::Zh => format!("会议 #{no} 已报名：{what}，{at}。"),
+        Language::En => format!("Meeting #{no}: you are down to attend {what}, {at}."),
     }
 }
 
 /// Reply: leave asked (the reason is not repeated in the group).
 pub fn leave_ok(branch: &Branch, m: &Meeting) -> String {
-    let t = title(branch, m);
+    let (no, what) = (m.no, about(branch, m));
     match branch.language {
-        Language::Zh => format!("已提交{t}的请假，书记会收到通知。"),
-        Language::En => format!("Leave for {t} asked; the secretary is told."),
+        Language::Zh => {
+            format!("会议 #{no} 的请假已提交：{what}。书记会收到通知，理由只给书记看。")
+        }
+        Language::En => format!(
+            "Meeting #{no}: your leave is asked for {what}. The secretary is told; only they see the reason."
+        ),
     }
 }
 
 /// Reply: leave refused (without naming whom, in case this is a group).
 pub fn refused_ok(branch: &Branch, m: &Meeting) -> String {
-    let t = title(branch, m);
+    let (no, what) = (m.no, about(branch, m));
     match branch.language {
-        Language::Zh => format!("已驳回{t}的该项请假，并已私下告知本人。"),
-        Language::En => format!("That leave for {t} is refused; the member was told privately."),
+        Language::Zh => format!("会议 #{no} 的该项请假已驳回：{what}。已私下告知本人。"),
+        Language::En => format!(
+            "Meeting #{no}: that leave is refused for {what}. The member was told privately."
+        ),
     }
 }
 
-/// Reply: moved or cancelled (the group was told).
-pub fn changed_ok(branch: &Branch, m: &Meeting) -> String {
-    let t = title(branch, m);
+/// Reply: moved (the group was told).
+pub fn rescheduled_ok(branch: &Branch, m: &Meeting) -> String {
+    let (no, what, at) = (m.no, about(branch, m), when(branch, m.starts_at));
     match branch.language {
-        Language::Zh => format!("{t}已更新，各群已通知。"),
-        Language::En => format!("{t} updated; every chat was told."),
+        Language::Zh => format!("会议 #{no} 已改期至 {at}：{what}。各群已通知。"),
+        Language::En => format!("Meeting #{no} moved to {at}: {what}. Every chat was told."),
+    }
+}
+
+/// Reply: cancelled (the group was told).
+pub fn cancelled_ok(branch: &Branch, m: &Meeting) -> String {
+    let (no, what, at) = (m.no, about(branch, m), when(branch, m.starts_at));
+    match branch.language {
+        Language::Zh => format!("会议 #{no} 已取消：{what}（原定 {at}）。各群已通知。"),
+        Language::En => {
+            format!("Meeting #{no} cancelled: {what} (was {at}). Every chat was told.")
+        }
+    }
+}
+
+/// Reply: check-in opened by hand. The code is said aloud in the meeting, never shown here.
+pub fn checkin_opened(branch: &Branch, m: &Meeting, with_code: bool) -> String {
+    let (no, what) = (m.no, about(branch, m));
+    let until = m
+        .checkin
+        .as_ref()
+        .map_or_else(String::new, |w| when(branch, w.closes_at));
+    match (branch.language, with_code) {
+        (Language::Zh, false) => {
+            format!("会议 #{no} 签到已开放，至 {until}：{what}。\n成员发送「签到」即可。")
+        }
+        (Language::Zh, true) => format!(
+            "会议 #{no} 签到已开放，至 {until}：{what}。\n成员发送「签到」、空格和会上公布的签到码。"
+        ),
+        (Language::En, false) => format!(
+            "Meeting #{no}: check-in is open until {until}: {what}.\nMembers send \"checkin\"."
+        ),
+        (Language::En, true) => format!(
+            "Meeting #{no}: check-in is open until {until}: {what}.\nMembers send \"checkin\", a space and the code said in the meeting."
+        ),
     }
 }
 
@@ -193,15 +546,15 @@ pub fn checkin(o: &CheckinOutcome) -> String {
 
 /// Reply (to the group): the counts and the quorum, never names.
 pub fn ended(branch: &Branch, m: &Meeting, s: &Summary) -> String {
-    let t = title(branch, m);
+    let (no, what) = (m.no, about(branch, m));
     let (expected, attended, late, excused, absent) =
         (s.expected, s.attended(), s.late, s.excused, s.absent);
     let mut text = match branch.language {
         Language::Zh => format!(
-            "{t}已结束：应到 {expected} 人，实到 {attended} 人（其中迟到 {late} 人），请假 {excused} 人，缺席 {absent} 人。"
+            "会议 #{no} 已结束：{what}。\n应到 {expected} 人，实到 {attended} 人（其中迟到 {late} 人），请假 {excused} 人，缺席 {absent} 人。"
         ),
         Language::En => format!(
-            "{t} ended: {expected} expected, {attended} attended ({late} late), {excused} on leave, {absent} absent."
+            "Meeting #{no} ended: {what}.\n{expected} expected, {attended} attended ({late} late), {excused} on leave, {absent} absent."
         ),
     };
     if let Some(q) = s.quorum {
@@ -222,10 +575,11 @@ pub fn ended(branch: &Branch, m: &Meeting, s: &Summary) -> String {
 
 /// Reply: minutes appended.
 pub fn minutes_ok(branch: &Branch, m: &Meeting) -> String {
-    let (t, n) = (title(branch, m), m.minutes.len());
-    match branch.language {
-        Language::Zh => format!("已记入{t}的会议记录（共 {n} 条）。"),
-        Language::En => format!("Added to the minutes of {t} ({n} entries)."),
+    let (no, what, n) = (m.no, about(branch, m), m.minutes.len());
+    match (branch.language, n) {
+        (Language::Zh, _) => format!("会议 #{no} 的会议记录已添加（共 {n} 条）：{what}。"),
+        (Language::En, 1) => format!("Meeting #{no}: minutes added (1 entry): {what}."),
+        (Language::En, _) => format!("Meeting #{no}: minutes added ({n} entries): {what}."),
     }
 }
 
@@ -437,6 +791,11 @@ fn own_record(branch: &Branch, m: &Meeting, standing: Standing) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+    use chrono_tz::Asia::Shanghai as SH;
+
+    use crate::chat::time::{parse_time, split_time_prefix};
+
     use super::*;
     use crate::domain::{
         BranchId, TimingOverrides,
@@ -634,5 +993,87 @@ mod tests {
             en.starts_with("Zhang's attendance (nearest 5 meetings):") && en.contains(": absent"),
             "{en}"
         );
+    }
+
+    /// Friday 4 December 2026, 10:00 in Shanghai.
+    fn now() -> DateTime<Utc> {
+        SH.with_ymd_and_hms(2026, 12, 4, 10, 0, 0)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn refused(lang: Language, input: &str, before: &str) -> String {
+        let e = parse_time(input, now(), SH)
+            .err()
+            .unwrap_or(TimeError::Empty);
+        let slot = TimeSlot { before, after: "" };
+        time_error(lang, SH, now(), input, &e, &slot)
+    }
+
+    #[test]
+    fn a_past_time_is_named_with_its_date() {
+        assert_eq!(
+            refused(Language::Zh, "昨天 19:00", "改期 #7"),
+            "昨天 19:00（12月3日）已经过去，请给一个将来的时间。"
+        );
+        assert_eq!(
+            refused(Language::En, "昨天 19:00", "reschedule #7"),
+            "昨天 19:00 (3 Dec) has passed; please give a time ahead."
+        );
+        assert_eq!(
+            refused(Language::Zh, "2025-12-03 19:00", "改期 #7"),
+            "2025-12-03 19:00（2025年12月3日）已经过去，请给一个将来的时间。"
+        );
+    }
+
+    #[test]
+    fn a_missing_part_is_asked_for_with_the_whole_command() {
+        assert_eq!(
+            refused(Language::Zh, "下周五晚上", "改期 #7"),
+            "缺少几点，例如：改期 #7 下周五晚上 19:00"
+        );
+        assert_eq!(
+            refused(Language::Zh, "", "改期 #7"),
+            "缺少时间，例如：改期 #7 12月11日 19:00"
+        );
+        assert_eq!(
+            refused(Language::En, "", "reschedule #7"),
+            "The time is missing; for example: reschedule #7 12-11 19:00"
+        );
+        assert_eq!(
+            refused(Language::Zh, "明天 5点", "改期 #7"),
+            "「明天 5点」是上午还是下午？请用 24 小时制，例如：改期 #7 明天 5:00，或 改期 #7 明天 17:00"
+        );
+        let args = "12月18日 党史学习";
+        let e = split_time_prefix(args, now(), SH)
+            .err()
+            .unwrap_or(TimeError::Empty);
+        let slot = TimeSlot {
+            before: "新建会议 党课",
+            after: "党史学习",
+        };
+        assert_eq!(
+            time_error(Language::Zh, SH, now(), "12月18日", &e, &slot),
+            "缺少几点，例如：新建会议 党课 12月18日 19:00 党史学习"
+        );
+    }
+
+    #[test]
+    fn no_reply_shows_a_grammar_placeholder() {
+        for lang in [Language::Zh, Language::En] {
+            for input in [
+                "",
+                "下个月",
+                "明天晚上12点",
+                "2月30日 10:00",
+                "2099-01-01 10:00",
+            ] {
+                let text = refused(lang, input, "改期 #7");
+                assert!(!text.contains('<') && !text.contains('>'), "{text}");
+            }
+            let text = unknown_kind(lang, "新建会议", "座谈会", "", SH, now());
+            assert!(!text.contains('<'), "{text}");
+        }
     }
 }
