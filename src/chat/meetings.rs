@@ -37,7 +37,8 @@ pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
 
 /// `90分钟`, `2小时`, `1.5小时`, `90m`, `2h`.
 fn length(token: &str) -> Option<Duration> {
-    let t = token.to_lowercase();
+    // The topic before it is kept as typed, so a full-width `９０分钟` is folded here.
+    let t = super::command::normalize(token).to_lowercase();
     let (num, minutes_per) = if let Some(n) = t
         .strip_suffix("分钟")
         .or_else(|| t.strip_suffix("min"))
@@ -229,16 +230,7 @@ pub(super) async fn run(
                 .checkin
                 .as_ref()
                 .map_or_else(String::new, |w| crate::texts::when(branch, w.closes_at));
-            match lang {
-                Language::Zh => format!(
-                    "会议 #{no} 签到已开放，至 {until}。成员发送「签到{}」即可。",
-                    if code.is_some() { " 签到码" } else { "" }
-                ),
-                Language::En => format!(
-                    "Check-in for meeting #{no} is open until {until}. Members send \"checkin{}\".",
-                    if code.is_some() { " <code>" } else { "" }
-                ),
-            }
+            texts::checkin_opened(branch, no, &until, code)
         }
         CommandKey::CheckIn => {
             let (no, code) = checkin_args(args);

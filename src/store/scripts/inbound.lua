@@ -276,7 +276,7 @@ if not out.r and type(facts.code) == 'string' then
       or (tries > 0 and tonumber(redis.call('GET', object) or '0') >= per_object) then
     out.r, out.wait = 'too_many', math.max(redis.call('PTTL', person), 0)
   elseif ARGV[11] == '' then
-    out.r = 'wrong_code'
+    out.r = 'code_needed'
   elseif ARGV[11] ~= facts.code then
     local cooldown = tonumber(ARGV[17])
     local p = redis.call('INCR', person)
