@@ -85,7 +85,7 @@ pub(super) async fn run(
     args: &str,
 ) -> Result<String, ServiceError> {
     let lang = branch.language;
-    let usage = || reply::usage_error(lang, spec);
+    let usage = || reply::usage_error(lang, spec, args);
     let now = services.clock.now();
     let mut words = args.split(' ').filter(|w| !w.is_empty());
     Ok(match spec.key {
