@@ -33,6 +33,16 @@ pub fn when_in(lang: Language, timezone: chrono_tz::Tz, at: DateTime<Utc>) -> St
     }
 }
 
+/// User-made text cut to at most `max` characters, never inside one; a cut text ends with `…`.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().nth(max).is_none() {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 pub fn span(lang: Language, d: Duration) -> String {
     let minutes = d.as_secs() / 60;
     match (lang, minutes) {
@@ -94,7 +104,7 @@ pub fn announcement(branch: &Branch, m: &Meeting) -> String {
             "回复「参加 #{no}」报名；不能参加请私聊我「请假 #{no} 理由」（理由只给书记看）。"
         ),
         Language::En => format!(
-            "Reply \"rsvp #{no}\" to attend; if you cannot, message me privately \"leave #{no} <reason>\" (only the secretary sees the reason)."
+            "Reply \"rsvp #{no}\" to attend; if you cannot, message me privately \"leave #{no}\" and your reason (only the secretary sees it)."
         ),
     });
     lines.join("\n")
@@ -132,7 +142,7 @@ pub fn reminder(branch: &Branch, m: &Meeting, before: Duration, waiting: &[Strin
                 format!("尚未回复：{names}——请回复「参加 #{no}」，或私聊我「请假 #{no} 理由」。")
             }
             Language::En => format!(
-                "Not answered yet: {names} — reply \"rsvp #{no}\", or message me privately \"leave #{no} <reason>\"."
+                "Not answered yet: {names} — reply \"rsvp #{no}\", or message me privately \"leave #{no}\" and your reason."
             ),
         });
     }
@@ -214,8 +224,8 @@ pub fn quorum_warning(branch: &Branch, m: &Meeting, forecast: QuorumCount) -> St
 /// To the group, when a sensitive notice has nowhere private to go: only that it exists.
 pub fn sensitive_pointer(branch: &Branch) -> String {
     match branch.language {
-        Language::Zh => "有一条需书记处理的通知，但本支部尚未绑定支委群。请书记在支委群发送「绑定支委群 <绑定码>」后查看。".to_owned(),
-        Language::En => "A notice for the secretary is waiting, but no committee chat is bound. The secretary can bind one with \"bind-committee <code>\".".to_owned(),
+        Language::Zh => "有一条需书记处理的通知，但本支部尚未绑定支委群。请书记私聊我发送「绑定码 支委群」，用它绑定支委群后查看。".to_owned(),
+        Language::En => "A notice for the secretary is waiting, but no committee chat is bound. The secretary can message me \"bind-code committee\" privately and bind one with that code.".to_owned(),
     }
 }
 
@@ -270,26 +280,39 @@ pub fn join_requested_notice(
     shown: &str,
 ) -> String {
     let p = platform_label(lang, platform);
+    let shown = clip(shown, 30);
     match lang {
         Language::Zh => format!(
-            "【加入申请】{p} 账号「{shown}」申请以「{name}」加入。如确是本人，书记发送「批准 {name}」；可发送「成员」查看全部申请。"
+            "【加入申请】{p} 账号「{shown}」申请以「{name}」加入。\n确是本人的话，回复「批准 {name}」同意，「拒绝 {name}」拒绝；发送「成员」查看全部申请。"
         ),
         Language::En => format!(
-            "[Join request] The {p} account \"{shown}\" asks to join as {name}. If it is them, the secretary sends \"approve {name}\"; \"members\" lists every request."
+            "[Join request] The {p} account \"{shown}\" asks to join as {name}.\nIf it is them, reply \"approve {name}\" to admit, \"reject {name}\" to turn down; \"members\" lists every request."
         ),
     }
 }
 
-/// To the approved person, privately: their request went through.
+/// To the approved (or directly linked) person, privately: the welcome, with the three
+/// commands they will use most. It is only ever sent in a private chat, so the line about
+/// asking leave here always holds.
 pub fn join_approved(branch: &Branch, member: &crate::domain::Member) -> String {
     let (name, b) = (&member.name, &branch.name);
     let role = member.role.label(branch.language);
     match branch.language {
         Language::Zh => format!(
-            "你的加入申请已通过：你在「{b}」的名册上是 {name}（{role}）。发送「我的」查看记录，「帮助」查看命令。"
+            "你的加入申请已通过：欢迎！你在「{b}」的名册上是 {name}（{role}）。\n\
+             最常用的三个命令：\n\
+             · 签到 — 开会时签到（会前 15 分钟开放）\n\
+             · 请假 #3 出差在外地 — 会前请假，理由只给书记看\n\
+             · 会议 — 查看近期会议和编号\n\
+             请假可以直接在这里私聊我发送「请假 #编号 理由」。发送「帮助」查看更多命令。"
         ),
         Language::En => format!(
-            "Your request went through: you are {name} ({role}) on the roster of \"{b}\". Send \"me\" for your record, \"help\" for commands."
+            "Your request went through: welcome! You are {name} ({role}) on the roster of \"{b}\".\n\
+             The three commands you will use most:\n\
+             · checkin — check in at a meeting (opens 15 minutes before)\n\
+             · leave #3 away on business — ask leave before a meeting; only the secretary sees the reason\n\
+             · meetings — the coming meetings and their numbers\n\
+             You can ask leave right here, privately: \"leave #no reason\". Send \"help\" for more."
         ),
     }
 }
@@ -341,6 +364,35 @@ pub fn unattributed(lang: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_between_characters_with_an_ellipsis() {
+        assert_eq!(clip("出差在外地", 5), "出差在外地");
+        assert_eq!(clip("出差在外地，下周回", 5), "出差在外…");
+        assert_eq!(clip("😀😀😀", 2), "😀…");
+        assert_eq!(clip("", 3), "");
+    }
+
+    #[test]
+    fn a_join_request_carries_the_commands_to_answer_it() {
+        let text = join_requested_notice(Language::Zh, "李明", PlatformKind::Sim, "小李");
+        assert!(
+            text.starts_with("【加入申请】")
+                && text.contains("回复「批准 李明」同意，「拒绝 李明」拒绝"),
+            "{text}"
+        );
+        let text = join_requested_notice(Language::En, "Li Ming", PlatformKind::Sim, "li");
+        assert!(
+            text.contains("\"approve Li Ming\"") && text.contains("\"reject Li Ming\""),
+            "{text}"
+        );
+        let long = "名".repeat(100);
+        let text = join_requested_notice(Language::Zh, "李明", PlatformKind::Sim, &long);
+        assert!(
+            text.contains(&format!("「{}…」", "名".repeat(29))),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_retry_wait_rounds_up_so_that_trying_then_works() {

@@ -200,8 +200,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage_en: "checkin [#no] [code]",
         help_zh: "会议签到（会前 15 分钟开放）",
         help_en: "check in to a meeting (opens 15 minutes before)",
-        example_zh: "签到 #3 6666",
-        example_en: "checkin #3 6666",
+        example_zh: "签到 6666",
+        example_en: "checkin 6666",
     },
     CommandSpec {
         key: CommandKey::CheckinStatus,
@@ -464,9 +464,19 @@ pub enum Parsed {
 /// Full-width ASCII and the ideographic space become their plain forms; runs of white space
 /// fold to one space; so `／加入　张三` reads as `/加入 张三`.
 pub fn normalize(text: &str) -> String {
+    fold(text, true)
+}
+
+/// [`normalize`] without the full-width fold: only white space is folded, so free text keeps
+/// its `，` and `！`. Char for char it lines up with [`normalize`] of the same text.
+pub fn normalize_spaces(text: &str) -> String {
+    fold(text, false)
+}
+
+fn fold(text: &str, full_width: bool) -> String {
     let mapped = text.chars().map(|c| match c {
         '\u{3000}' => ' ',
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{FF01}'..='\u{FF5E}' if full_width => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         c => c,
     });
     let mut out = String::with_capacity(text.len());
@@ -516,9 +526,7 @@ pub fn parse_addressed<S: AsRef<str>>(text: &str, mentioned: bool, names: &[S]) 
     } else if let Some(rest) = strip_bot_mention(body, names) {
         (explicit, body) = (true, rest);
     }
-    let body = body
-        .trim_end_matches(['。', '.', '!', '~', '～', '…'])
-        .trim_end();
+    let body = shed_closing(body);
     if body.is_empty() {
         return Parsed::NotCommand;
     }
@@ -536,21 +544,57 @@ pub fn parse_addressed<S: AsRef<str>>(text: &str, mentioned: bool, names: &[S]) 
         if !explicit && !fits(spec, &args, canonical, false) {
             return Parsed::NotCommand;
         }
-        return command(spec, args, too_long);
+        return command(spec, keep_typed(spec, args, text, &normalized), too_long);
     }
     // A Chinese word running into its argument: the longest word the message starts with.
     if let Some((spec, word)) = lookup_prefix(body) {
         let rest = body.get(word.len()..).unwrap_or_default();
         let args = arguments(spec, rest);
         if explicit || fits(spec, &args, spec.zh[0] == word, true) {
-            return command(spec, args, too_long);
+            return command(spec, keep_typed(spec, args, text, &normalized), too_long);
         }
         return Parsed::NotCommand;
     }
     if !explicit {
         return Parsed::NotCommand;
     }
-    Parsed::Unknown(head.chars().take(20).collect())
+    Parsed::Unknown(crate::texts::clip(head, 20))
+}
+
+/// A message without the closing marks people end a command with (`签到。`, `打卡！`).
+fn shed_closing(text: &str) -> &str {
+    text.trim_end_matches(['。', '.', '!', '~', '～', '…'])
+        .trim_end()
+}
+
+/// Free text (a leave reason, minutes, a new meeting's topic) as it was typed: the parser
+/// reads the folded form, but what people wrote keeps its full-width `，` `！` `（`, and the
+/// closing mark the command word sheds. The folded number before it stays folded (`＃２`
+/// reads as `#2`). The two forms line up char for char ([`normalize_spaces`]), so the free
+/// text is the same span of the typed one.
+fn keep_typed(spec: &CommandSpec, args: String, text: &str, normalized: &str) -> String {
+    let (head, free) = match spec.key {
+        CommandKey::Leave | CommandKey::Minutes => match args.split_once(' ') {
+            Some((head, free)) => (Some(head), free),
+            None => return args,
+        },
+        CommandKey::NewMeeting => (None, args.as_str()),
+        _ => return args,
+    };
+    let before = shed_closing(normalized);
+    if free.is_empty() || !before.ends_with(free) {
+        return args;
+    }
+    let start = before.chars().count() - free.chars().count();
+    let typed: String = normalize_spaces(text).chars().skip(start).collect();
+    // Only ever the same characters unfolded; anything else keeps the folded form.
+    if !normalize(&typed).starts_with(free) {
+        return args;
+    }
+    match head {
+        Some(head) => format!("{head} {typed}"),
+        None => typed,
+    }
 }
 
 fn command(spec: &'static CommandSpec, args: String, too_long: bool) -> Parsed {
@@ -995,6 +1039,87 @@ mod tests {
             answered.len(),
             lines.len()
         );
+    }
+
+    #[test]
+    fn free_text_keeps_its_full_width_punctuation() {
+        let cases = [
+            (
+                "请假 #2 家里有事，晚点到！",
+                CommandKey::Leave,
+                "#2 家里有事，晚点到！",
+            ),
+            (
+                "请假＃２　出差（外地）",
+                CommandKey::Leave,
+                "#2 出差（外地）",
+            ),
+            ("请假#2出差：外地", CommandKey::Leave, "#2 出差：外地"),
+            (
+                "会议记录 ＃3 通过了计划；下次：12月",
+                CommandKey::Minutes,
+                "#3 通过了计划；下次：12月",
+            ),
+            (
+                "新建会议 党课 明天 19：00 党史学习（第一讲）",
+                CommandKey::NewMeeting,
+                "党课 明天 19：00 党史学习（第一讲）",
+            ),
+            // Shapes are still read folded.
+            ("签到 ＃２", CommandKey::CheckIn, "#2"),
+            ("参加＃４", CommandKey::Rsvp, "#4"),
+        ];
+        for (text, want_key, want_args) in cases {
+            assert_eq!(
+                key(text, false),
+                Some((want_key, want_args.to_owned())),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_check_in_code_is_read_with_or_without_its_name() {
+        for text in [
+            "签到 6666",
+            "签到码6666",
+            "签到码 6666",
+            "签到 签到码 6666",
+            "签到 签到码：６６６６",
+            "签到码:6666",
+        ] {
+            assert_eq!(
+                key(text, false),
+                Some((CommandKey::CheckIn, "6666".to_owned())),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            key("签到 #3 签到码 6666", false),
+            Some((CommandKey::CheckIn, "#3 6666".to_owned()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_word_is_cut_with_an_ellipsis() {
+        let long = "开".repeat(30);
+        assert_eq!(
+            parse(&format!("/{long}"), false),
+            Parsed::Unknown(format!("{}…", "开".repeat(19)))
+        );
+    }
+
+    #[test]
+    fn examples_are_filled_in_and_usable() {
+        for spec in COMMANDS {
+            for example in [spec.example_zh, spec.example_en] {
+                assert!(!example.contains('<'), "{example}");
+                match parse(example, true) {
+                    Parsed::Command { spec: got, .. } => assert_eq!(got.key, spec.key, "{example}"),
+                    other => panic!("{example}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -67,11 +67,11 @@ async fn run(
     let role = ctx.role();
     let lang = ctx.branch.as_ref().map_or(Language::Zh, |b| b.language);
     if spec.args == Args::Required && args.is_empty() {
-        return Ok(reply::usage_error(lang, spec));
+        return Ok(reply::usage_error(lang, spec, args));
     }
     let Some(branch) = &ctx.branch else {
         return Ok(match spec.key {
-            CommandKey::Help => help(lang, Role::Guest, false, args),
+            CommandKey::Help => help(lang, event, ctx, false, args),
             CommandKey::Bind => reply::bound(
                 &services
                     .bind_chat(args, &event.sender(), false, Some(&event.origin()))
@@ -86,11 +86,12 @@ async fn run(
             _ => reply::not_bound(lang),
         });
     };
+    let sender_name = event.sender_name.as_deref();
     if role < spec.min_role {
-        return Ok(reply::forbidden(lang, spec));
+        return Ok(reply::forbidden(lang, spec, role, sender_name));
     }
     Ok(match spec.key {
-        CommandKey::Help => help(lang, role, true, args),
+        CommandKey::Help => help(lang, event, ctx, true, args),
         CommandKey::Bind => reply::bound(
             &services
                 .bind_chat(args, &event.sender(), false, Some(&event.origin()))
@@ -186,7 +187,7 @@ async fn run(
             Some(member) => {
                 super::meetings::run(services, event, branch, member, spec, args).await?
             }
-            None => reply::forbidden(lang, spec),
+            None => reply::forbidden(lang, spec, role, sender_name),
         },
     })
 }
@@ -220,7 +221,7 @@ async fn bind_code(
     let committee = match args.trim().to_lowercase().as_str() {
         "" | "普通群" | "群" => false,
         "支委群" | "支委" | "committee" => true,
-        _ => return Ok(reply::usage_error(lang, spec)),
+        _ => return Ok(reply::usage_error(lang, spec, args)),
     };
     let origin = event.origin();
     if event.chat_kind == ChatKind::Private {
@@ -270,9 +271,26 @@ fn name_pick_role(args: &str) -> (String, Option<usize>, Option<Role>) {
     (words.join(" "), pick, role)
 }
 
-fn help(lang: Language, role: Role, bound: bool, topic: &str) -> String {
-    if topic.is_empty() {
-        return reply::help(lang, role, bound);
+/// `帮助`, `帮助 全部` or `帮助 <命令>`.
+fn help(
+    lang: Language,
+    event: &InboundEvent,
+    ctx: &ChatContext,
+    bound: bool,
+    topic: &str,
+) -> String {
+    let all = matches!(topic.to_lowercase().as_str(), "全部" | "所有" | "all");
+    if topic.is_empty() || all {
+        let sender = event.sender();
+        let who = reply::HelpFor {
+            role: ctx.role(),
+            bound,
+            joined: ctx.member.is_some(),
+            all,
+            // Asked in a private chat, the line about asking privately says nothing new.
+            private_chat: !sender.in_private() && sender.private_chat().is_some(),
+        };
+        return reply::help(lang, who);
     }
     let word = topic.trim_start_matches('/');
     match lookup(word) {

@@ -44,7 +44,8 @@ pub fn checkin_args(args: &str) -> (Option<u64>, Option<&str>) {
 
 /// `90分钟`, `2小时`, `1.5小时`, `90m`, `2h`.
 fn length(token: &str) -> Option<Duration> {
-    let t = token.to_lowercase();
+    // The topic before it is kept as typed, so a full-width `９０分钟` is folded here.
+    let t = super::command::normalize(token).to_lowercase();
     let (num, minutes_per) = if let Some(n) = t
         .strip_suffix("分钟")
         .or_else(|| t.strip_suffix("min"))
@@ -147,7 +148,7 @@ pub(super) async fn run(
     args: &str,
 ) -> Result<String, ServiceError> {
     let lang = branch.language;
-    let usage = || reply::usage_error(lang, spec);
+    let usage = || reply::usage_error(lang, spec, args);
     let now = services.clock.now();
     let tz = branch.timezone;
     let word = command_word(lang, spec);
@@ -340,7 +341,7 @@ pub(super) async fn run(
                 return Ok(texts::open_checkin_form(lang, word, no));
             }
             let m = services.open_checkin(branch, no, minutes, code).await?;
-            texts::checkin_opened(branch, &m, code.is_some())
+            texts::checkin_opened(branch, &m, code)
         }
         CommandKey::CheckIn => {
             let (no, code) = checkin_args(args);

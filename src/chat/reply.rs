@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::command::{COMMANDS, CommandKey, CommandSpec};
+use super::command::{Args, COMMANDS, CommandKey, CommandSpec};
 use crate::{
     domain::{Branch, Identity, JoinRequest, Language, Member, MemberStatus, Role},
     service::{
@@ -32,70 +32,203 @@ macro_rules! t {
 pub mod meetings;
 pub mod private;
 
-fn usage(spec: &CommandSpec, lang: Language) -> &'static str {
+/// The commands a member uses most, in the order a phone shows them.
+const MEMBER_TOP: [CommandKey; 6] = [
+    CommandKey::CheckIn,
+    CommandKey::Meetings,
+    CommandKey::Leave,
+    CommandKey::Rsvp,
+    CommandKey::Me,
+    CommandKey::CheckinStatus,
+];
+
+/// The commands the committee and the secretary use most: running meetings, not attending
+/// them (join requests reach the secretary with the approval command ready to copy).
+const COMMITTEE_TOP: [CommandKey; 6] = [
+    CommandKey::NewMeeting,
+    CommandKey::OpenCheckin,
+    CommandKey::Meetings,
+    CommandKey::EndMeeting,
+    CommandKey::Ledger,
+    CommandKey::Members,
+];
+
+/// Who asks for `帮助`, and where.
+#[derive(Debug, Clone, Copy)]
+pub struct HelpFor {
+    /// The asker's role.
+    pub role: Role,
+    /// Whether the chat is bound to a branch.
+    pub bound: bool,
+    /// Whether the asker is linked to a roster entry (then `加入` has nothing left to do).
+    pub joined: bool,
+    /// `帮助 全部`: every command the role may use, not only the common ones.
+    pub all: bool,
+    /// Whether the bot can talk with the asker privately while they ask in a group.
+    pub private_chat: bool,
+}
+
+fn example(spec: &CommandSpec, lang: Language) -> &'static str {
     match lang {
-        Language::Zh => spec.usage_zh,
-        Language::En => spec.usage_en,
+        Language::Zh => spec.example_zh,
+        Language::En => spec.example_en,
     }
 }
 
-/// The help list for a role.
-pub fn help(lang: Language, role: Role, bound: bool) -> String {
-    let mut lines = vec![match lang {
-        Language::Zh => format!("可用命令（你的身份：{}）：", role.label(lang)),
-        Language::En => format!("Commands you may use (you are: {}):", role.label(lang)),
-    }];
+fn word(spec: &CommandSpec, lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => spec.zh[0],
+        Language::En => spec.en[0],
+    }
+}
+
+/// How a command appears in a list: filled in when it needs arguments, else the bare word
+/// (what people send most; `帮助 <命令>` shows the rest).
+fn form(spec: &CommandSpec, lang: Language) -> &'static str {
+    match spec.args {
+        Args::Required => example(spec, lang),
+        Args::Optional | Args::None => word(spec, lang),
+    }
+}
+
+/// The help list for a role: the six commands it uses most (with a pointer to the rest), or
+/// with `all` every command it may use.
+pub fn help(lang: Language, who: HelpFor) -> String {
+    let HelpFor {
+        role,
+        bound,
+        joined,
+        all,
+        private_chat,
+    } = who;
     // In a bound chat `绑定` has nothing left to do; the committee chat is bound by the
     // committee, so only they are shown that command.
-    let shown = |s: &CommandSpec| match s.key {
+    let allowed = |s: &CommandSpec| match s.key {
         CommandKey::Bind => !bound,
         CommandKey::BindCommittee => !bound || role >= Role::Committee,
+        CommandKey::Join => !joined && bound,
         _ => role >= s.min_role && (bound || s.unbound_ok),
     };
-    for spec in COMMANDS.iter().filter(|s| shown(s)) {
+    let every: Vec<&CommandSpec> = COMMANDS.iter().filter(|s| allowed(s)).collect();
+    let top = match role {
+        Role::Committee | Role::Secretary => Some(&COMMITTEE_TOP),
+        Role::Activist | Role::Probationary | Role::Member => Some(&MEMBER_TOP),
+        Role::Guest => None,
+    };
+    let shown: Vec<&CommandSpec> = match top {
+        Some(keys) if bound && !all => keys
+            .iter()
+            .filter_map(|k| every.iter().find(|s| s.key == *k).copied())
+            .collect(),
+        _ => every.clone(),
+    };
+    let short = shown.len() < every.len();
+    let label = role.label(lang);
+    let mut lines = vec![match (lang, short) {
+        (Language::Zh, true) => format!("常用命令（你的身份：{label}）："),
+        (Language::Zh, false) => format!("可用命令（你的身份：{label}）："),
+        (Language::En, true) => format!("Common commands (you are: {label}):"),
+        (Language::En, false) => format!("Commands you may use (you are: {label}):"),
+    }];
+    for spec in shown {
         let help = match lang {
             Language::Zh => spec.help_zh,
             Language::En => spec.help_en,
         };
-        lines.push(format!("· {} — {help}", usage(spec, lang)));
+        lines.push(format!("· {} — {help}", form(spec, lang)));
+    }
+    if short {
+        lines.push(t!(
+            lang,
+            "发送「帮助 全部」查看全部命令，「帮助 请假」看一个命令的用法。",
+            "Send \"help all\" for every command, \"help leave\" for one."
+        ));
+    }
+    if bound && private_chat && role >= Role::Activist {
+        lines.push(t!(
+            lang,
+            "请假可以私聊机器人发送「请假 #编号 理由」，理由只给书记看。",
+            "You can ask leave privately: message me \"leave #no reason\"; only the secretary sees the reason."
+        ));
     }
     if !bound {
         lines.push(t!(
             lang,
-            "本群尚未绑定支部：书记发送「绑定 <绑定码>」即可开始。",
-            "This chat is not bound to a branch yet: the secretary sends \"bind <code>\" to start."
+            "本群尚未绑定支部：书记把管理员发放的绑定码发到群里即可开始，例如「绑定 ABCD-EFGH」。",
+            "This chat is not bound to a branch yet: the secretary sends the code from the operator, e.g. \"bind ABCD-EFGH\"."
         ));
     }
     lines.join("\n")
 }
 
-/// Help for one command.
+/// Help for one command: what it does, a filled-in example (the bare word too, when its
+/// arguments may be left out), and who may use it.
 pub fn help_one(lang: Language, spec: &CommandSpec) -> String {
     let (help, who) = match lang {
         Language::Zh => (spec.help_zh, spec.min_role.label(lang)),
         Language::En => (spec.help_en, spec.min_role.label(lang)),
     };
-    let usage = usage(spec, lang);
-    let example = match lang {
-        Language::Zh => spec.example_zh,
-        Language::En => spec.example_en,
+    let word = word(spec, lang);
+    let example = match spec.args {
+        Args::Optional if example(spec, lang) != word => {
+            let sep = if lang == Language::Zh { "；" } else { "; " };
+            format!("{word}{sep}{}", example(spec, lang))
+        }
+        _ => example(spec, lang).to_owned(),
     };
     match spec.min_role {
         Role::Guest => t!(
             lang,
-            "「{usage}」：{help}。例如：{example}",
-            "\"{usage}\": {help}. For example: {example}"
+            "「{word}」：{help}。\n例如：{example}",
+            "\"{word}\": {help}.\nFor example: {example}"
         ),
         _ => t!(
             lang,
-            "「{usage}」：{help}。例如：{example}\n需要身份：{who}及以上。",
-            "\"{usage}\": {help}. For example: {example}\nFor: {who} and above."
+            "「{word}」：{help}。\n例如：{example}\n需要身份：{who}及以上。",
+            "\"{word}\": {help}.\nFor example: {example}\nFor: {who} and above."
         ),
+    }
+}
+
+/// A command's example filled in with what the sender typed where that is safe to repeat:
+/// their meeting number, their minutes or the name they gave; never a leave reason (it is for
+/// the secretary only, and the reply may be read in a group).
+pub fn example_from(lang: Language, spec: &CommandSpec, typed: &str) -> String {
+    let example = example(spec, lang);
+    let Some((word, rest)) = example.split_once(' ') else {
+        return example.to_owned();
+    };
+    let Some((example_no, example_tail)) = rest
+        .split_once(' ')
+        .map_or(Some((rest, "")), Some)
+        .filter(|(no, _)| no.starts_with('#'))
+    else {
+        return example.to_owned();
+    };
+    let (typed_no, typed_tail) = match typed.split_once(' ').unwrap_or((typed, "")) {
+        (first, tail) if super::command::number(first).is_some() => (Some(first), tail),
+        _ => (None, typed),
+    };
+    let no = typed_no.map_or_else(
+        || example_no.to_owned(),
+        |n| format!("#{}", n.trim_start_matches('#')),
+    );
+    let tail = match spec.key {
+        CommandKey::Minutes | CommandKey::RefuseLeave if !typed_tail.is_empty() => {
+            texts::clip(typed_tail, 20)
+        }
+        _ => example_tail.to_owned(),
+    };
+    if tail.is_empty() {
+        format!("{word} {no}")
+    } else {
+        format!("{word} {no} {tail}")
     }
 }
 
 /// A help topic that names no command.
 pub fn help_unknown(lang: Language, word: &str) -> String {
+    let word = texts::clip(word, 20);
     t!(
         lang,
         "没有「{word}」这个命令。发送「帮助」查看可用命令。",
@@ -138,33 +271,56 @@ pub fn rate_limited(lang: Language, scope: LimitScope, retry_after: Duration) ->
     }
 }
 
-/// Wrong or missing arguments.
-pub fn usage_error(lang: Language, spec: &CommandSpec) -> String {
-    let usage = usage(spec, lang);
+/// Wrong or missing arguments: the right form, filled in with what the sender typed.
+pub fn usage_error(lang: Language, spec: &CommandSpec, typed: &str) -> String {
+    let word = word(spec, lang);
+    let example = example_from(lang, spec, typed);
     t!(
         lang,
-        "格式不对。正确格式：{usage}",
-        "Wrong form. Use: {usage}"
+        "「{word}」格式不对，例如：{example}",
+        "Wrong form for \"{word}\"; for example: {example}"
     )
 }
 
-/// The sender's role is too low.
-pub fn forbidden(lang: Language, spec: &CommandSpec) -> String {
+/// The sender's role is too low. A guest refused a member's command is shown how to join,
+/// with their chat name when it can stand for a roster name.
+pub fn forbidden(lang: Language, spec: &CommandSpec, role: Role, name: Option<&str>) -> String {
     let who = spec.min_role.label(lang);
-    let usage = usage(spec, lang);
+    let word = word(spec, lang);
+    // Only where joining is the fix: a committee command stays refused for a new member too.
+    if role == Role::Guest && (Role::Activist..=Role::Member).contains(&spec.min_role) {
+        let name = name
+            .filter(|n| {
+                (2..=10).contains(&n.chars().count())
+                    && !n.chars().any(|c| c.is_whitespace() || c.is_control())
+            })
+            .map_or_else(|| example_join_name(lang), |n| texts::clip(n, 10));
+        return t!(
+            lang,
+            "「{word}」仅限支部成员使用。还没加入的请用名册上的姓名发送「加入 {name}」；已申请的请等书记批准。",
+            "\"{word}\" is for the branch's members. To join, send your roster name: \"join {name}\"; if you have asked, the secretary will approve it."
+        );
+    }
     t!(
         lang,
-        "「{usage}」仅限{who}及以上使用。",
-        "\"{usage}\" is for {who} and above."
+        "「{word}」仅限{who}及以上使用，请联系书记或支委。",
+        "\"{word}\" is for {who} and above; ask the secretary or the committee."
     )
+}
+
+fn example_join_name(lang: Language) -> String {
+    match lang {
+        Language::Zh => "张三".to_owned(),
+        Language::En => "Zhang San".to_owned(),
+    }
 }
 
 /// A command that needs a bound chat, in an unbound one.
 pub fn not_bound(lang: Language) -> String {
     t!(
         lang,
-        "本群尚未绑定支部。请书记发送「绑定 <绑定码>」。",
-        "This chat is not bound to a branch. The secretary sends \"bind <code>\"."
+        "本群尚未绑定支部。请书记把管理员发放的绑定码发到群里，例如「绑定 ABCD-EFGH」。",
+        "This chat is not bound to a branch. The secretary sends the code from the operator here, e.g. \"bind ABCD-EFGH\"."
     )
 }
 
@@ -172,8 +328,8 @@ pub fn not_bound(lang: Language) -> String {
 pub fn no_branch_private(lang: Language) -> String {
     t!(
         lang,
-        "你还不是任何支部的成员。请在支部群里发送「加入 <姓名>」。",
-        "You are not on any branch's roster yet. Send \"join <name>\" in your branch's group."
+        "你还不是任何支部的成员。请在支部群里用名册上的姓名发送，例如「加入 张三」。",
+        "You are not on any branch's roster yet. In your branch's group, send your roster name, e.g. \"join Zhang San\"."
     )
 }
 
@@ -191,13 +347,13 @@ pub fn bound(outcome: &BindOutcome) -> String {
     match (&outcome.member_name, outcome.became_secretary) {
         (Some(name), true) => t!(
             lang,
-            "本群已绑定「{branch}」。{name}，你已成为书记。\n下一步：请成员发送「加入 <姓名>」；发送「帮助」查看全部命令。",
-            "This chat is bound to \"{branch}\". {name}, you are now the secretary.\nNext: members send \"join <name>\"; send \"help\" for all commands."
+            "本群已绑定「{branch}」。{name}，你已成为书记。\n下一步：请成员用名册上的姓名发送，例如「加入 张三」；发送「帮助」查看常用命令。",
+            "This chat is bound to \"{branch}\". {name}, you are now the secretary.\nNext: members send their roster name, e.g. \"join Zhang San\"; send \"help\" for the common commands."
         ),
         _ => t!(
             lang,
-            "本群已绑定「{branch}」。成员请发送「加入 <姓名>」。",
-            "This chat is bound to \"{branch}\". Members: send \"join <name>\"."
+            "本群已绑定「{branch}」。成员请用名册上的姓名发送，例如「加入 张三」。",
+            "This chat is bound to \"{branch}\". Members: send your roster name, e.g. \"join Zhang San\"."
         ),
     }
 }
@@ -484,10 +640,11 @@ pub fn roster(
         names.sort_unstable();
         names.dedup();
         let list = names.join(sep);
+        let first = names.first().copied().unwrap_or_default();
         lines.push(t!(
             lang,
-            "待审核申请：{list}（发送「批准 <姓名>」）",
-            "Waiting to join: {list} (send \"approve <name>\")"
+            "待审核申请：{list}（发送「批准 {first}」同意，「拒绝 {first}」拒绝）",
+            "Waiting to join: {list} (send \"approve {first}\" to admit, \"reject {first}\" to turn down)"
         ));
     }
     lines.join("\n")
@@ -514,8 +671,8 @@ pub fn me(
             }
             None => t!(
                 lang,
-                "你还不在名册上。发送「加入 <姓名>」加入本支部。",
-                "You are not on the roster. Send \"join <name>\" to join."
+                "你还不在名册上。请用名册上的姓名发送，例如「加入 张三」。",
+                "You are not on the roster. Send your roster name, e.g. \"join Zhang San\"."
             ),
         };
     };
@@ -587,8 +744,8 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ServiceError::BranchNotFound => t!(lang, "找不到该支部。", "No such branch."),
         ServiceError::BindCodeUnknown => t!(
             lang,
-            "绑定码无效。请核对后重发「绑定 <绑定码>」，或请书记私聊我发送「绑定码」获取新码。",
-            "Unknown bind code. Check it and send \"bind <code>\" again, or have the secretary send me \"bind-code\" privately for a new one."
+            "绑定码无效。请核对后重发（8 位字母和数字，例如「绑定 ABCD-EFGH」），或请书记私聊我发送「绑定码」获取新码。",
+            "Unknown bind code. Check it and send it again (8 letters and digits, e.g. \"bind ABCD-EFGH\"), or have the secretary send me \"bind-code\" privately for a new one."
         ),
         ServiceError::BindCodeUsed => t!(
             lang,
@@ -602,8 +759,8 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ),
         ServiceError::CodeKindMismatch { committee: true } => t!(
             lang,
-            "这是支委群绑定码，只能在支委群里用「绑定支委群 <绑定码>」；普通群请书记另取「绑定码」。",
-            "That is a committee code: it binds the committee chat with \"bind-committee <code>\" only. For a member chat the secretary gets a \"bind-code\"."
+            "这是支委群绑定码，只能在支委群里发送「绑定支委群」加这个码；普通群请书记私聊我发送「绑定码」另取。",
+            "That is a committee code: send it after \"bind-committee\" in the committee chat only. For a member chat the secretary sends me \"bind-code\" privately."
         ),
         ServiceError::CodeKindMismatch { committee: false } => t!(
             lang,
@@ -612,13 +769,13 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
         ),
         ServiceError::MemberChatNotCommittee => t!(
             lang,
-            "本群是支部的普通群（可能有非党员），不能设为支委群。请在只有支委的群里发送「绑定支委群 <绑定码>」。",
-            "This is one of the branch's member chats (non-members may read it), so it cannot be the committee chat. Send \"bind-committee <code>\" in a chat of the committee only."
+            "本群是支部的普通群（可能有非党员），不能设为支委群。请在只有支委的群里发送「绑定支委群」加绑定码。",
+            "This is one of the branch's member chats (non-members may read it), so it cannot be the committee chat. Send \"bind-committee\" with the code in a chat of the committee only."
         ),
         ServiceError::CommitteeChatNotMember => t!(
             lang,
-            "本群是支委群，不能再绑定为普通群。请在支部群里发送「绑定 <绑定码>」。",
-            "This is the committee chat; it cannot also be a member chat. Send \"bind <code>\" in the branch's group."
+            "本群是支委群，不能再绑定为普通群。请在支部群里发送「绑定」加绑定码。",
+            "This is the committee chat; it cannot also be a member chat. Send \"bind\" with the code in the branch's group."
         ),
         ServiceError::JoinRequestsFull => t!(
             lang,
@@ -704,5 +861,217 @@ pub fn service_error(lang: Language, error: &ServiceError) -> String {
             "服务暂时不可用，请稍后再试。",
             "The service is unavailable for a moment; please try again."
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::command::lookup;
+
+    fn spec(word: &str) -> &'static CommandSpec {
+        lookup(word).unwrap_or(&COMMANDS[0])
+    }
+
+    fn member(role: Role) -> HelpFor {
+        HelpFor {
+            role,
+            bound: true,
+            joined: true,
+            all: false,
+            private_chat: true,
+        }
+    }
+
+    /// The command lines of a help list.
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| l.starts_with("· ")).collect()
+    }
+
+    #[test]
+    fn help_shows_a_member_their_six_commands_and_where_the_rest_is() {
+        let text = help(Language::Zh, member(Role::Member));
+        let shown = lines(&text);
+        assert_eq!(shown.len(), 6, "{text}");
+        for (line, word) in
+            shown
+                .iter()
+                .zip(["签到", "会议", "请假 #3", "参加 #3", "我的", "签到状态"])
+        {
+            assert!(line.starts_with(&format!("· {word}")), "{line}");
+        }
+        assert!(text.starts_with("常用命令（你的身份：党员）"), "{text}");
+        assert!(text.contains("发送「帮助 全部」查看全部命令"), "{text}");
+        assert!(
+            text.contains("请假可以私聊机器人发送「请假 #编号 理由」"),
+            "{text}"
+        );
+        assert!(!text.contains("加入"), "{text}");
+    }
+
+    #[test]
+    fn help_shows_the_committee_how_to_run_meetings() {
+        for role in [Role::Committee, Role::Secretary] {
+            let text = help(Language::Zh, member(role));
+            let words: Vec<&str> = lines(&text)
+                .iter()
+                .filter_map(|l| l.strip_prefix("· ")?.split([' ', '—']).next())
+                .collect();
+            assert_eq!(
+                words,
+                ["新建会议", "开始签到", "会议", "结束会议", "台账", "成员"],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_all_lists_every_command_of_the_role() {
+        let all = |role| {
+            help(
+                Language::Zh,
+                HelpFor {
+                    all: true,
+                    ..member(role)
+                },
+            )
+        };
+        let text = all(Role::Secretary);
+        assert!(text.starts_with("可用命令"), "{text}");
+        assert!(!text.contains("帮助 全部"), "{text}");
+        for word in ["批准", "拒绝", "解除关联", "驳回请假", "会议记录", "签到"] {
+            assert!(text.contains(&format!("· {word}")), "{word}: {text}");
+        }
+        assert!(!text.contains("· 加入"), "{text}");
+        let text = all(Role::Member);
+        assert!(
+            !text.contains("批准") && !text.contains("新建会议"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_guest_sees_join_and_no_line_about_leave() {
+        let text = help(
+            Language::Zh,
+            HelpFor {
+                joined: false,
+                ..member(Role::Guest)
+            },
+        );
+        assert!(text.contains("· 加入 张三"), "{text}");
+        assert!(
+            !text.contains("请假") && !text.contains("帮助 全部"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_private_leave_line_needs_a_private_chat() {
+        let text = help(
+            Language::Zh,
+            HelpFor {
+                private_chat: false,
+                ..member(Role::Member)
+            },
+        );
+        assert!(!text.contains("私聊"), "{text}");
+    }
+
+    #[test]
+    fn help_for_one_command_shows_a_filled_in_example() {
+        let text = help_one(Language::Zh, spec("请假"));
+        assert!(
+            text.starts_with("「请假」：") && text.contains("例如：请假 #3 出差在外地"),
+            "{text}"
+        );
+        let text = help_one(Language::Zh, spec("签到"));
+        assert!(text.contains("例如：签到；签到 6666"), "{text}");
+    }
+
+    #[test]
+    fn a_usage_error_is_filled_in_with_what_was_typed() {
+        let cases = [
+            ("请假", "#4", "「请假」格式不对，例如：请假 #4 出差在外地"),
+            // The reason typed is never repeated (it is for the secretary only).
+            (
+                "请假",
+                "家里有事",
+                "「请假」格式不对，例如：请假 #3 出差在外地",
+            ),
+            ("参加", "三", "「参加」格式不对，例如：参加 #3"),
+            (
+                "会议记录",
+                "#7",
+                "「会议记录」格式不对，例如：会议记录 #7 通过了年度学习计划",
+            ),
+            (
+                "会议记录",
+                "通过了计划",
+                "「会议记录」格式不对，例如：会议记录 #3 通过了计划",
+            ),
+            (
+                "驳回请假",
+                "李四",
+                "「驳回请假」格式不对，例如：驳回请假 #3 李四",
+            ),
+            ("加入", "", "「加入」格式不对，例如：加入 张三"),
+        ];
+        for (word, typed, want) in cases {
+            assert_eq!(usage_error(Language::Zh, spec(word), typed), want);
+        }
+        let long = "记".repeat(50);
+        let text = usage_error(Language::Zh, spec("会议记录"), &long);
+        assert!(text.ends_with(&format!("{}…", "记".repeat(19))), "{text}");
+    }
+
+    #[test]
+    fn a_guest_refused_is_shown_how_to_join() {
+        let text = forbidden(Language::Zh, spec("请假"), Role::Guest, Some("王小明"));
+        assert!(text.contains("「加入 王小明」"), "{text}");
+        let text = forbidden(Language::Zh, spec("请假"), Role::Guest, Some("a b"));
+        assert!(text.contains("「加入 张三」"), "{text}");
+        let text = forbidden(Language::Zh, spec("新建会议"), Role::Member, None);
+        assert_eq!(text, "「新建会议」仅限支委及以上使用，请联系书记或支委。");
+        let text = forbidden(Language::Zh, spec("成员"), Role::Guest, Some("王小明"));
+        assert_eq!(text, "「成员」仅限支委及以上使用，请联系书记或支委。");
+    }
+
+    #[test]
+    fn nothing_members_read_has_a_grammar_placeholder() {
+        let mut texts = vec![not_bound(Language::Zh), no_branch_private(Language::Zh)];
+        for lang in [Language::Zh, Language::En] {
+            texts.push(not_bound(lang));
+            texts.push(no_branch_private(lang));
+            for role in [
+                Role::Guest,
+                Role::Activist,
+                Role::Committee,
+                Role::Secretary,
+            ] {
+                for (bound, all) in [(true, false), (true, true), (false, false)] {
+                    texts.push(help(
+                        lang,
+                        HelpFor {
+                            role,
+                            bound,
+                            joined: role > Role::Guest,
+                            all,
+                            private_chat: true,
+                        },
+                    ));
+                }
+            }
+            for spec in COMMANDS {
+                texts.push(help_one(lang, spec));
+                texts.push(usage_error(lang, spec, ""));
+                texts.push(usage_error(lang, spec, "#2"));
+                texts.push(forbidden(lang, spec, Role::Guest, None));
+                texts.push(forbidden(lang, spec, Role::Member, None));
+            }
+        }
+        for text in texts {
+            assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        }
     }
 }

@@ -670,7 +670,7 @@ impl Services {
             match code.map(str::trim).filter(|c| !c.is_empty()) {
                 // No code is no guess: nothing to count.
                 None => {
-                    out.r = CheckinResult::WrongCode;
+                    out.r = CheckinResult::CodeNeeded;
                     return Ok(out);
                 }
                 Some(given) if given != expected => {

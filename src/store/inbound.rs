@@ -140,8 +140,10 @@ pub enum CheckinResult {
     NoneOpen,
     /// Several are (`nos`).
     Several,
-    /// The code is wrong or missing.
+    /// The code is wrong.
     WrongCode,
+    /// The window needs a code and none was given (no guess: nothing is counted).
+    CodeNeeded,
     /// Too many wrong codes (`wait`).
     TooMany,
 }

@@ -42,7 +42,7 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
     assert!(reply.contains("尚未绑定"), "{reply}");
     let help = app.say1(ZHANG, "帮助").await;
     assert!(
-        help.contains("绑定 <绑定码>") && !help.contains("批准"),
+        help.contains("绑定 ABCD-EFGH") && !help.contains("批准"),
         "{help}"
     );
 
@@ -90,7 +90,7 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
     assert!(!roster.contains("13800000000"), "{roster}");
 
     // Help by role: the secretary sees 批准 and 成员, a member sees neither.
-    let sec_help = app.say1(SEC, "帮助").await;
+    let sec_help = app.say1(SEC, "帮助 全部").await;
     assert!(
         sec_help.contains("批准") && sec_help.contains("成员") && sec_help.contains("书记"),
         "{sec_help}"
@@ -102,7 +102,10 @@ async fn a_branch_is_created_bound_joined_and_run_from_chat() {
     );
     assert!(member_help.contains("我的"), "{member_help}");
     let one = app.say1(ZHANG, "帮助 批准").await;
-    assert!(one.contains("批准 <姓名>") && one.contains("书记"), "{one}");
+    assert!(
+        one.contains("例如：批准 张三") && one.contains("书记"),
+        "{one}"
+    );
 
     // 我的 shows the sender's own record, without the phone number; asked in the group, the
     // record goes to their private chat (it names their role), and the group hears only that.
@@ -185,7 +188,7 @@ async fn refusals_name_the_problem_and_change_nothing() {
     let reply = app.say1(SEC, "批准 张三").await;
     assert!(reply.contains("没有「张三」的待审核申请"), "{reply}");
     let reply = app.say1(SEC, "批准").await;
-    assert!(reply.contains("批准 <姓名>"), "{reply}");
+    assert!(reply.contains("例如：批准 张三"), "{reply}");
 
     // Joining twice, and claiming a name linked to someone else.
     let reply = app.say1(ZHANG, "加入 张三").await;

@@ -190,7 +190,7 @@ async fn a_member_over_the_sender_limit_gets_one_reply_then_silence_and_changes_
 
     // Three commands in the window are served; the fourth gets one short reply…
     for _ in 0..3 {
-        assert!(app.say1(zhang, "帮助").await.contains("可用命令"));
+        assert!(app.say1(zhang, "帮助").await.contains("常用命令"));
     }
     let before = app.redis_state(&COUNTERS).await;
     let refused = app.say1(zhang, "参加 #1").await;
@@ -205,7 +205,7 @@ async fn a_member_over_the_sender_limit_gets_one_reply_then_silence_and_changes_
         .await;
 
     // Another member, and the secretary however busy, are not held up.
-    assert!(app.say1(li, "帮助").await.contains("可用命令"));
+    assert!(app.say1(li, "帮助").await.contains("常用命令"));
     for _ in 0..10 {
         assert!(app.say1(SEC, "会议").await.contains("#1"));
     }
@@ -258,7 +258,7 @@ async fn guests_share_a_chat_limit_that_spares_members_and_joining() {
     assert!(replies[5..].iter().all(Vec::is_empty), "{replies:?}");
 
     // Members of the chat are not guests: they are still served.
-    assert!(app.say1(zhang, "帮助").await.contains("可用命令"));
+    assert!(app.say1(zhang, "帮助").await.contains("常用命令"));
     // Joining is what a guest is there for: it is not counted against the chat.
     let joined = app.say1(guest(20), "加入 新人").await;
     assert!(joined.contains("已收到加入申请"), "{joined}");

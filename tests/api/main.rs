@@ -17,6 +17,7 @@ mod error_chains;
 mod feishu;
 mod first_flow;
 mod guest_costs;
+mod help;
 mod helpers;
 mod inert_text;
 mod limits;

@@ -436,25 +436,36 @@ pub fn cancelled_ok(branch: &Branch, m: &Meeting) -> String {
     }
 }
 
-/// Reply: check-in opened by hand. The code is said aloud in the meeting, never shown here.
-pub fn checkin_opened(branch: &Branch, m: &Meeting, with_code: bool) -> String {
+/// The code in examples of a check-in with a code (never the meeting's own: see
+/// [`checkin_opened`]).
+const CODE_EXAMPLE: &str = "6666";
+
+/// Reply: `开始签到` done, naming the meeting and until when. The code is never repeated: this
+/// may be read in a group while the code is to be told in the room, so an example that
+/// happens to be the code is swapped.
+pub fn checkin_opened(branch: &Branch, m: &Meeting, code: Option<&str>) -> String {
     let (no, what) = (m.no, about(branch, m));
     let until = m
         .checkin
         .as_ref()
         .map_or_else(String::new, |w| when(branch, w.closes_at));
-    match (branch.language, with_code) {
+    let example = if code == Some(CODE_EXAMPLE) {
+        "1234"
+    } else {
+        CODE_EXAMPLE
+    };
+    match (branch.language, code.is_some()) {
+        (Language::Zh, true) => format!(
+            "会议 #{no} 签到已开放，至 {until}：{what}。\n本次签到需要签到码（现场公布），例如：签到 {example}"
+        ),
         (Language::Zh, false) => {
             format!("会议 #{no} 签到已开放，至 {until}：{what}。\n成员发送「签到」即可。")
         }
-        (Language::Zh, true) => format!(
-            "会议 #{no} 签到已开放，至 {until}：{what}。\n成员发送「签到」、空格和会上公布的签到码。"
+        (Language::En, true) => format!(
+            "Meeting #{no}: check-in is open until {until}: {what}.\nIt needs the code announced in the room, e.g. checkin {example}"
         ),
         (Language::En, false) => format!(
             "Meeting #{no}: check-in is open until {until}: {what}.\nMembers send \"checkin\"."
-        ),
-        (Language::En, true) => format!(
-            "Meeting #{no}: check-in is open until {until}: {what}.\nMembers send \"checkin\", a space and the code said in the meeting."
         ),
     }
 }
@@ -524,8 +535,20 @@ pub fn checkin(o: &CheckinOutcome) -> String {
             Language::En => format!("Check-in for meeting #{no} has closed."),
         },
         CheckinResult::WrongCode => match lang {
-            Language::Zh => "签到码不对，请核对后重发「签到 签到码」。".to_owned(),
-            Language::En => "Wrong check-in code; send \"checkin <code>\" again.".to_owned(),
+            Language::Zh => format!(
+                "签到码不对：会议 #{no} 未签到。请核对现场公布的签到码后重发，例如：签到 {CODE_EXAMPLE}"
+            ),
+            Language::En => format!(
+                "Wrong check-in code: not checked in to meeting #{no}. Check the code announced in the room and send it again, e.g. checkin {CODE_EXAMPLE}"
+            ),
+        },
+        CheckinResult::CodeNeeded => match lang {
+            Language::Zh => format!(
+                "会议 #{no} 本次签到需要签到码（现场公布）。请发送：签到 签到码，例如：签到 {CODE_EXAMPLE}"
+            ),
+            Language::En => format!(
+                "Check-in for meeting #{no} needs the code announced in the room. Send it after \"checkin\", e.g. checkin {CODE_EXAMPLE}"
+            ),
         },
         CheckinResult::TooMany => {
             let wait = crate::texts::retry_wait(
@@ -537,7 +560,7 @@ pub fn checkin(o: &CheckinOutcome) -> String {
                     "会议 #{no} 的签到码输错次数过多，请 {wait}后再试：「签到 #{no} 签到码」。"
                 ),
                 Language::En => format!(
-                    "Too many wrong codes for meeting #{no}. Try again in {wait}: \"checkin #{no} <code>\"."
+                    "Too many wrong codes for meeting #{no}. Try again in {wait}: \"checkin #{no}\" and the code."
                 ),
             }
         }
@@ -1073,6 +1096,73 @@ mod tests {
                 assert!(!text.contains('<') && !text.contains('>'), "{text}");
             }
             let text = unknown_kind(lang, "新建会议", "座谈会", "", SH, now());
+            assert!(!text.contains('<'), "{text}");
+        }
+    }
+
+    fn opened() -> Meeting {
+        meeting(
+            3,
+            MeetingKind::Group,
+            local(2026, 12, 4, 19, 30),
+            MeetingStatus::Scheduled,
+        )
+    }
+
+    #[test]
+    fn an_opened_check_in_asks_for_a_code_without_telling_it() {
+        for lang in [Language::Zh, Language::En] {
+            for code in ["7788", "6666"] {
+                let text = checkin_opened(&branch(lang), &opened(), Some(code));
+                assert!(!text.contains(code), "{text}");
+                assert!(text.contains("#3") && !text.contains('<'), "{text}");
+            }
+        }
+        let text = checkin_opened(&branch(Language::Zh), &opened(), Some("7788"));
+        assert!(
+            text.contains("本次签到需要签到码（现场公布），例如：签到 6666"),
+            "{text}"
+        );
+        let text = checkin_opened(&branch(Language::Zh), &opened(), None);
+        assert!(
+            text.contains("签到已开放") && !text.contains("签到码"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_check_in_without_the_code_is_told_a_code_is_needed() {
+        let mut outcome = CheckinOutcome {
+            lang: Language::Zh,
+            tz: chrono_tz::Asia::Shanghai,
+            name: "张三".to_owned(),
+            no: Some(3),
+            kind: None,
+            r: CheckinResult::CodeNeeded,
+            late: false,
+            nos: Vec::new(),
+            opens: None,
+            wait: None,
+            digest: false,
+            bucket: None,
+        };
+        let text = checkin(&outcome);
+        assert!(
+            text.contains("需要签到码")
+                && text.contains("例如：签到 6666")
+                && !text.contains("不对"),
+            "{text}"
+        );
+        outcome.r = CheckinResult::WrongCode;
+        assert!(checkin(&outcome).starts_with("签到码不对"));
+        outcome.lang = Language::En;
+        for r in [
+            CheckinResult::WrongCode,
+            CheckinResult::CodeNeeded,
+            CheckinResult::TooMany,
+        ] {
+            outcome.r = r;
+            let text = checkin(&outcome);
             assert!(!text.contains('<'), "{text}");
         }
     }

@@ -292,7 +292,7 @@ if not out.r and type(facts.code) == 'string' then
       or (tries > 0 and tonumber(redis.call('GET', object) or '0') >= per_object) then
     out.r, out.wait = 'too_many', math.max(redis.call('PTTL', person), 0)
   elseif ARGV[12] == '' then
-    out.r = 'wrong_code'
+    out.r = 'code_needed'
   elseif ARGV[12] ~= facts.code then
     local cooldown = tonumber(ARGV[18])
     local p = redis.call('INCR', person)
