@@ -116,17 +116,6 @@ enum Fault {
     OutOfRange,
 }
 
-/// A short list of accepted forms, in Chinese, for error replies in the chat.
-pub const ACCEPTED_FORMS_ZH: &str = "支持的时间写法（按支部所在时区）：12月18日 19:00、\
-12.18 19:00、12/18 19:00、2026-12-18 19:00、12月18日晚上7点半、明天 19:30、后天上午9点、今晚8点、\
-周五 19:30、下周三 20:00。写“X点”时，1至6点请注明上午、下午或晚上。";
-
-/// A short list of accepted forms, in English, for error replies in the chat.
-pub const ACCEPTED_FORMS_EN: &str = "Accepted time forms (in the branch's time zone): \
-12-18 19:00, 12.18 19:00, 12/18 19:00, 2026-12-18 19:00, 12月18日 19:00, 12月18日晚上7点半, \
-明天 19:30, 后天上午9点, 今晚8点, 周五 19:30, 下周三 20:00. With 点, hours 1-6 need \
-上午/下午/晚上.";
-
 const MAX_YEARS_AHEAD: u32 = 10;
 
 /// Parses a whole time expression into a UTC instant, reading it in `tz` and

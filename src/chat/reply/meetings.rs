@@ -344,10 +344,10 @@ pub fn list(branch: &Branch, meetings: &[Meeting]) -> String {
     if meetings.is_empty() {
         return match branch.language {
             Language::Zh => {
-                "暂无安排的会议。书记、支委可发送「新建会议 <类型> <时间> <主题>」。".to_owned()
+                "暂无安排的会议。书记、支委可发送，例如：新建会议 党课 下周五 19:00 党史学习".to_owned()
             }
             Language::En => {
-                "No meetings planned. The committee can send \"new-meeting <kind> <time> <topic>\"."
+                "No meetings planned. The committee can send, for example: new-meeting lesson 12-18 19:00 Party history"
                     .to_owned()
             }
         };
@@ -1165,5 +1165,14 @@ mod tests {
             let text = checkin(&outcome);
             assert!(!text.contains('<'), "{text}");
         }
+    }
+
+    #[test]
+    fn an_empty_list_shows_a_filled_in_example() {
+        for lang in [Language::Zh, Language::En] {
+            let text = list(&branch(lang), &[]);
+            assert!(!text.contains('<') && !text.contains('‹'), "{text}");
+        }
+        assert!(list(&branch(Language::Zh), &[]).contains("例如：新建会议 党课 下周五 19:00"));
     }
 }
