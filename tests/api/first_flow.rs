@@ -4,23 +4,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::helpers::cast::{LI, SEC, ZHANG};
 use crate::helpers::{REDIS, SIM_SECRET, Who, spawn_app};
-
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
-const ZHANG: Who<'static> = Who {
-    chat: "g1",
-    user: "u-zhang",
-    name: "张三",
-};
-const LI: Who<'static> = Who {
-    chat: "g1",
-    user: "u-li",
-    name: "李四",
-};
 
 #[tokio::test]
 async fn a_branch_is_created_bound_joined_and_run_from_chat() {

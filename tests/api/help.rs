@@ -5,23 +5,9 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::helpers::cast::{LI, SEC, ZHANG};
 use crate::helpers::{TestApp, Who, spawn_app};
 
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
-const ZHANG: Who<'static> = Who {
-    chat: "g1",
-    user: "u-zhang",
-    name: "张三",
-};
-const LI: Who<'static> = Who {
-    chat: "g1",
-    user: "u-li",
-    name: "李四",
-};
 const GUEST: Who<'static> = Who {
     chat: "g1",
     user: "u-guest",

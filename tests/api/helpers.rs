@@ -513,3 +513,24 @@ impl TestApp {
         keys
     }
 }
+
+/// The people most tests talk as, in group `g1`: the secretary who binds it and two members.
+pub mod cast {
+    use super::Who;
+
+    pub const SEC: Who<'static> = Who {
+        chat: "g1",
+        user: "u-sec",
+        name: "王书记",
+    };
+    pub const ZHANG: Who<'static> = Who {
+        chat: "g1",
+        user: "u-zhang",
+        name: "张三",
+    };
+    pub const LI: Who<'static> = Who {
+        chat: "g1",
+        user: "u-li",
+        name: "李四",
+    };
+}

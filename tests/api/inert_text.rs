@@ -9,18 +9,12 @@ use mobile_branch::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::helpers::cast::SEC;
 use crate::{
     feishu::{self, FakeFeishu},
     helpers::{REDIS, TestApp, Who, spawn_app_with, test_settings},
     onebot::{self, FakeOnebot},
     wecom::{self, FakeWecom},
-};
-
-/// The secretary, on the sim.
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
 };
 
 /// Tomorrow 19:30 in the branch's zone (Asia/Shanghai), as the chat command reads it.

@@ -15,17 +15,12 @@ use tokio::{
     net::TcpStream,
 };
 
+use crate::helpers::cast::SEC;
 use crate::helpers::{REDIS, TestApp, Who, spawn_app, spawn_app_with, test_settings};
 
 /// Every limit counter's key holds one of these: the `{lim:<chat>}` and `{wa:<object>}` tags,
 /// or, under a branch's tag, a member's counter (`lim:`) and a meeting's code tries (`wa:`).
 const COUNTERS: [&str; 4] = [":{lim:", ":{wa:", "}:lim:", "}:wa:"];
-
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
 
 fn member(user: &'static str, name: &'static str) -> Who<'static> {
     Who {

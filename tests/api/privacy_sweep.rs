@@ -9,13 +9,9 @@ use mobile_branch::clock::Clock;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::helpers::cast::SEC;
 use crate::helpers::{TestApp, Who, spawn_app};
 
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
 const JIA: Who<'static> = Who {
     chat: "g1",
     user: "u-jia",

@@ -7,13 +7,8 @@ use mobile_branch::clock::Clock;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::helpers::cast::SEC;
 use crate::helpers::{REDIS, TestApp, Who, spawn_app_with, test_settings};
-
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
 
 fn member(i: usize) -> (String, String) {
     (format!("u-{i}"), format!("成员{i}"))

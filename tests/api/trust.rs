@@ -5,13 +5,9 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::helpers::cast::SEC;
 use crate::helpers::{TestApp, Who, spawn_app};
 
-const SEC: Who<'static> = Who {
-    chat: "g1",
-    user: "u-sec",
-    name: "王书记",
-};
 const ZHAO: Who<'static> = Who {
     chat: "g1",
     user: "u-zhao",
