@@ -57,6 +57,20 @@ pub async fn dispatch(
     }
 }
 
+/// `绑定` / `绑定支委群`, with the message as the bind's origin (its retry answers the same).
+async fn bind(
+    services: &Services,
+    event: &InboundEvent,
+    args: &str,
+    committee: bool,
+) -> Result<String, ServiceError> {
+    let origin = event.origin();
+    let outcome = services
+        .bind_chat(args, &event.sender(), committee, Some(&origin))
+        .await?;
+    Ok(reply::bound(&outcome))
+}
+
 async fn run(
     services: &Services,
     event: &InboundEvent,
@@ -72,16 +86,8 @@ async fn run(
     let Some(branch) = &ctx.branch else {
         return Ok(match spec.key {
             CommandKey::Help => help(lang, event, ctx, false, args),
-            CommandKey::Bind => reply::bound(
-                &services
-                    .bind_chat(args, &event.sender(), false, Some(&event.origin()))
-                    .await?,
-            ),
-            CommandKey::BindCommittee => reply::bound(
-                &services
-                    .bind_chat(args, &event.sender(), true, Some(&event.origin()))
-                    .await?,
-            ),
+            CommandKey::Bind => bind(services, event, args, false).await?,
+            CommandKey::BindCommittee => bind(services, event, args, true).await?,
             _ if event.chat_kind == ChatKind::Private => reply::no_branch_private(lang),
             _ => reply::not_bound(lang),
         });
@@ -92,16 +98,8 @@ async fn run(
     }
     Ok(match spec.key {
         CommandKey::Help => help(lang, event, ctx, true, args),
-        CommandKey::Bind => reply::bound(
-            &services
-                .bind_chat(args, &event.sender(), false, Some(&event.origin()))
-                .await?,
-        ),
-        CommandKey::BindCommittee => reply::bound(
-            &services
-                .bind_chat(args, &event.sender(), true, Some(&event.origin()))
-                .await?,
-        ),
+        CommandKey::Bind => bind(services, event, args, false).await?,
+        CommandKey::BindCommittee => bind(services, event, args, true).await?,
         CommandKey::Join => {
             reply::joined(lang, &services.join(branch, &event.sender(), args).await?)
         }

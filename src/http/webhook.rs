@@ -299,21 +299,13 @@ pub async fn receive_webhook(
             first,
             retry_after,
         }) => {
-            reject(
-                platform,
-                match scope {
-                    LimitScope::Chat => "chat_limit",
-                    LimitScope::Sender => "sender_limit",
-                },
-            );
-            let replies = if first {
-                vec![Reply {
+            let replies = refused(platform, lang, scope, first, retry_after)
+                .map(|text| Reply {
                     chat_id: event.chat.chat_id.clone(),
-                    text: reply::rate_limited(lang, scope, retry_after),
-                }]
-            } else {
-                Vec::new()
-            };
+                    text,
+                })
+                .into_iter()
+                .collect();
             (replies, "limited", false)
         }
         Ok(CommandVerdict::Allowed) => {
@@ -405,6 +397,25 @@ pub async fn receive_webhook(
     }
     count(platform, outcome);
     rendered.response
+}
+
+/// A command over a limit: counted as refused, and answered once per window (the first
+/// refusal), then silence.
+fn refused(
+    platform: &'static str,
+    lang: Language,
+    scope: LimitScope,
+    first: bool,
+    retry_after: Duration,
+) -> Option<String> {
+    reject(
+        platform,
+        match scope {
+            LimitScope::Chat => "chat_limit",
+            LimitScope::Sender => "sender_limit",
+        },
+    );
+    first.then(|| reply::rate_limited(lang, scope, retry_after))
 }
 
 /// The event without the server's own markers: nothing a user types may carry them (forged

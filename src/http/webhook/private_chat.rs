@@ -6,7 +6,7 @@
 
 use axum::response::{IntoResponse, Response};
 
-use super::{count, queue_deferred, reject, service_failure};
+use super::{count, queue_deferred, refused, service_failure};
 use crate::{
     chat::{
         command::{self, CommandKey, Parsed},
@@ -15,7 +15,7 @@ use crate::{
     domain::{Branch, Language},
     platform::{InboundEvent, Platform, Reply},
     state::AppState,
-    store::limits::{CommandVerdict, LimitScope},
+    store::limits::CommandVerdict,
 };
 
 /// Answers the message of a sender who must choose among `branches` (two or more, each of
@@ -37,16 +37,7 @@ pub(super) async fn choose_first(
             scope,
             first,
             retry_after,
-        }) => {
-            reject(
-                platform,
-                match scope {
-                    LimitScope::Chat => "chat_limit",
-                    LimitScope::Sender => "sender_limit",
-                },
-            );
-            first.then(|| reply::rate_limited(lang, scope, retry_after))
-        }
+        }) => refused(platform, lang, scope, first, retry_after),
         Ok(CommandVerdict::Allowed) => Some(match parsed {
             Parsed::Command { spec, args } if spec.key == CommandKey::Branch => {
                 match services.choose_branch(&sender, args).await {
