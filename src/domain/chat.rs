@@ -76,7 +76,12 @@ impl ChatRef {
     /// `platform:bot:chat_id`, the form used in keys and stored sets (also its `Display`,
     /// which key builders write in place).
     pub fn key(&self) -> String {
-        self.to_string()
+        self.key_pieces().concat()
+    }
+
+    /// The pieces of [`ChatRef::key`], for key builders that join them with others at once.
+    pub fn key_pieces(&self) -> [&str; 5] {
+        [self.platform.as_str(), ":", &self.bot, ":", &self.chat_id]
     }
 
     /// Parses [`ChatRef::key`] output.
@@ -187,7 +192,7 @@ impl SendLimits {
 
 /// `platform:bot:user_id`: an account, as keys and stored sets name it.
 pub fn identity_key(platform: PlatformKind, bot: &str, user_id: &str) -> String {
-    format!("{platform}:{bot}:{user_id}")
+    [platform.as_str(), ":", bot, ":", user_id].concat()
 }
 
 /// Who said something, and where: the plain inputs of a chat command as services take them,
