@@ -73,8 +73,8 @@ pub struct ChatRef {
 }
 
 impl ChatRef {
-    /// `platform:bot:chat_id`, the form used in keys and stored sets (also its `Display`,
-    /// which key builders write in place).
+    /// `platform:bot:chat_id`, the form used in keys and stored sets (also its `Display`;
+    /// key builders join [`ChatRef::key_pieces`] instead).
     pub fn key(&self) -> String {
         self.key_pieces().concat()
     }
